@@ -1,0 +1,362 @@
+//! Sealed job definitions, and starting them.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::builder::StepHandle;
+use crate::engine::{Run, Topology};
+use crate::error::{DefinitionError, DefinitionErrorKind, JobError};
+use crate::executor::{Executor, LocalExecutor, Timer};
+use crate::instance::{JobId, JobInstance, JobInstanceWithResult, JobOptions};
+use crate::mode::private::Sealed;
+use crate::mode::{Local, Mode, Sendable};
+
+/// How a definition makes the live form of one of its steps for one run.
+pub(crate) trait StepDef<I, M: Sealed>: Send + Sync {
+    /// Makes the step's cell (its `Shared` future), given the cells made so far (those of every
+    /// step before it). `None` only if a dependency's cell is of an unexpected type, which the
+    /// builder rules out.
+    fn instantiate(
+        &self,
+        input: &I,
+        topology: &Arc<Topology>,
+        index: usize,
+        cells: &[Box<M::Cell>],
+    ) -> Option<Box<M::Cell>>;
+}
+
+/// A sealed, immutable job definition: a graph of named steps over the input type `I`.
+///
+/// Made by [`JobBuilder::seal`](crate::JobBuilder::seal). It is `Send + Sync` and cheap to clone,
+/// lives happily in a `static` [`LazyLock`](std::sync::LazyLock), and can be started any number
+/// of times, concurrently, with [`start`](Self::start) (on an [`Executor`]) or
+/// [`start_local`](Self::start_local) (on a [`LocalExecutor`]).
+pub struct JobDefinition<I, M: Mode = Sendable> {
+    inner: Arc<DefinitionInner<I, M>>,
+}
+
+struct DefinitionInner<I, M: Mode> {
+    topology: Arc<Topology>,
+    nodes: Vec<Box<dyn StepDef<I, M>>>,
+}
+
+impl<I, M: Mode> Clone for JobDefinition<I, M> {
+    fn clone(&self) -> Self {
+        JobDefinition {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<I, M: Mode> fmt::Debug for JobDefinition<I, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobDefinition")
+            .field("name", &self.name())
+            .field("steps", &self.step_names().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Information about one step of a definition.
+#[derive(Debug, Clone, Copy)]
+pub struct StepInfo<'a> {
+    topology: &'a Topology,
+    index: usize,
+}
+
+impl<'a> StepInfo<'a> {
+    /// The step's name.
+    pub fn name(&self) -> &'a str {
+        &self.topology.steps[self.index].name
+    }
+
+    /// The step's position in the definition.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The steps whose outputs this step takes, in the order its function receives them.
+    pub fn data_dependencies(&self) -> impl Iterator<Item = StepInfo<'a>> + 'a {
+        let topology = self.topology;
+        topology.steps[self.index]
+            .data
+            .iter()
+            .map(move |&index| StepInfo { topology, index })
+    }
+
+    /// The steps this step waits for without taking their outputs.
+    pub fn ordering_dependencies(&self) -> impl Iterator<Item = StepInfo<'a>> + 'a {
+        let topology = self.topology;
+        topology.steps[self.index]
+            .order
+            .iter()
+            .map(move |&index| StepInfo { topology, index })
+    }
+
+    /// The steps that depend on this one.
+    pub fn dependents(&self) -> impl Iterator<Item = StepInfo<'a>> + 'a {
+        let topology = self.topology;
+        topology.steps[self.index]
+            .children
+            .iter()
+            .map(move |&index| StepInfo { topology, index })
+    }
+}
+
+impl<I, M: Mode> JobDefinition<I, M> {
+    pub(crate) fn new(topology: Arc<Topology>, nodes: Vec<Box<dyn StepDef<I, M>>>) -> Self {
+        JobDefinition {
+            inner: Arc::new(DefinitionInner { topology, nodes }),
+        }
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &str {
+        &self.inner.topology.name
+    }
+
+    /// How many steps the job has.
+    pub fn len(&self) -> usize {
+        self.inner.topology.steps.len()
+    }
+
+    /// `true` if the job has no step.
+    pub fn is_empty(&self) -> bool {
+        self.inner.topology.steps.is_empty()
+    }
+
+    /// The steps' names, in the order they were added (a topological order).
+    pub fn step_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.inner.topology.steps.iter().map(|meta| &*meta.name)
+    }
+
+    /// Every step, in the order they were added (a topological order).
+    pub fn steps(&self) -> impl Iterator<Item = StepInfo<'_>> + '_ {
+        let topology = &*self.inner.topology;
+        (0..topology.steps.len()).map(move |index| StepInfo { topology, index })
+    }
+
+    /// A step, found by name (go-asyncjob's `GetStep`).
+    pub fn step(&self, name: &str) -> Option<StepInfo<'_>> {
+        let topology = &*self.inner.topology;
+        let index = topology.steps.iter().position(|meta| &*meta.name == name)?;
+        Some(StepInfo { topology, index })
+    }
+
+    /// Names the step whose output is the job's result.
+    ///
+    /// # Errors
+    ///
+    /// [`DefinitionErrorKind::ForeignResultStep`] if `step` belongs to another definition.
+    pub fn with_result<O>(
+        self,
+        step: &StepHandle<O>,
+    ) -> Result<JobWithResult<I, O, M>, DefinitionError> {
+        let topology = &self.inner.topology;
+        if step.definition_id() != topology.id {
+            return Err(DefinitionError::new(
+                DefinitionErrorKind::ForeignResultStep,
+                &topology.name,
+                step.name_arc(),
+                None,
+            ));
+        }
+        Ok(JobWithResult {
+            definition: self,
+            result: step.clone(),
+        })
+    }
+
+    fn instantiate(&self, input: &I) -> Vec<Box<M::Cell>> {
+        let topology = &self.inner.topology;
+        let mut cells: Vec<Box<M::Cell>> = Vec::with_capacity(self.inner.nodes.len());
+        for (index, node) in self.inner.nodes.iter().enumerate() {
+            // `None` cannot happen: the builder only accepts handles of this definition, whose
+            // types match. Should it happen anyway, the step fails instead of the process.
+            let cell = node
+                .instantiate(input, topology, index, &cells)
+                .unwrap_or_else(|| {
+                    let step = &topology.steps[index].name;
+                    M::failed_cell(JobError::internal(
+                        &topology.name,
+                        step,
+                        "a dependency's output has an unexpected type",
+                    ))
+                });
+            cells.push(cell);
+        }
+        cells
+    }
+
+    /// Starts an instance on a [`LocalExecutor`]: the job's steps, `Send` or not, run on that
+    /// executor's thread. Returns at once.
+    pub fn start_local<E>(&self, executor: E, input: I) -> JobInstance<Local>
+    where
+        E: LocalExecutor + Timer + 'static,
+    {
+        self.start_local_with(executor, input, JobOptions::default())
+    }
+
+    /// As [`start_local`](Self::start_local), with [`JobOptions`].
+    pub fn start_local_with<E>(
+        &self,
+        executor: E,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstance<Local>
+    where
+        E: LocalExecutor + Timer + 'static,
+    {
+        let cells = self
+            .instantiate(&input)
+            .into_iter()
+            .map(M::into_local)
+            .collect();
+        let executor = Arc::new(executor);
+        let run = Run::<Local>::start(
+            self.inner.topology.clone(),
+            cells,
+            executor.clone(),
+            executor,
+            options.id.unwrap_or_else(JobId::next),
+            options.sequential,
+        );
+        JobInstance { run }
+    }
+}
+
+impl<I> JobDefinition<I, Sendable> {
+    /// Starts an instance on an [`Executor`]. Returns at once; every step starts as soon as its
+    /// dependencies have succeeded.
+    ///
+    /// ```
+    /// # use asyncjob::{JobBuilder, FuturesSpawner, BoxFuture, Timer};
+    /// # #[derive(Clone)] struct NoSleep;
+    /// # impl Timer for NoSleep { fn sleep(&self, _: std::time::Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
+    /// let mut job = JobBuilder::<u32>::new("hello");
+    /// job.step("greet").run(|n| async move { Ok::<_, String>(format!("hello {n}")) })?;
+    /// let job = job.seal();
+    ///
+    /// let pool = futures::executor::ThreadPool::new().unwrap();
+    /// let instance = job.start(FuturesSpawner::new(pool).with_timer(NoSleep), 7);
+    /// futures::executor::block_on(instance.wait()).unwrap();
+    /// # Ok::<_, asyncjob::DefinitionError>(())
+    /// ```
+    pub fn start<E>(&self, executor: E, input: I) -> JobInstance<Sendable>
+    where
+        E: Executor + Timer + Send + Sync + 'static,
+    {
+        self.start_with(executor, input, JobOptions::default())
+    }
+
+    /// As [`start`](Self::start), with [`JobOptions`].
+    pub fn start_with<E>(&self, executor: E, input: I, options: JobOptions) -> JobInstance<Sendable>
+    where
+        E: Executor + Timer + Send + Sync + 'static,
+    {
+        let cells = self.instantiate(&input).into_boxed_slice();
+        let executor = Arc::new(executor);
+        let run = Run::<Sendable>::start(
+            self.inner.topology.clone(),
+            cells,
+            executor.clone(),
+            executor,
+            options.id.unwrap_or_else(JobId::next),
+            options.sequential,
+        );
+        JobInstance { run }
+    }
+}
+
+/// A job definition that names one step as its result: its instances give that step's output,
+/// typed ([`JobInstanceWithResult::result`]).
+///
+/// Made by [`JobDefinition::with_result`]; dereferences to the [`JobDefinition`].
+pub struct JobWithResult<I, O, M: Mode = Sendable> {
+    definition: JobDefinition<I, M>,
+    result: StepHandle<O>,
+}
+
+impl<I, O, M: Mode> Clone for JobWithResult<I, O, M> {
+    fn clone(&self) -> Self {
+        JobWithResult {
+            definition: self.definition.clone(),
+            result: self.result.clone(),
+        }
+    }
+}
+
+impl<I, O, M: Mode> fmt::Debug for JobWithResult<I, O, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobWithResult")
+            .field("definition", &self.definition)
+            .field("result", &self.result.name())
+            .finish()
+    }
+}
+
+impl<I, O, M: Mode> std::ops::Deref for JobWithResult<I, O, M> {
+    type Target = JobDefinition<I, M>;
+
+    fn deref(&self) -> &JobDefinition<I, M> {
+        &self.definition
+    }
+}
+
+impl<I, O: Clone + 'static, M: Mode> JobWithResult<I, O, M> {
+    /// The definition.
+    pub fn definition(&self) -> &JobDefinition<I, M> {
+        &self.definition
+    }
+
+    /// The handle of the result step.
+    pub fn result_step(&self) -> &StepHandle<O> {
+        &self.result
+    }
+
+    /// As [`JobDefinition::start_local`], keeping the result typed.
+    pub fn start_local<E>(&self, executor: E, input: I) -> JobInstanceWithResult<O, Local>
+    where
+        E: LocalExecutor + Timer + 'static,
+    {
+        self.start_local_with(executor, input, JobOptions::default())
+    }
+
+    /// As [`JobDefinition::start_local_with`], keeping the result typed.
+    pub fn start_local_with<E>(
+        &self,
+        executor: E,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstanceWithResult<O, Local>
+    where
+        E: LocalExecutor + Timer + 'static,
+    {
+        let instance = self.definition.start_local_with(executor, input, options);
+        JobInstanceWithResult::new(instance, self.result.clone())
+    }
+}
+
+impl<I, O: Clone + 'static> JobWithResult<I, O, Sendable> {
+    /// As [`JobDefinition::start`], keeping the result typed.
+    pub fn start<E>(&self, executor: E, input: I) -> JobInstanceWithResult<O, Sendable>
+    where
+        E: Executor + Timer + Send + Sync + 'static,
+    {
+        self.start_with(executor, input, JobOptions::default())
+    }
+
+    /// As [`JobDefinition::start_with`], keeping the result typed.
+    pub fn start_with<E>(
+        &self,
+        executor: E,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstanceWithResult<O, Sendable>
+    where
+        E: Executor + Timer + Send + Sync + 'static,
+    {
+        let instance = self.definition.start_with(executor, input, options);
+        JobInstanceWithResult::new(instance, self.result.clone())
+    }
+}

@@ -1,0 +1,562 @@
+//! The engine: one [`Run`] per job instance, one [`Driver`] task per ready step.
+//!
+//! A step is spawned only once all of its dependencies have succeeded: nothing sits parked on
+//! its parents. Each step's output lives in a [`futures_util::future::Shared`] (inside its
+//! [`Cell`]), from which its dependents clone their inputs. When a step ends, the driver that ran
+//! it counts down its children's pending dependencies; it spawns every child that became ready
+//! but one, and runs that one itself (no task, no queue hop for a chain). Per step the engine
+//! keeps a handful of atomics and reads the clock once per transition.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::future::Shared;
+
+use crate::error::JobError;
+use crate::instance::{JobId, StepState};
+use crate::mode::private::Sealed;
+
+/// What a step's future resolves to.
+pub(crate) type StepResult<T> = Result<T, JobError>;
+
+/// The static shape of a definition, shared by the definition and every run of it.
+#[derive(Debug)]
+pub(crate) struct Topology {
+    pub(crate) id: u64,
+    pub(crate) name: Arc<str>,
+    pub(crate) steps: Vec<StepMeta>,
+    pub(crate) roots: Vec<usize>,
+}
+
+/// One step of a [`Topology`].
+#[derive(Debug)]
+pub(crate) struct StepMeta {
+    pub(crate) name: Arc<str>,
+    /// Steps whose outputs this step takes, in the order the step function receives them.
+    pub(crate) data: Vec<usize>,
+    /// Steps this step waits for without taking their outputs.
+    pub(crate) order: Vec<usize>,
+    /// Steps that depend on this one (data or ordering).
+    pub(crate) children: Vec<usize>,
+}
+
+impl StepMeta {
+    pub(crate) fn dependency_count(&self) -> usize {
+        self.data.len() + self.order.len()
+    }
+}
+
+/// A step's output cell, erased over the output type.
+pub trait ErasedCell: Any {
+    /// Drives the step's future.
+    fn poll_step(&self, cx: &mut Context<'_>) -> Poll<Result<(), JobError>>;
+    /// The output, if the step succeeded, as `&T`.
+    fn output_any(&self, f: &mut dyn FnMut(&dyn Any));
+    /// For downcasting to the typed cell.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A step's typed output cell: the `Shared` future that computes the output and then holds it.
+///
+/// The driver polls its own clone of the `Shared` (a `Shared` that has yielded its output lets go
+/// of it, so the cell keeps another, never polled, for peeking and for dependents to clone). The
+/// mutex is uncontended: only the step's driver polls.
+pub(crate) struct Cell<F: Future>
+where
+    F::Output: Clone,
+{
+    output: Shared<F>,
+    driver: Mutex<Shared<F>>,
+}
+
+impl<F: Future> Cell<F>
+where
+    F::Output: Clone,
+{
+    pub(crate) fn new(future: F) -> Self {
+        let output = futures_util::FutureExt::shared(future);
+        Cell {
+            driver: Mutex::new(output.clone()),
+            output,
+        }
+    }
+
+    pub(crate) fn shared(&self) -> Shared<F> {
+        self.output.clone()
+    }
+}
+
+impl<F, T> ErasedCell for Cell<F>
+where
+    F: Future<Output = StepResult<T>> + Unpin + 'static,
+    T: Clone + 'static,
+{
+    fn poll_step(&self, cx: &mut Context<'_>) -> Poll<Result<(), JobError>> {
+        let mut driver = self.driver.lock().unwrap_or_else(PoisonError::into_inner);
+        Pin::new(&mut *driver).poll(cx).map(|out| out.map(drop))
+    }
+
+    fn output_any(&self, f: &mut dyn FnMut(&dyn Any)) {
+        if let Some(Ok(value)) = self.output.peek() {
+            f(value);
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+const NOT_SET: u64 = 0;
+
+/// The live state of one step of one run.
+#[derive(Debug)]
+pub(crate) struct StepSlot {
+    state: AtomicU8,
+    pending: AtomicUsize,
+    /// Nanoseconds since the run's origin, plus one (0 = not yet).
+    ready_at: AtomicU64,
+    started_at: AtomicU64,
+    ended_at: AtomicU64,
+    error: OnceLock<JobError>,
+}
+
+impl StepSlot {
+    fn new(dependencies: usize) -> Self {
+        StepSlot {
+            state: AtomicU8::new(StepState::Waiting as u8),
+            pending: AtomicUsize::new(dependencies),
+            ready_at: AtomicU64::new(NOT_SET),
+            started_at: AtomicU64::new(NOT_SET),
+            ended_at: AtomicU64::new(NOT_SET),
+            error: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn state(&self) -> StepState {
+        StepState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn error(&self) -> Option<&JobError> {
+        self.error.get()
+    }
+
+    /// Moves from `from` to `to`; false if the step was elsewhere.
+    fn transition(&self, from: StepState, to: StepState) -> bool {
+        self.state
+            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// When something happened, relative to the run's origin.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp(u64);
+
+/// The times of one step, as read from its slot.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepTimes {
+    pub(crate) ready: Option<Duration>,
+    pub(crate) started: Option<Duration>,
+    pub(crate) ended: Option<Duration>,
+}
+
+fn load_time(cell: &AtomicU64) -> Option<Duration> {
+    match cell.load(Ordering::Acquire) {
+        NOT_SET => None,
+        n => Some(Duration::from_nanos(n - 1)),
+    }
+}
+
+/// Who is waiting for the run to end.
+#[derive(Debug, Default)]
+struct Completion {
+    done: AtomicBool,
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl Completion {
+    fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_done() {
+            return Poll::Ready(());
+        }
+        let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.is_done() {
+            return Poll::Ready(());
+        }
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    fn finish(&self) {
+        let wakers = {
+            let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+            self.done.store(true, Ordering::Release);
+            std::mem::take(&mut *wakers)
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// One run of a job definition.
+pub(crate) struct Run<X: Sealed> {
+    pub(crate) topology: Arc<Topology>,
+    pub(crate) id: JobId,
+    cells: Box<[Box<X::Cell>]>,
+    slots: Box<[StepSlot]>,
+    spawner: Arc<X::Spawner>,
+    // Kept for the execution policies (retry back-off, timeouts) that sleep.
+    #[allow(dead_code)]
+    timer: Arc<X::Timer>,
+    sequential: bool,
+    remaining: AtomicUsize,
+    first_error: OnceLock<JobError>,
+    completion: Completion,
+    origin: Instant,
+    origin_wall: SystemTime,
+}
+
+impl<X: Sealed> std::fmt::Debug for Run<X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("job", &self.topology.name)
+            .field("id", &self.id)
+            .field("remaining", &self.remaining.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// How often a driver runs a successor inline before it yields to the executor.
+const INLINE_BUDGET: u32 = 64;
+
+impl<X: Sealed> Run<X> {
+    /// Sets up a run and starts its first steps.
+    pub(crate) fn start(
+        topology: Arc<Topology>,
+        cells: Box<[Box<X::Cell>]>,
+        spawner: Arc<X::Spawner>,
+        timer: Arc<X::Timer>,
+        id: JobId,
+        sequential: bool,
+    ) -> Arc<Self> {
+        let slots = topology
+            .steps
+            .iter()
+            .map(|meta| StepSlot::new(meta.dependency_count()))
+            .collect();
+        let run = Arc::new(Run {
+            id,
+            cells,
+            slots,
+            spawner,
+            timer,
+            sequential,
+            remaining: AtomicUsize::new(topology.steps.len()),
+            first_error: OnceLock::new(),
+            completion: Completion::default(),
+            origin: Instant::now(),
+            origin_wall: SystemTime::now(),
+            topology,
+        });
+        if run.topology.steps.is_empty() {
+            run.completion.finish();
+        } else if sequential {
+            run.schedule(0);
+        } else {
+            let now = run.now();
+            for &root in &run.topology.roots {
+                let slot = &run.slots[root];
+                slot.ready_at.store(now.0, Ordering::Relaxed);
+                slot.state
+                    .store(StepState::Pending as u8, Ordering::Release);
+                run.schedule(root);
+            }
+        }
+        run
+    }
+
+    fn now(&self) -> Stamp {
+        let nanos = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+        Stamp(nanos + 1)
+    }
+
+    fn schedule(self: &Arc<Self>, index: usize) {
+        let driver = Driver {
+            run: self.clone(),
+            current: index,
+            phase: Phase::Ready,
+        };
+        // On failure the driver has been dropped unpolled, and its drop failed the step.
+        let _ = X::spawn(&self.spawner, driver);
+    }
+
+    pub(crate) fn slots(&self) -> &[StepSlot] {
+        &self.slots
+    }
+
+    pub(crate) fn cells(&self) -> &[Box<X::Cell>] {
+        &self.cells
+    }
+
+    pub(crate) fn times(&self, index: usize) -> Option<StepTimes> {
+        let slot = self.slots.get(index)?;
+        Some(StepTimes {
+            ready: load_time(&slot.ready_at),
+            started: load_time(&slot.started_at),
+            ended: load_time(&slot.ended_at),
+        })
+    }
+
+    pub(crate) fn origin_wall(&self) -> SystemTime {
+        self.origin_wall
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    pub(crate) fn first_error(&self) -> Option<&JobError> {
+        self.first_error.get()
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.completion.is_done()
+    }
+
+    pub(crate) fn poll_finished(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.completion.poll(cx)
+    }
+
+    fn mark_running(&self, index: usize) {
+        let slot = &self.slots[index];
+        let now = self.now();
+        if slot.ready_at.load(Ordering::Relaxed) == NOT_SET {
+            slot.ready_at.store(now.0, Ordering::Relaxed);
+        }
+        slot.started_at.store(now.0, Ordering::Relaxed);
+        slot.state
+            .store(StepState::Running as u8, Ordering::Release);
+    }
+
+    /// Counts one step as ended; the last one wakes the waiters.
+    fn end_one(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.completion.finish();
+        }
+    }
+
+    /// Records the end of a step that ran, and releases its successors. Returns the successor
+    /// the caller should run itself, if any.
+    fn complete(
+        self: &Arc<Self>,
+        index: usize,
+        outcome: Result<(), JobError>,
+        now: Stamp,
+    ) -> Option<usize> {
+        let slot = &self.slots[index];
+        slot.ended_at.store(now.0, Ordering::Relaxed);
+        let mut inline = None;
+        match outcome {
+            Ok(()) => {
+                slot.state
+                    .store(StepState::Succeeded as u8, Ordering::Release);
+                for &child in &self.topology.steps[index].children {
+                    let child_slot = &self.slots[child];
+                    if child_slot.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
+                        continue;
+                    }
+                    child_slot.ready_at.store(now.0, Ordering::Relaxed);
+                    if self.sequential
+                        || !child_slot.transition(StepState::Waiting, StepState::Pending)
+                    {
+                        continue;
+                    }
+                    match inline.replace(child) {
+                        None => {}
+                        Some(previous) => self.schedule(previous),
+                    }
+                }
+            }
+            Err(error) => {
+                slot.state.store(StepState::Failed as u8, Ordering::Release);
+                self.record_failure(index, error, now);
+            }
+        }
+        self.end_one();
+        inline
+    }
+
+    /// Stores a failure and skips every step that depends on the failed one.
+    fn record_failure(&self, index: usize, error: JobError, now: Stamp) {
+        let _ = self.first_error.set(error.clone());
+        let mut stack: Vec<usize> = self.topology.steps[index].children.clone();
+        let _ = self.slots[index].error.set(error.clone());
+        while let Some(step) = stack.pop() {
+            let slot = &self.slots[step];
+            if !slot.transition(StepState::Waiting, StepState::Skipped) {
+                continue;
+            }
+            let name = &self.topology.steps[step].name;
+            let _ = slot.error.set(JobError::dependency_failed(
+                &self.topology.name,
+                name,
+                &error,
+            ));
+            slot.ended_at.store(now.0, Ordering::Relaxed);
+            stack.extend_from_slice(&self.topology.steps[step].children);
+            self.end_one();
+        }
+    }
+
+    /// The step at `index` cannot run or finish because the executor refused or dropped it.
+    fn abandon(&self, index: usize, started: bool) {
+        let now = self.now();
+        let slot = &self.slots[index];
+        let from = if started {
+            StepState::Running
+        } else if self.sequential {
+            StepState::Waiting
+        } else {
+            StepState::Pending
+        };
+        if slot.transition(from, StepState::Failed) {
+            slot.ended_at.store(now.0, Ordering::Relaxed);
+            let error =
+                JobError::spawn_failed(&self.topology.name, &self.topology.steps[index].name);
+            self.record_failure(index, error, now);
+            self.end_one();
+        }
+        if self.sequential {
+            // Nobody else will run the steps after this one.
+            for later in index + 1..self.slots.len() {
+                let slot = &self.slots[later];
+                if slot.transition(StepState::Waiting, StepState::Failed) {
+                    slot.ended_at.store(now.0, Ordering::Relaxed);
+                    let name = &self.topology.steps[later].name;
+                    let error = JobError::spawn_failed(&self.topology.name, name);
+                    self.record_failure(later, error, now);
+                    self.end_one();
+                }
+            }
+        }
+    }
+
+    /// In sequential mode: the next step, in definition order, that can run.
+    fn next_in_sequence(&self, after: usize) -> Option<usize> {
+        (after + 1..self.slots.len()).find(|&i| self.slots[i].state() == StepState::Waiting)
+    }
+}
+
+impl<X: Sealed> Drop for Run<X> {
+    fn drop(&mut self) {
+        // A step's future holds its parents' `Shared` handles. Dropping the cells last-to-first
+        // frees each future before the parents it refers to, so a long chain of unfinished steps
+        // is freed iteratively rather than by a recursion as deep as the chain.
+        let mut cells = std::mem::take(&mut self.cells).into_vec();
+        while let Some(cell) = cells.pop() {
+            drop(cell);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The step is ready; it has not been polled yet.
+    Ready,
+    /// The step's future has been polled at least once.
+    Running,
+    /// The driver has nothing left to do.
+    Done,
+}
+
+/// The task that runs a ready step, and then, inline, successors of it.
+pub struct Driver<X: Sealed> {
+    run: Arc<Run<X>>,
+    current: usize,
+    phase: Phase,
+}
+
+impl<X: Sealed> std::fmt::Debug for Driver<X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("step", &self.current)
+            .field("phase", &self.phase)
+            .finish()
+    }
+}
+
+impl<X: Sealed> Future for Driver<X> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut budget = INLINE_BUDGET;
+        loop {
+            let index = this.current;
+            if this.phase == Phase::Ready {
+                if this.run.sequential
+                    && !this.run.slots[index].transition(StepState::Waiting, StepState::Pending)
+                {
+                    // Skipped while we were on our way.
+                    match this.run.next_in_sequence(index) {
+                        Some(next) => {
+                            this.current = next;
+                            continue;
+                        }
+                        None => {
+                            this.phase = Phase::Done;
+                            return Poll::Ready(());
+                        }
+                    }
+                }
+                this.run.mark_running(index);
+                this.phase = Phase::Running;
+            }
+            let outcome = match this.run.cells[index].poll_step(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(outcome) => outcome,
+            };
+            let now = this.run.now();
+            let inline = this.run.complete(index, outcome, now);
+            let next = if this.run.sequential {
+                this.run.next_in_sequence(index)
+            } else {
+                inline
+            };
+            let Some(next) = next else {
+                this.phase = Phase::Done;
+                return Poll::Ready(());
+            };
+            this.current = next;
+            this.phase = Phase::Ready;
+            budget -= 1;
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl<X: Sealed> Drop for Driver<X> {
+    fn drop(&mut self) {
+        match self.phase {
+            Phase::Done => {}
+            Phase::Ready => self.run.abandon(self.current, false),
+            Phase::Running => self.run.abandon(self.current, true),
+        }
+    }
+}

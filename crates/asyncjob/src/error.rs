@@ -1,0 +1,371 @@
+//! Errors: [`DefinitionError`] for mistakes made while building a job, [`JobError`] for what
+//! went wrong while running one.
+//!
+//! Both are structs over a private representation with a stable, matchable kind
+//! ([`DefinitionErrorKind`], [`JobErrorKind`]), the name of the step concerned, and a
+//! [`source`](std::error::Error::source) chain that leads to the root cause.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+/// A boxed error as returned by a step: anything that converts into one (any
+/// `std::error::Error + Send + Sync`, `String`, `&str`, `anyhow::Error`, …) can be returned.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What kind of mistake a [`DefinitionError`] reports. Stable: match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DefinitionErrorKind {
+    /// Another step of the definition already has this name.
+    DuplicateName,
+    /// The name is empty or consists of white space only.
+    InvalidName,
+    /// A dependency handle belongs to another job definition.
+    ForeignHandle,
+    /// The same step was given twice as a dependency of one step.
+    DuplicateDependency,
+    /// The result step given to [`JobDefinition::with_result`](crate::JobDefinition::with_result)
+    /// belongs to another job definition.
+    ForeignResultStep,
+}
+
+/// A mistake in a job definition, reported when the step is added (or the result chosen).
+///
+/// It names the step being defined ([`step`](Self::step)) and, where one is involved, the
+/// dependency at fault ([`dependency`](Self::dependency)).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DefinitionError {
+    kind: DefinitionErrorKind,
+    job: Arc<str>,
+    step: Arc<str>,
+    dependency: Option<Arc<str>>,
+}
+
+impl DefinitionError {
+    pub(crate) fn new(
+        kind: DefinitionErrorKind,
+        job: &Arc<str>,
+        step: &Arc<str>,
+        dependency: Option<Arc<str>>,
+    ) -> Self {
+        DefinitionError {
+            kind,
+            job: job.clone(),
+            step: step.clone(),
+            dependency,
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> DefinitionErrorKind {
+        self.kind
+    }
+
+    /// The name of the step being defined (or chosen as result).
+    pub fn step(&self) -> &str {
+        &self.step
+    }
+
+    /// The name of the job definition.
+    pub fn job(&self) -> &str {
+        &self.job
+    }
+
+    /// The name of the dependency at fault, for [`ForeignHandle`](DefinitionErrorKind::ForeignHandle)
+    /// and [`DuplicateDependency`](DefinitionErrorKind::DuplicateDependency).
+    pub fn dependency(&self) -> Option<&str> {
+        self.dependency.as_deref()
+    }
+}
+
+impl fmt::Debug for DefinitionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DefinitionError")
+            .field("kind", &self.kind)
+            .field("job", &self.job)
+            .field("step", &self.step)
+            .field("dependency", &self.dependency)
+            .finish()
+    }
+}
+
+impl fmt::Display for DefinitionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (job, step) = (&self.job, &self.step);
+        let dep = self.dependency.as_deref().unwrap_or("?");
+        match self.kind {
+            DefinitionErrorKind::DuplicateName => {
+                write!(f, "job {job:?}: a step named {step:?} already exists")
+            }
+            DefinitionErrorKind::InvalidName => {
+                write!(
+                    f,
+                    "job {job:?}: invalid step name {step:?} (empty or blank)"
+                )
+            }
+            DefinitionErrorKind::ForeignHandle => write!(
+                f,
+                "job {job:?}, step {step:?}: dependency {dep:?} belongs to another job definition"
+            ),
+            DefinitionErrorKind::DuplicateDependency => write!(
+                f,
+                "job {job:?}, step {step:?}: dependency {dep:?} is given more than once"
+            ),
+            DefinitionErrorKind::ForeignResultStep => write!(
+                f,
+                "job {job:?}: result step {step:?} belongs to another job definition"
+            ),
+        }
+    }
+}
+
+impl StdError for DefinitionError {}
+
+/// What kind of failure a [`JobError`] reports. Stable: match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JobErrorKind {
+    /// The step's future returned an error; [`source`](std::error::Error::source) is that error.
+    StepFailed,
+    /// The step's function or future panicked; [`JobError::panic_message`] has the message.
+    StepPanicked,
+    /// The step did not run because a step it depends on failed;
+    /// [`JobError::root_cause`] is that step's error.
+    DependencyFailed,
+    /// The executor refused to run the step or dropped it before it finished (it shut down).
+    SpawnFailed,
+    /// The job instance was cancelled before the step ended.
+    Cancelled,
+}
+
+/// Why a step, and so its job, did not succeed.
+///
+/// Every error names the step it is about ([`step`](Self::step)). A step skipped because a
+/// dependency failed carries the error of the step that failed first in its ancestry
+/// ([`root_cause`](Self::root_cause)), which is also its [`source`](std::error::Error::source), so
+/// the whole chain down to the step's own error is reachable through `source()`.
+///
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct JobError {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: JobErrorKind,
+    job: Arc<str>,
+    step: Arc<str>,
+    detail: Detail,
+}
+
+enum Detail {
+    None,
+    Source(BoxError),
+    Panic(String),
+    Cause(JobError),
+}
+
+impl JobError {
+    fn new(kind: JobErrorKind, job: &Arc<str>, step: &Arc<str>, detail: Detail) -> Self {
+        JobError {
+            inner: Arc::new(Inner {
+                kind,
+                job: job.clone(),
+                step: step.clone(),
+                detail,
+            }),
+        }
+    }
+
+    pub(crate) fn failed(job: &Arc<str>, step: &Arc<str>, source: BoxError) -> Self {
+        Self::new(JobErrorKind::StepFailed, job, step, Detail::Source(source))
+    }
+
+    pub(crate) fn panicked(job: &Arc<str>, step: &Arc<str>, message: String) -> Self {
+        Self::new(
+            JobErrorKind::StepPanicked,
+            job,
+            step,
+            Detail::Panic(message),
+        )
+    }
+
+    pub(crate) fn dependency_failed(job: &Arc<str>, step: &Arc<str>, cause: &JobError) -> Self {
+        let root = cause.root_cause().clone();
+        Self::new(
+            JobErrorKind::DependencyFailed,
+            job,
+            step,
+            Detail::Cause(root),
+        )
+    }
+
+    /// A failure of asyncjob itself, reported against the step rather than by a panic.
+    pub(crate) fn internal(job: &Arc<str>, step: &Arc<str>, message: &str) -> Self {
+        let message = format!("asyncjob internal error: {message} (please report this)");
+        Self::failed(job, step, message.into())
+    }
+
+    pub(crate) fn spawn_failed(job: &Arc<str>, step: &Arc<str>) -> Self {
+        Self::new(JobErrorKind::SpawnFailed, job, step, Detail::None)
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> JobErrorKind {
+        self.inner.kind
+    }
+
+    /// The name of the step this error is about.
+    pub fn step(&self) -> &str {
+        &self.inner.step
+    }
+
+    /// The name of the job definition.
+    pub fn job(&self) -> &str {
+        &self.inner.job
+    }
+
+    /// The error of the step where the failure began: `self` unless this is a
+    /// [`DependencyFailed`](JobErrorKind::DependencyFailed) error.
+    pub fn root_cause(&self) -> &JobError {
+        match &self.inner.detail {
+            Detail::Cause(cause) => cause,
+            _ => self,
+        }
+    }
+
+    /// The message of the panic, for [`StepPanicked`](JobErrorKind::StepPanicked).
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.inner.detail {
+            Detail::Panic(message) => Some(message),
+            _ => None,
+        }
+    }
+
+    /// `true` if the step returned an error.
+    pub fn is_step_failed(&self) -> bool {
+        self.kind() == JobErrorKind::StepFailed
+    }
+
+    /// `true` if the step panicked.
+    pub fn is_panic(&self) -> bool {
+        self.kind() == JobErrorKind::StepPanicked
+    }
+
+    /// `true` if the step was skipped because a dependency failed.
+    pub fn is_dependency_failed(&self) -> bool {
+        self.kind() == JobErrorKind::DependencyFailed
+    }
+
+    /// `true` if the executor refused or dropped the step.
+    pub fn is_spawn_failed(&self) -> bool {
+        self.kind() == JobErrorKind::SpawnFailed
+    }
+
+    /// `true` if the job was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.kind() == JobErrorKind::Cancelled
+    }
+
+    /// The error the step's future returned, for [`StepFailed`](JobErrorKind::StepFailed).
+    pub fn step_error(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
+        match &self.inner.detail {
+            Detail::Source(source) => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("JobError");
+        d.field("kind", &self.inner.kind)
+            .field("job", &self.inner.job)
+            .field("step", &self.inner.step);
+        match &self.inner.detail {
+            Detail::None => {}
+            Detail::Source(source) => {
+                d.field("source", source);
+            }
+            Detail::Panic(message) => {
+                d.field("panic", message);
+            }
+            Detail::Cause(cause) => {
+                d.field("root_cause", cause);
+            }
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let step = &self.inner.step;
+        match (&self.inner.kind, &self.inner.detail) {
+            (JobErrorKind::StepFailed, _) => write!(f, "step {step:?} failed"),
+            (JobErrorKind::StepPanicked, Detail::Panic(message)) => {
+                write!(f, "step {step:?} panicked: {message}")
+            }
+            (JobErrorKind::StepPanicked, _) => write!(f, "step {step:?} panicked"),
+            (JobErrorKind::DependencyFailed, Detail::Cause(cause)) => write!(
+                f,
+                "step {step:?} was skipped: its dependency {:?} failed",
+                cause.step()
+            ),
+            (JobErrorKind::DependencyFailed, _) => {
+                write!(f, "step {step:?} was skipped: a dependency failed")
+            }
+            (JobErrorKind::SpawnFailed, _) => {
+                write!(f, "step {step:?} could not run: the executor is shut down")
+            }
+            (JobErrorKind::Cancelled, _) => {
+                write!(f, "step {step:?} did not finish: the job was cancelled")
+            }
+        }
+    }
+}
+
+impl StdError for JobError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match &self.inner.detail {
+            Detail::Source(source) => Some(source.as_ref()),
+            Detail::Cause(cause) => Some(cause),
+            Detail::None | Detail::Panic(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_send_sync_static() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<JobError>();
+        check::<DefinitionError>();
+    }
+
+    #[test]
+    fn dependency_failure_chains_to_the_root_cause() {
+        let job: Arc<str> = "j".into();
+        let io = std::io::Error::other("disk on fire");
+        let root = JobError::failed(&job, &"a".into(), Box::new(io));
+        let mid = JobError::dependency_failed(&job, &"b".into(), &root);
+        let leaf = JobError::dependency_failed(&job, &"c".into(), &mid);
+        assert_eq!(leaf.root_cause().step(), "a");
+        let chain: Vec<String> =
+            std::iter::successors(Some(&leaf as &(dyn StdError + 'static)), |e| (*e).source())
+                .map(|e| e.to_string())
+                .collect();
+        assert_eq!(
+            chain,
+            [
+                "step \"c\" was skipped: its dependency \"a\" failed",
+                "step \"a\" failed",
+                "disk on fire"
+            ]
+        );
+    }
+}

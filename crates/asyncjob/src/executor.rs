@@ -1,0 +1,268 @@
+//! The runtime is injected: spawning and sleeping are delegated to the traits in this module.
+//!
+//! The core never names a runtime. An adapter crate (`asyncjob-tokio`, `asyncjob-smol`,
+//! `asyncjob-local`) or a few lines of your own code implement these traits for the runtime you
+//! already use; [`FuturesSpawner`] covers anything that implements [`futures_task::Spawn`] or
+//! [`futures_task::LocalSpawn`].
+//!
+//! # Writing an adapter
+//!
+//! Three capabilities, one trait each:
+//!
+//! * [`Executor`] spawns a `Send` future (used by [`JobDefinition::start`](crate::JobDefinition::start));
+//! * [`LocalExecutor`] spawns a `!Send` future on the current thread (used by
+//!   [`JobDefinition::start_local`](crate::JobDefinition::start_local));
+//! * [`Timer`] sleeps (used by retry back-off and timeouts).
+//!
+//! A complete adapter for a runtime asyncjob does not ship, here a thread-per-task "runtime" built
+//! on `std` alone, looks like this:
+//!
+//! ```
+//! use std::time::Duration;
+//! use asyncjob::{BoxFuture, Executor, SpawnError, Timer};
+//!
+//! /// Runs every future on a thread of its own (a toy, but a complete one).
+//! #[derive(Debug, Clone, Copy, Default)]
+//! struct ThreadPerTask;
+//!
+//! impl Executor for ThreadPerTask {
+//!     fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
+//!         std::thread::Builder::new()
+//!             .spawn(move || futures::executor::block_on(future))
+//!             .map(drop)
+//!             .map_err(|_| SpawnError::shutdown())
+//!     }
+//! }
+//!
+//! impl Timer for ThreadPerTask {
+//!     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+//!         let (tx, rx) = futures::channel::oneshot::channel::<()>();
+//!         std::thread::spawn(move || {
+//!             std::thread::sleep(duration);
+//!             let _ = tx.send(());
+//!         });
+//!         Box::pin(async move {
+//!             let _ = rx.await;
+//!         })
+//!     }
+//! }
+//!
+//! # use asyncjob::JobBuilder;
+//! let mut job = JobBuilder::<u32>::new("double");
+//! let double = job.step("double").run(|n| async move { Ok::<_, std::io::Error>(n * 2) }).unwrap();
+//! let job = job.seal().with_result(&double).unwrap();
+//! let out = futures::executor::block_on(job.start(ThreadPerTask, 21).result()).unwrap();
+//! assert_eq!(out, 42);
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_task::{FutureObj, LocalFutureObj, LocalSpawn, Spawn};
+
+/// An owned, boxed, `Send` future: the unit of work handed to an [`Executor`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An owned, boxed future that need not be `Send`: the unit of work handed to a
+/// [`LocalExecutor`].
+pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Spawns `Send` futures onto a runtime.
+///
+/// Implement it for a handle to your runtime (it is cheap to clone and usually `Send + Sync`, so
+/// that steps running on worker threads can spawn their successors). A job started with
+/// [`JobDefinition::start`](crate::JobDefinition::start) requires `Send + Sync` of the executor;
+/// the trait itself does not, so single-threaded executors may implement it too.
+///
+/// Spawning may fail, typically because the runtime is shutting down. The step that could not be
+/// spawned then fails with an error of kind [`JobErrorKind::SpawnFailed`](crate::JobErrorKind);
+/// the job never hangs waiting for it.
+pub trait Executor {
+    /// Spawns `future` to run to completion in the background.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpawnError`] if the runtime cannot accept the future (it is shut down).
+    fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError>;
+}
+
+/// Spawns futures that are not `Send` onto a single-threaded runtime.
+///
+/// Jobs whose steps hold `Rc`, `RefCell` or other `!Send` values across an `.await` are built with
+/// [`JobBuilder::new_local`](crate::JobBuilder::new_local) and started with
+/// [`JobDefinition::start_local`](crate::JobDefinition::start_local) on a `LocalExecutor`. Any job
+/// (also one of `Send` steps) can run on a `LocalExecutor`.
+pub trait LocalExecutor {
+    /// Spawns `future` to run to completion on this executor's thread.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpawnError`] if the executor cannot accept the future (it is shut down).
+    fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError>;
+}
+
+/// Sleeps: the only notion of time the core needs (retry back-off and timeouts).
+pub trait Timer {
+    /// Returns a future that completes once `duration` has elapsed.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+}
+
+impl<E: Executor + ?Sized> Executor for Arc<E> {
+    fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        (**self).spawn(future)
+    }
+}
+
+impl<E: Executor + ?Sized> Executor for &E {
+    fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        (**self).spawn(future)
+    }
+}
+
+impl<E: LocalExecutor + ?Sized> LocalExecutor for std::rc::Rc<E> {
+    fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        (**self).spawn_local(future)
+    }
+}
+
+impl<E: LocalExecutor + ?Sized> LocalExecutor for Arc<E> {
+    fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        (**self).spawn_local(future)
+    }
+}
+
+impl<E: LocalExecutor + ?Sized> LocalExecutor for &E {
+    fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        (**self).spawn_local(future)
+    }
+}
+
+impl<T: Timer + ?Sized> Timer for Arc<T> {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        (**self).sleep(duration)
+    }
+}
+
+impl<T: Timer + ?Sized> Timer for std::rc::Rc<T> {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        (**self).sleep(duration)
+    }
+}
+
+impl<T: Timer + ?Sized> Timer for &T {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        (**self).sleep(duration)
+    }
+}
+
+/// The executor refused a future, usually because it has shut down.
+///
+/// Deliberately opaque, like [`futures_task::SpawnError`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct SpawnError {
+    _priv: (),
+}
+
+impl SpawnError {
+    /// The executor has shut down and accepts no more futures.
+    pub fn shutdown() -> Self {
+        SpawnError { _priv: () }
+    }
+
+    /// Always `true`: shutting down is the only reason an executor refuses a future.
+    pub fn is_shutdown(&self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SpawnError").field(&"shutdown").finish()
+    }
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the executor is shut down")
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl From<futures_task::SpawnError> for SpawnError {
+    fn from(_: futures_task::SpawnError) -> Self {
+        SpawnError::shutdown()
+    }
+}
+
+/// Adapts anything that implements [`futures_task::Spawn`] (such as
+/// `futures::executor::ThreadPool`) into an [`Executor`], and anything that implements
+/// [`futures_task::LocalSpawn`] (such as `futures::executor::LocalSpawner`) into a
+/// [`LocalExecutor`].
+///
+/// It has no timer of its own: pair it with one through [`FuturesSpawner::with_timer`] to make a
+/// value that [`JobDefinition::start`](crate::JobDefinition::start) accepts.
+///
+/// ```
+/// use asyncjob::FuturesSpawner;
+/// # use std::time::Duration;
+/// # use asyncjob::{BoxFuture, Timer};
+/// # #[derive(Clone)] struct MyTimer;
+/// # impl Timer for MyTimer { fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
+///
+/// let pool = futures::executor::ThreadPool::builder().pool_size(2).create().unwrap();
+/// let executor = FuturesSpawner::new(pool).with_timer(MyTimer);
+/// # let _ = executor;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct FuturesSpawner<S, T = ()> {
+    spawner: S,
+    timer: T,
+}
+
+impl<S> FuturesSpawner<S> {
+    /// Wraps a [`futures_task::Spawn`] or [`futures_task::LocalSpawn`] implementation.
+    pub fn new(spawner: S) -> Self {
+        FuturesSpawner { spawner, timer: () }
+    }
+
+    /// Adds the timer used for retry back-off and timeouts.
+    pub fn with_timer<T: Timer>(self, timer: T) -> FuturesSpawner<S, T> {
+        FuturesSpawner {
+            spawner: self.spawner,
+            timer,
+        }
+    }
+}
+
+impl<S, T> FuturesSpawner<S, T> {
+    /// The wrapped spawner.
+    pub fn spawner(&self) -> &S {
+        &self.spawner
+    }
+}
+
+impl<S: Spawn, T> Executor for FuturesSpawner<S, T> {
+    fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        self.spawner
+            .spawn_obj(FutureObj::new(future))
+            .map_err(SpawnError::from)
+    }
+}
+
+impl<S: LocalSpawn, T> LocalExecutor for FuturesSpawner<S, T> {
+    fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        self.spawner
+            .spawn_local_obj(LocalFutureObj::new(future))
+            .map_err(SpawnError::from)
+    }
+}
+
+impl<S, T: Timer> Timer for FuturesSpawner<S, T> {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.timer.sleep(duration)
+    }
+}

@@ -1,0 +1,104 @@
+//! Whether the steps of a job are `Send` ([`Sendable`]) or may hold `Rc`/`RefCell` ([`Local`]).
+//!
+//! The mode is a type parameter of [`JobBuilder`](crate::JobBuilder),
+//! [`JobDefinition`](crate::JobDefinition) and [`JobInstance`](crate::JobInstance). It decides
+//! which bounds a step's future, output and the job input must meet, and which executor trait
+//! runs the job: [`Executor`](crate::Executor) for `Send` work, [`LocalExecutor`](crate::LocalExecutor)
+//! for `!Send` work. A definition is `Send + Sync` in both modes (step functions are always
+//! `Send + Sync`), so a local definition can live in a `static` too.
+
+use std::future::Future;
+
+use crate::engine::{Cell, Driver, ErasedCell, StepResult};
+use crate::error::JobError;
+use crate::executor::{BoxFuture, Executor, LocalBoxFuture, LocalExecutor, SpawnError, Timer};
+
+/// The steps of a job are `Send`: the job can run on a multi-threaded runtime, and on a local one.
+///
+/// This is the default mode.
+#[derive(Debug)]
+pub enum Sendable {}
+
+/// The steps of a job may be `!Send` (hold `Rc`, `RefCell`, … across an `.await`): the job runs
+/// on a [`LocalExecutor`](crate::LocalExecutor).
+#[derive(Debug)]
+pub enum Local {}
+
+/// A job mode: [`Sendable`] or [`Local`]. Sealed.
+pub trait Mode: private::Sealed {}
+
+impl Mode for Sendable {}
+impl Mode for Local {}
+
+pub(crate) mod private {
+    use super::*;
+
+    /// The per-mode types and operations the engine needs. Not nameable outside the crate.
+    pub trait Sealed: Sized + 'static {
+        /// A step's boxed future.
+        type Future<T: 'static>: Future<Output = T> + Unpin + 'static;
+        /// A type-erased step cell.
+        type Cell: ?Sized + ErasedCell;
+        /// The executor a run of this mode spawns on.
+        type Spawner: ?Sized;
+        /// The timer a run of this mode sleeps on.
+        type Timer: ?Sized + Timer;
+
+        /// Forgets that a cell is `Send`, so that a `Send` job can run on a local executor.
+        fn into_local(cell: Box<Self::Cell>) -> Box<dyn ErasedCell>;
+
+        /// A cell whose step fails at once with `error`.
+        fn failed_cell(error: JobError) -> Box<Self::Cell>;
+
+        /// Spawns a driver. A driver that is dropped unpolled fails its step, so an error needs
+        /// no further handling by the caller.
+        fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError>;
+    }
+
+    impl Sealed for Sendable {
+        type Future<T: 'static> = BoxFuture<'static, T>;
+        type Cell = dyn ErasedCell + Send + Sync;
+        type Spawner = dyn Executor + Send + Sync;
+        type Timer = dyn Timer + Send + Sync;
+
+        fn into_local(cell: Box<Self::Cell>) -> Box<dyn ErasedCell> {
+            cell
+        }
+
+        fn failed_cell(error: JobError) -> Box<Self::Cell> {
+            let future: Self::Future<StepResult<()>> = Box::pin(std::future::ready(Err(error)));
+            Box::new(Cell::new(future))
+        }
+
+        fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError> {
+            spawner.spawn(Box::pin(driver))
+        }
+    }
+
+    impl Sealed for Local {
+        type Future<T: 'static> = LocalBoxFuture<'static, T>;
+        type Cell = dyn ErasedCell;
+        type Spawner = dyn LocalExecutor;
+        type Timer = dyn Timer;
+
+        fn into_local(cell: Box<Self::Cell>) -> Box<dyn ErasedCell> {
+            cell
+        }
+
+        fn failed_cell(error: JobError) -> Box<Self::Cell> {
+            let future: Self::Future<StepResult<()>> = Box::pin(std::future::ready(Err(error)));
+            Box::new(Cell::new(future))
+        }
+
+        fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError> {
+            spawner.spawn_local(Box::pin(driver))
+        }
+    }
+}
+
+/// The `Shared` output of a step of type `T` in mode `M`.
+pub(crate) type SharedOutput<M, T> =
+    futures_util::future::Shared<<M as private::Sealed>::Future<StepResult<T>>>;
+
+/// The concrete cell of a step of type `T` in mode `M`.
+pub(crate) type CellOf<M, T> = Cell<<M as private::Sealed>::Future<StepResult<T>>>;
