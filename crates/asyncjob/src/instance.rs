@@ -10,8 +10,7 @@ use std::time::{Duration, SystemTime};
 use crate::builder::StepHandle;
 use crate::engine::{ErasedCell, Run};
 use crate::error::JobError;
-use crate::mode::Sendable;
-use crate::mode::private::Sealed;
+use crate::mode::{Mode, Sendable};
 
 /// Where a step of a job instance is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -186,11 +185,11 @@ pub struct StepSnapshot {
 ///
 /// Dropping the handle does not stop the job: its steps keep running on the executor, as
 /// goroutines do in go-asyncjob. Cheap to clone. `Send + Sync` in the [`Sendable`] mode.
-pub struct JobInstance<X: Sealed = Sendable> {
+pub struct JobInstance<X: Mode = Sendable> {
     pub(crate) run: Arc<Run<X>>,
 }
 
-impl<X: Sealed> Clone for JobInstance<X> {
+impl<X: Mode> Clone for JobInstance<X> {
     fn clone(&self) -> Self {
         JobInstance {
             run: self.run.clone(),
@@ -198,7 +197,7 @@ impl<X: Sealed> Clone for JobInstance<X> {
     }
 }
 
-impl<X: Sealed> fmt::Debug for JobInstance<X> {
+impl<X: Mode> fmt::Debug for JobInstance<X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobInstance")
             .field("job", &self.name())
@@ -208,7 +207,7 @@ impl<X: Sealed> fmt::Debug for JobInstance<X> {
     }
 }
 
-impl<X: Sealed> JobInstance<X> {
+impl<X: Mode> JobInstance<X> {
     /// The instance's id.
     pub fn id(&self) -> &JobId {
         &self.run.id
@@ -318,12 +317,12 @@ impl<X: Sealed> JobInstance<X> {
 
 /// A job instance whose definition names a result step: [`result`](Self::result) gives that
 /// step's output, typed. Everything else is on the [`JobInstance`] it dereferences to.
-pub struct JobInstanceWithResult<O, X: Sealed = Sendable> {
+pub struct JobInstanceWithResult<O, X: Mode = Sendable> {
     instance: JobInstance<X>,
     handle: StepHandle<O>,
 }
 
-impl<O, X: Sealed> Clone for JobInstanceWithResult<O, X> {
+impl<O, X: Mode> Clone for JobInstanceWithResult<O, X> {
     fn clone(&self) -> Self {
         JobInstanceWithResult {
             instance: self.instance.clone(),
@@ -332,7 +331,7 @@ impl<O, X: Sealed> Clone for JobInstanceWithResult<O, X> {
     }
 }
 
-impl<O, X: Sealed> fmt::Debug for JobInstanceWithResult<O, X> {
+impl<O, X: Mode> fmt::Debug for JobInstanceWithResult<O, X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobInstanceWithResult")
             .field("instance", &self.instance)
@@ -341,7 +340,7 @@ impl<O, X: Sealed> fmt::Debug for JobInstanceWithResult<O, X> {
     }
 }
 
-impl<O, X: Sealed> std::ops::Deref for JobInstanceWithResult<O, X> {
+impl<O, X: Mode> std::ops::Deref for JobInstanceWithResult<O, X> {
     type Target = JobInstance<X>;
 
     fn deref(&self) -> &JobInstance<X> {
@@ -349,7 +348,7 @@ impl<O, X: Sealed> std::ops::Deref for JobInstanceWithResult<O, X> {
     }
 }
 
-impl<O: Clone + 'static, X: Sealed> JobInstanceWithResult<O, X> {
+impl<O: Clone + 'static, X: Mode> JobInstanceWithResult<O, X> {
     pub(crate) fn new(instance: JobInstance<X>, handle: StepHandle<O>) -> Self {
         JobInstanceWithResult { instance, handle }
     }

@@ -1,0 +1,132 @@
+//! The asyncjob behaviour suite, written once, generic over the executor.
+//!
+//! Every adapter runs the whole suite from its own `tests/` folder with one line:
+//!
+//! ```ignore
+//! asyncjob_conformance::suite!(my_harness());
+//! ```
+//!
+//! where `my_harness()` returns a [`Harness`]: something that can block on a future with the
+//! runtime running, and start a job on it. The macro expands to one `#[test]` per behaviour, so
+//! `cargo test` names the behaviour that failed and the adapter it failed on.
+//!
+//! Time is never measured here: tests order events with channels and a logical clock, so they
+//! do not flake on a loaded machine. A watchdog turns a hang into a failure that names the test.
+
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use asyncjob::{
+    JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Mode,
+};
+
+mod tests;
+
+pub use tests::*;
+
+/// An executor under test.
+pub trait Harness {
+    /// The mode of the instances it starts ([`asyncjob::Sendable`] for executors of `Send`
+    /// futures, [`asyncjob::Local`] for local ones).
+    type Mode: Mode;
+
+    /// A short name for messages, e.g. `"tokio multi-thread"`.
+    fn name(&self) -> &'static str;
+
+    /// Runs `future` to completion with the executor running.
+    fn block_on<F: Future>(&self, future: F) -> F::Output;
+
+    /// Starts `job` on the executor.
+    fn start<I>(
+        &self,
+        job: &JobDefinition<I>,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstance<Self::Mode>
+    where
+        I: Clone + Send + Sync + 'static;
+
+    /// Starts `job` on the executor, keeping its result typed.
+    fn start_with_result<I, O>(
+        &self,
+        job: &JobWithResult<I, O>,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstanceWithResult<O, Self::Mode>
+    where
+        I: Clone + Send + Sync + 'static,
+        O: Clone + Send + Sync + 'static;
+}
+
+/// Fails the process (naming the test) if it is not dropped within `limit`: a hang becomes a
+/// clear failure instead of a CI time-out.
+#[derive(Debug)]
+pub struct Watchdog {
+    done: Option<mpsc::Sender<()>>,
+}
+
+impl Watchdog {
+    /// Arms the watchdog for the test `name`.
+    pub fn new(name: &'static str, limit: Duration) -> Self {
+        let (done, rx) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                eprintln!("conformance test `{name}` hung for {limit:?}: aborting");
+                std::process::exit(101);
+            }
+        });
+        Watchdog { done: Some(done) }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Expands to one `#[test]` per behaviour of the suite, each run on the harness `$harness`
+/// (an expression, evaluated once per test).
+#[macro_export]
+macro_rules! suite {
+    ($harness:expr) => {
+        $crate::suite!(@tests $harness;
+            typed_outputs_flow_for_every_arity,
+            diamond_runs_each_step_once_after_its_dependencies,
+            step_error_fails_dependents_and_spares_other_branches,
+            panic_is_caught_and_named,
+            panic_while_creating_the_future_is_caught,
+            same_definition_runs_100_times_concurrently,
+            sequential_option_runs_one_step_at_a_time_in_order,
+            ready_step_is_never_held_back_by_a_slow_unrelated_step,
+            roots_run_concurrently,
+            step_states_are_readable_while_running,
+            snapshots_after_success_have_times,
+            outputs_are_readable_per_step,
+            caller_chosen_id_is_kept,
+            empty_job_finishes_at_once,
+            long_chain_completes,
+            wide_fan_out_and_vec_fan_in,
+            ordering_only_dependency_waits,
+            errors_chain_to_the_root_cause,
+            dropping_the_instance_handle_lets_the_job_finish,
+        );
+    };
+    (@tests $harness:expr; $($test:ident,)+) => {
+        $(
+            #[test]
+            fn $test() {
+                let _watchdog = $crate::Watchdog::new(
+                    stringify!($test),
+                    ::std::time::Duration::from_secs(120),
+                );
+                $crate::$test(&$harness);
+            }
+        )+
+    };
+}

@@ -1,0 +1,845 @@
+//! The behaviours. Each is a function generic over the [`Harness`]; [`suite!`](crate::suite)
+//! turns each into a test.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::error::Error as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use asyncjob::{DefinitionError, JobBuilder, JobErrorKind, JobOptions, StepHandle, StepState};
+use futures::channel::oneshot;
+use futures::future::join_all;
+
+use crate::Harness;
+
+type Res<T> = Result<T, Infallible>;
+
+/// A clock that counts events, to order them without reading time.
+#[derive(Debug, Default, Clone)]
+struct Clock(Arc<AtomicUsize>);
+
+impl Clock {
+    fn tick(&self) -> usize {
+        self.0.fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+/// Yields to the executor once.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+fn build<T>(result: Result<T, DefinitionError>) -> T {
+    result.unwrap_or_else(|error| panic!("the test job is well formed: {error}"))
+}
+
+/// Outputs reach their dependents, typed, for one parent, tuples of 2 to 8 parents of
+/// different types, a `Vec` of parents, and none (a root step).
+pub fn typed_outputs_flow_for_every_arity<H: Harness>(h: &H) {
+    let mut job = JobBuilder::<u8>::new("arity");
+    let a = build(job.step("u8").run(|n| async move { Res::Ok(n) }));
+    let b = build(
+        job.step("u16")
+            .run(|n| async move { Res::Ok(u16::from(n) * 2) }),
+    );
+    let c = build(
+        job.step("u32")
+            .run(|n| async move { Res::Ok(u32::from(n) * 3) }),
+    );
+    let d = build(
+        job.step("u64")
+            .run(|n| async move { Res::Ok(u64::from(n) * 4) }),
+    );
+    let e = build(
+        job.step("string")
+            .run(|n| async move { Res::Ok(format!("s{n}")) }),
+    );
+    let f = build(job.step("bool").run(|n| async move { Res::Ok(n % 2 == 1) }));
+    let g = build(job.step("char").run(|_| async move { Res::Ok('x') }));
+    let hh = build(job.step("vec").run(|n| async move { Res::Ok(vec![n; 2]) }));
+
+    let one = build(
+        job.step("one")
+            .after(&a)
+            .run(|_, a: u8| async move { Res::Ok(format!("{a}")) }),
+    );
+    let two = build(
+        job.step("two")
+            .after((&a, &b))
+            .run(|_, (a, b): (u8, u16)| async move { Res::Ok(format!("{a},{b}")) }),
+    );
+    let three = build(
+        job.step("three")
+            .after((&a, &b, &c))
+            .run(|_, (a, b, c): (u8, u16, u32)| async move { Res::Ok(format!("{a},{b},{c}")) }),
+    );
+    let four = build(job.step("four").after((&a, &b, &c, &d)).run(
+        |_, (a, b, c, d): (u8, u16, u32, u64)| async move { Res::Ok(format!("{a},{b},{c},{d}")) },
+    ));
+    let five = build(job.step("five").after((&a, &b, &c, &d, &e)).run(
+        |_, (a, b, c, d, e): (u8, u16, u32, u64, String)| async move {
+            Res::Ok(format!("{a},{b},{c},{d},{e}"))
+        },
+    ));
+    let six = build(job.step("six").after((&a, &b, &c, &d, &e, &f)).run(
+        |_, (a, b, c, d, e, f): (u8, u16, u32, u64, String, bool)| async move {
+            Res::Ok(format!("{a},{b},{c},{d},{e},{f}"))
+        },
+    ));
+    let seven = build(job.step("seven").after((&a, &b, &c, &d, &e, &f, &g)).run(
+        |_, (a, b, c, d, e, f, g): (u8, u16, u32, u64, String, bool, char)| async move {
+            Res::Ok(format!("{a},{b},{c},{d},{e},{f},{g}"))
+        },
+    ));
+    let eight = build(job.step("eight").after((&a, &b, &c, &d, &e, &f, &g, &hh)).run(
+        |_, (a, b, c, d, e, f, g, h): (u8, u16, u32, u64, String, bool, char, Vec<u8>)| async move {
+            Res::Ok(format!("{a},{b},{c},{d},{e},{f},{g},{h:?}"))
+        },
+    ));
+    let all = vec![one, two, three, four, five, six, seven, eight];
+    let joined = build(
+        job.step("joined")
+            .after(&all)
+            .run(
+                |n, parts: Vec<String>| async move { Res::Ok(format!("{n}|{}", parts.join("|"))) },
+            ),
+    );
+    let job = build(job.seal().with_result(&joined));
+
+    let instance = h.start_with_result(&job, 5, JobOptions::new());
+    let result = h.block_on(instance.result()).expect("every step succeeds");
+    assert_eq!(
+        result,
+        "5|5|5,10|5,10,15|5,10,15,20|5,10,15,20,s5|5,10,15,20,s5,true\
+         |5,10,15,20,s5,true,x|5,10,15,20,s5,true,x,[5, 5]",
+        "on {}",
+        h.name()
+    );
+}
+
+/// A three-level diamond (a → b, c, d → e(b, c), f(c, d) → g(e, f)) runs every step exactly
+/// once, and no step starts before each of its dependencies has ended.
+pub fn diamond_runs_each_step_once_after_its_dependencies<H: Harness>(h: &H) {
+    #[derive(Default)]
+    struct Log {
+        runs: Mutex<HashMap<&'static str, (usize, usize, usize)>>,
+        clock: Clock,
+    }
+    impl Log {
+        async fn step(&self, name: &'static str, value: u64) -> Res<u64> {
+            let start = self.clock.tick();
+            yield_now().await;
+            let end = self.clock.tick();
+            let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = runs.entry(name).or_insert((0, start, end));
+            entry.0 += 1;
+            Ok(value)
+        }
+    }
+
+    let mut job = JobBuilder::<Arc<Log>>::new("diamond");
+    let a = build(
+        job.step("a")
+            .run(|log| async move { log.step("a", 1).await }),
+    );
+    let b = build(
+        job.step("b")
+            .after(&a)
+            .run(|log, a| async move { log.step("b", a + 10).await }),
+    );
+    let c = build(
+        job.step("c")
+            .after(&a)
+            .run(|log, a| async move { log.step("c", a + 20).await }),
+    );
+    let d = build(
+        job.step("d")
+            .after(&a)
+            .run(|log, a| async move { log.step("d", a + 30).await }),
+    );
+    let e = build(
+        job.step("e")
+            .after((&b, &c))
+            .run(|log, (b, c)| async move { log.step("e", b + c).await }),
+    );
+    let f = build(
+        job.step("f")
+            .after((&c, &d))
+            .run(|log, (c, d)| async move { log.step("f", c * d).await }),
+    );
+    let g = build(
+        job.step("g")
+            .after((&e, &f))
+            .run(|log, (e, f)| async move { log.step("g", e + f).await }),
+    );
+    let job = build(job.seal().with_result(&g));
+
+    let log = Arc::new(Log::default());
+    let instance = h.start_with_result(&job, log.clone(), JobOptions::new());
+    let result = h.block_on(instance.result()).expect("every step succeeds");
+    assert_eq!(result, (11 + 21) + 21 * 31, "on {}", h.name());
+
+    let runs = log.runs.lock().unwrap_or_else(|e| e.into_inner());
+    for name in ["a", "b", "c", "d", "e", "f", "g"] {
+        assert_eq!(
+            runs.get(name).map(|r| r.0),
+            Some(1),
+            "{name} runs once on {}",
+            h.name()
+        );
+    }
+    let edges = [
+        ("a", "b"),
+        ("a", "c"),
+        ("a", "d"),
+        ("b", "e"),
+        ("c", "e"),
+        ("c", "f"),
+        ("d", "f"),
+        ("e", "g"),
+        ("f", "g"),
+    ];
+    for (parent, child) in edges {
+        let parent_end = runs[parent].2;
+        let child_start = runs[child].1;
+        assert!(
+            parent_end < child_start,
+            "{child} started (tick {child_start}) before {parent} ended (tick {parent_end}) on {}",
+            h.name()
+        );
+    }
+}
+
+/// A step that returns an error fails; its dependents, transitively, are skipped with an error
+/// naming it; independent branches run to success; `wait()` reports the root cause.
+pub fn step_error_fails_dependents_and_spares_other_branches<H: Harness>(h: &H) {
+    let mut job = JobBuilder::<()>::new("failing");
+    let bad = build(
+        job.step("bad")
+            .run(|()| async { Err::<u32, _>(std::io::Error::other("the disk is on fire")) }),
+    );
+    let child = build(
+        job.step("child")
+            .after(&bad)
+            .run(|(), n| async move { Res::Ok(n + 1) }),
+    );
+    let grandchild = build(
+        job.step("grandchild")
+            .after(&child)
+            .run(|(), n| async move { Res::Ok(n + 1) }),
+    );
+    let good = build(job.step("good").run(|()| async { Res::Ok(1u32) }));
+    let after_good = build(
+        job.step("after good")
+            .after(&good)
+            .run(|(), n| async move { Res::Ok(n + 1) }),
+    );
+    build(
+        job.step("waits for bad")
+            .wait_for(&bad)
+            .run(|()| async { Res::Ok(()) }),
+    );
+    let mixed = build(
+        job.step("mixed")
+            .after((&after_good, &grandchild))
+            .run(|(), (a, b)| async move { Res::Ok(a + b) }),
+    );
+    let job = build(job.seal().with_result(&mixed));
+    let instance = h.start_with_result(&job, (), JobOptions::new());
+
+    let error = h.block_on(instance.wait()).expect_err("the job fails");
+    assert_eq!(error.kind(), JobErrorKind::StepFailed, "on {}", h.name());
+    assert_eq!(error.step(), "bad");
+    assert_eq!(
+        error.source().map(|s| s.to_string()).as_deref(),
+        Some("the disk is on fire")
+    );
+    let result_error = h.block_on(instance.result()).expect_err("no result");
+    assert_eq!(result_error.step(), "bad");
+
+    let state = |name: &str| instance.step_by_name(name).map(|s| s.state);
+    assert_eq!(state("bad"), Some(StepState::Failed));
+    assert_eq!(state("good"), Some(StepState::Succeeded));
+    assert_eq!(state("after good"), Some(StepState::Succeeded));
+    for skipped in ["child", "grandchild", "waits for bad", "mixed"] {
+        let snapshot = instance.step_by_name(skipped).expect("the step exists");
+        assert_eq!(
+            snapshot.state,
+            StepState::Skipped,
+            "{skipped} on {}",
+            h.name()
+        );
+        let error = snapshot.error.expect("a skipped step has an error");
+        assert_eq!(error.kind(), JobErrorKind::DependencyFailed);
+        assert_eq!(error.step(), skipped);
+        assert_eq!(error.root_cause().step(), "bad");
+        assert!(snapshot.started_at.is_none(), "{skipped} never started");
+    }
+    assert_eq!(instance.output(&after_good), Some(2));
+    assert_eq!(instance.output(&child), None);
+}
+
+/// A step whose future panics fails with its panic message; its dependents are skipped.
+pub fn panic_is_caught_and_named<H: Harness>(h: &H) {
+    let mut job = JobBuilder::<u32>::new("panicking");
+    let boom = build(job.step("boom").run(|n| async move {
+        yield_now().await;
+        if n > 0 {
+            panic!("boom {n}");
+        }
+        Res::Ok(n)
+    }));
+    let after = build(
+        job.step("after")
+            .after(&boom)
+            .run(|_, n| async move { Res::Ok(n) }),
+    );
+    let job = build(job.seal().with_result(&after));
+    let instance = h.start_with_result(&job, 42, JobOptions::new());
+
+    let error = h.block_on(instance.result()).expect_err("the job fails");
+    assert_eq!(error.kind(), JobErrorKind::StepPanicked, "on {}", h.name());
+    assert_eq!(error.step(), "boom");
+    assert_eq!(error.panic_message(), Some("boom 42"));
+    let after = instance.step_by_name("after").expect("exists");
+    assert_eq!(after.state, StepState::Skipped);
+    assert_eq!(
+        after
+            .error
+            .map(|e| e.root_cause().step().to_owned())
+            .as_deref(),
+        Some("boom")
+    );
+}
+
+/// A step function that panics before returning its future fails the same way.
+pub fn panic_while_creating_the_future_is_caught<H: Harness>(h: &H) {
+    let mut job = JobBuilder::<u32>::new("panicking early");
+    let boom = build(job.step("boom").run(|n| {
+        if n == 7 {
+            panic!("no future for {n}");
+        }
+        async move { Res::Ok(n) }
+    }));
+    let job = build(job.seal().with_result(&boom));
+    let instance = h.start_with_result(&job, 7, JobOptions::new());
+    let error = h.block_on(instance.result()).expect_err("the job fails");
+    assert_eq!(error.kind(), JobErrorKind::StepPanicked, "on {}", h.name());
+    assert_eq!(error.panic_message(), Some("no future for 7"));
+}
+
+/// One definition started 100 times at once gives 100 independent, correct results.
+pub fn same_definition_runs_100_times_concurrently<H: Harness>(h: &H) {
+    let mut job = JobBuilder::<u64>::new("concurrent");
+    let a = build(job.step("a").run(|n| async move {
+        yield_now().await;
+        Res::Ok(n * 2)
+    }));
+    let b = build(job.step("b").run(|n| async move { Res::Ok(n + 1) }));
+    let c = build(job.step("c").after((&a, &b)).run(|n, (a, b)| async move {
+        yield_now().await;
+        Res::Ok(a * 1000 + b * 10 + n % 10)
+    }));
+    let job = build(job.seal().with_result(&c));
+
+    let instances: Vec<_> = (0..100u64)
+        .map(|n| h.start_with_result(&job, n, JobOptions::new()))
+        .collect();
+    let results = h.block_on(join_all(instances.iter().map(|i| i.result())));
+    for (n, result) in (0..100u64).zip(results) {
+        let expected = n * 2 * 1000 + (n + 1) * 10 + n % 10;
+        assert_eq!(
+            result.expect("succeeds"),
+            expected,
+            "instance {n} on {}",
+            h.name()
+        );
+    }
+    let ids: std::collections::HashSet<String> =
+        instances.iter().map(|i| i.id().to_string()).collect();
+    assert_eq!(ids.len(), 100, "instances have distinct ids");
+}
+
+/// With `JobOptions::sequential`, no two steps run at once, and they run in definition order.
+pub fn sequential_option_runs_one_step_at_a_time_in_order<H: Harness>(h: &H) {
+    #[derive(Default)]
+    struct Probe {
+        running: AtomicUsize,
+        most: AtomicUsize,
+        order: Mutex<Vec<usize>>,
+    }
+    impl Probe {
+        async fn step(&self, index: usize) -> Res<usize> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            self.order
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(index);
+            yield_now().await;
+            yield_now().await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(index)
+        }
+    }
+    let mut job = JobBuilder::<Arc<Probe>>::new("sequential");
+    let roots: Vec<StepHandle<usize>> = (0..4)
+        .map(|i| {
+            build(
+                job.step(format!("root {i}"))
+                    .run(move |p| async move { p.step(i).await }),
+            )
+        })
+        .collect();
+    let fan = build(
+        job.step("fan")
+            .after(&roots)
+            .run(|p, _| async move { p.step(4).await }),
+    );
+    let x = build(
+        job.step("x")
+            .after(&fan)
+            .run(|p, _| async move { p.step(5).await }),
+    );
+    let y = build(
+        job.step("y")
+            .after(&fan)
+            .run(|p, _| async move { p.step(6).await }),
+    );
+    let z = build(
+        job.step("z")
+            .after((&x, &y))
+            .run(|p, _| async move { p.step(7).await }),
+    );
+    let job = build(job.seal().with_result(&z));
+
+    let probe = Arc::new(Probe::default());
+    let instance = h.start_with_result(&job, probe.clone(), JobOptions::new().sequential());
+    assert_eq!(h.block_on(instance.result()).expect("succeeds"), 7);
+    assert_eq!(
+        probe.most.load(Ordering::SeqCst),
+        1,
+        "one at a time on {}",
+        h.name()
+    );
+    let order = probe
+        .order
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    assert_eq!(
+        order,
+        (0..8).collect::<Vec<_>>(),
+        "definition order on {}",
+        h.name()
+    );
+
+    // Sequential mode still skips dependents of a failure, and runs the rest.
+    let mut job = JobBuilder::<()>::new("sequential failure");
+    let bad = build(job.step("bad").run(|()| async { Err::<(), _>("no") }));
+    build(
+        job.step("skipped")
+            .after(&bad)
+            .run(|(), ()| async { Res::Ok(()) }),
+    );
+    let fine = build(job.step("fine").run(|()| async { Res::Ok(3) }));
+    let job = build(job.seal().with_result(&fine));
+    let instance = h.start_with_result(&job, (), JobOptions::new().sequential());
+    let error = h.block_on(instance.wait()).expect_err("fails");
+    assert_eq!(error.step(), "bad");
+    assert_eq!(
+        instance.step_by_name("skipped").map(|s| s.state),
+        Some(StepState::Skipped)
+    );
+    assert_eq!(instance.output(&fine), Some(3));
+}
+
+/// A step starts as soon as its own dependencies have succeeded: a chain of ten steps runs to
+/// its end while an unrelated step of the first layer is still blocked — and it is the end of
+/// the chain that unblocks it. An engine that ran layer by layer would hang here.
+pub fn ready_step_is_never_held_back_by_a_slow_unrelated_step<H: Harness>(h: &H) {
+    type Gate = Arc<Mutex<(Option<oneshot::Sender<()>>, Option<oneshot::Receiver<()>>)>>;
+    let mut job = JobBuilder::<Gate>::new("maximal parallelism");
+    let slow = build(job.step("slow").run(|gate: Gate| async move {
+        let rx = gate.lock().unwrap_or_else(|e| e.into_inner()).1.take();
+        match rx {
+            Some(rx) => rx.await.map_err(|_| "the chain dropped the gate"),
+            None => Err("no gate"),
+        }
+    }));
+    let mut link = build(job.step("chain 0").run(|_| async { Res::Ok(0u32) }));
+    for i in 1..10 {
+        link = build(
+            job.step(format!("chain {i}"))
+                .after(&link)
+                .run(|_, n| async move {
+                    yield_now().await;
+                    Res::Ok(n + 1)
+                }),
+        );
+    }
+    let end = build(
+        job.step("chain end")
+            .after(&link)
+            .run(|gate: Gate, n| async move {
+                let tx = gate.lock().unwrap_or_else(|e| e.into_inner()).0.take();
+                let _ = tx.map(|tx| tx.send(()));
+                Res::Ok(n)
+            }),
+    );
+    let done = build(
+        job.step("done")
+            .after((&slow, &end))
+            .run(|_, ((), n)| async move { Res::Ok(n) }),
+    );
+    let job = build(job.seal().with_result(&done));
+
+    let (tx, rx) = oneshot::channel();
+    let gate: Gate = Arc::new(Mutex::new((Some(tx), Some(rx))));
+    let instance = h.start_with_result(&job, gate, JobOptions::new());
+    assert_eq!(
+        h.block_on(instance.result()).expect("succeeds"),
+        9,
+        "on {}",
+        h.name()
+    );
+}
+
+/// Two root steps run at the same time: each waits for the other to have started.
+pub fn roots_run_concurrently<H: Harness>(h: &H) {
+    type Meet = Arc<Mutex<Vec<Option<oneshot::Sender<()>>>>>;
+    type Wait = Arc<Mutex<Vec<Option<oneshot::Receiver<()>>>>>;
+    let mut job = JobBuilder::<(Meet, Wait)>::new("rendezvous");
+    let mut roots = Vec::new();
+    for me in 0..2usize {
+        roots.push(build(job.step(format!("root {me}")).run(
+            move |(meet, wait): (Meet, Wait)| async move {
+                let tx = meet.lock().unwrap_or_else(|e| e.into_inner())[me].take();
+                let rx = wait.lock().unwrap_or_else(|e| e.into_inner())[1 - me].take();
+                if let Some(tx) = tx {
+                    let _ = tx.send(());
+                }
+                match rx {
+                    Some(rx) => rx.await.map(|()| me).map_err(|_| "the other root vanished"),
+                    None => Err("no channel"),
+                }
+            },
+        )));
+    }
+    let both = build(
+        job.step("both")
+            .after(&roots)
+            .run(|_, v: Vec<usize>| async move { Res::Ok(v) }),
+    );
+    let job = build(job.seal().with_result(&both));
+    let (t0, r0) = oneshot::channel();
+    let (t1, r1) = oneshot::channel();
+    let meet: Meet = Arc::new(Mutex::new(vec![Some(t0), Some(t1)]));
+    let wait: Wait = Arc::new(Mutex::new(vec![Some(r0), Some(r1)]));
+    let instance = h.start_with_result(&job, (meet, wait), JobOptions::new());
+    assert_eq!(
+        h.block_on(instance.result()).expect("succeeds"),
+        vec![0, 1],
+        "on {}",
+        h.name()
+    );
+}
+
+/// While a job runs, its steps' states can be read: done, running and waiting steps show as
+/// such.
+pub fn step_states_are_readable_while_running<H: Harness>(h: &H) {
+    type Gate = Arc<Mutex<Option<oneshot::Receiver<u32>>>>;
+    type Started = Arc<Mutex<Option<oneshot::Sender<()>>>>;
+    let mut job = JobBuilder::<(Gate, Started)>::new("observed");
+    let first = build(job.step("first").run(|_| async { Res::Ok(1u32) }));
+    let blocked = build(job.step("blocked").after(&first).run(
+        |(gate, started): (Gate, Started), n| async move {
+            if let Some(tx) = started.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = tx.send(());
+            }
+            let rx = gate.lock().unwrap_or_else(|e| e.into_inner()).take();
+            match rx {
+                Some(rx) => rx.await.map(|m| m + n).map_err(|_| "gate dropped"),
+                None => Err("no gate"),
+            }
+        },
+    ));
+    let last = build(
+        job.step("last")
+            .after(&blocked)
+            .run(|_, n| async move { Res::Ok(n * 10) }),
+    );
+    let job = build(job.seal().with_result(&last));
+
+    let (release, gate) = oneshot::channel();
+    let (started_tx, started) = oneshot::channel();
+    let input = (
+        Arc::new(Mutex::new(Some(gate))),
+        Arc::new(Mutex::new(Some(started_tx))),
+    );
+    let instance = h.start_with_result(&job, input, JobOptions::new());
+    h.block_on(started).expect("the blocked step starts");
+
+    let state = |name: &str| instance.step_by_name(name).map(|s| s.state);
+    assert_eq!(
+        state("first"),
+        Some(StepState::Succeeded),
+        "on {}",
+        h.name()
+    );
+    assert_eq!(state("blocked"), Some(StepState::Running));
+    assert_eq!(state("last"), Some(StepState::Waiting));
+    assert!(!instance.is_finished());
+    let running = instance.step_by_name("blocked").expect("exists");
+    assert!(running.started_at.is_some() && running.running.is_some());
+
+    release.send(4).expect("the step waits for it");
+    assert_eq!(h.block_on(instance.result()).expect("succeeds"), 50);
+    assert!(instance.is_finished());
+    assert_eq!(state("last"), Some(StepState::Succeeded));
+}
+
+/// After a successful run every step is `Succeeded` with a start time, a waiting time and a
+/// running time, and no error; a step became ready no earlier than its parent did.
+pub fn snapshots_after_success_have_times<H: Harness>(h: &H) {
+    let mut job = JobBuilder::<()>::new("timed");
+    let a = build(job.step("a").run(|()| async { Res::Ok(1) }));
+    let b = build(
+        job.step("b")
+            .after(&a)
+            .run(|(), a| async move { Res::Ok(a + 1) }),
+    );
+    let job = build(job.seal().with_result(&b));
+    let instance = h.start_with_result(&job, (), JobOptions::new());
+    h.block_on(instance.wait()).expect("succeeds");
+    let steps = instance.steps();
+    assert_eq!(steps.len(), 2);
+    for step in &steps {
+        assert_eq!(
+            step.state,
+            StepState::Succeeded,
+            "{} on {}",
+            step.name,
+            h.name()
+        );
+        assert!(step.error.is_none());
+        assert!(step.started_at.is_some_and(|t| t >= instance.started_at()));
+        assert!(step.waiting.is_some() && step.running.is_some() && step.queued.is_some());
+    }
+    assert_eq!((&*steps[0].name, &*steps[1].name), ("a", "b"));
+    assert!(steps[1].waiting >= steps[0].waiting);
+    assert!(steps[1].started_at >= steps[0].started_at);
+    assert_eq!(instance.step(&b).map(|s| s.index), Some(1));
+}
+
+/// Each step's output can be read from the instance through its typed handle.
+pub fn outputs_are_readable_per_step<H: Harness>(h: &H) {
+    let mut job = JobBuilder::<String>::new("outputs");
+    let len = build(
+        job.step("len")
+            .run(|s: String| async move { Res::Ok(s.len()) }),
+    );
+    let upper = build(
+        job.step("upper")
+            .run(|s: String| async move { Res::Ok(s.to_uppercase()) }),
+    );
+    let job = job.seal();
+    let instance = h.start(&job, "abc".to_owned(), JobOptions::new());
+    h.block_on(instance.wait()).expect("succeeds");
+    assert_eq!(instance.output(&len), Some(3), "on {}", h.name());
+    assert_eq!(instance.output(&upper).as_deref(), Some("ABC"));
+
+    // A handle of another definition gives nothing, rather than another step's output.
+    let mut other = JobBuilder::<String>::new("other");
+    let foreign = build(
+        other
+            .step("len")
+            .run(|s: String| async move { Res::Ok(s.len()) }),
+    );
+    assert_eq!(instance.output(&foreign), None);
+    assert!(instance.step(&foreign).is_none());
+}
+
+/// A caller-chosen id is the instance's id.
+pub fn caller_chosen_id_is_kept<H: Harness>(h: &H) {
+    let mut job = JobBuilder::<()>::new("ids");
+    build(job.step("only").run(|()| async { Res::Ok(()) }));
+    let job = job.seal();
+    let instance = h.start(&job, (), JobOptions::new().with_id("request-42"));
+    assert_eq!(instance.id().to_string(), "request-42", "on {}", h.name());
+    assert_eq!(instance.name(), "ids");
+    h.block_on(instance.wait()).expect("succeeds");
+}
+
+/// A job without steps is finished as soon as it starts.
+pub fn empty_job_finishes_at_once<H: Harness>(h: &H) {
+    let job = JobBuilder::<()>::new("empty").seal();
+    assert!(job.is_empty());
+    let instance = h.start(&job, (), JobOptions::new());
+    assert!(instance.is_finished(), "on {}", h.name());
+    h.block_on(instance.wait()).expect("nothing can fail");
+}
+
+/// A chain of 10,000 steps completes (the engine runs successors inline, yielding to the
+/// executor now and then).
+pub fn long_chain_completes<H: Harness>(h: &H) {
+    let mut job = JobBuilder::<u64>::new("chain");
+    let mut link = build(job.step("0").run(|n| async move { Res::Ok(n) }));
+    for i in 1..10_000u64 {
+        link = build(
+            job.step(i.to_string())
+                .after(&link)
+                .run(|_, n| async move { Res::Ok(n + 1) }),
+        );
+    }
+    let job = build(job.seal().with_result(&link));
+    let instance = h.start_with_result(&job, 1, JobOptions::new());
+    assert_eq!(
+        h.block_on(instance.result()).expect("succeeds"),
+        10_000,
+        "on {}",
+        h.name()
+    );
+}
+
+/// A root fans out to 500 steps whose outputs a sink takes as a `Vec`, in order.
+pub fn wide_fan_out_and_vec_fan_in<H: Harness>(h: &H) {
+    let mut job = JobBuilder::<u64>::new("fan");
+    let root = build(job.step("root").run(|n| async move { Res::Ok(n) }));
+    let leaves: Vec<_> = (0..500u64)
+        .map(|i| {
+            build(
+                job.step(format!("leaf {i}"))
+                    .after(&root)
+                    .run(move |_, n| async move { Res::Ok(n + i) }),
+            )
+        })
+        .collect();
+    let sink = build(
+        job.step("sink")
+            .after(leaves.as_slice())
+            .run(|_, v: Vec<u64>| async move { Res::Ok(v) }),
+    );
+    let job = build(job.seal().with_result(&sink));
+    let instance = h.start_with_result(&job, 1000, JobOptions::new());
+    let out = h.block_on(instance.result()).expect("succeeds");
+    assert_eq!(out, (1000..1500).collect::<Vec<_>>(), "on {}", h.name());
+}
+
+/// An ordering-only dependency makes a step wait for another without taking its output.
+pub fn ordering_only_dependency_waits<H: Harness>(h: &H) {
+    let clock = Clock::default();
+    let mut job = JobBuilder::<Clock>::new("ordering");
+    let first = build(job.step("first").run(|c: Clock| async move {
+        yield_now().await;
+        yield_now().await;
+        Res::Ok(c.tick())
+    }));
+    let second = build(
+        job.step("second")
+            .wait_for(&first)
+            .run(|c: Clock| async move { Res::Ok(c.tick()) }),
+    );
+    let job = build(job.seal().with_result(&second));
+    let instance = h.start_with_result(&job, clock, JobOptions::new());
+    let second_tick = h.block_on(instance.result()).expect("succeeds");
+    let first_tick = instance.output(&first).expect("first succeeded");
+    assert!(first_tick < second_tick, "on {}", h.name());
+}
+
+/// Errors chain: a skipped step's error → the failed step's error → the step's own error.
+pub fn errors_chain_to_the_root_cause<H: Harness>(h: &H) {
+    #[derive(Debug)]
+    struct Inner;
+    impl std::fmt::Display for Inner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("inner cause")
+        }
+    }
+    impl std::error::Error for Inner {}
+    #[derive(Debug)]
+    struct Outer(Inner);
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("outer")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let mut job = JobBuilder::<()>::new("chain of causes");
+    let root = build(
+        job.step("root")
+            .run(|()| async { Err::<(), _>(Outer(Inner)) }),
+    );
+    build(
+        job.step("leaf")
+            .after(&root)
+            .run(|(), ()| async { Res::Ok(()) }),
+    );
+    let instance = h.start(&job.seal(), (), JobOptions::new());
+    h.block_on(instance.wait()).expect_err("fails");
+    let leaf = instance
+        .step_by_name("leaf")
+        .and_then(|s| s.error)
+        .expect("skipped with an error");
+    let chain: Vec<String> =
+        std::iter::successors(Some(&leaf as &(dyn std::error::Error + 'static)), |e| {
+            (*e).source()
+        })
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            "step \"leaf\" was skipped: its dependency \"root\" failed",
+            "step \"root\" failed",
+            "outer",
+            "inner cause"
+        ],
+        "on {}",
+        h.name()
+    );
+}
+
+/// Dropping every handle of a running instance does not stop it: its steps still run.
+pub fn dropping_the_instance_handle_lets_the_job_finish<H: Harness>(h: &H) {
+    let (tx, rx) = oneshot::channel::<u32>();
+    type Tx = Arc<Mutex<Option<oneshot::Sender<u32>>>>;
+    let mut job = JobBuilder::<Tx>::new("detached");
+    let a = build(job.step("a").run(|_| async {
+        yield_now().await;
+        Res::Ok(20u32)
+    }));
+    build(job.step("report").after(&a).run(|tx: Tx, a| async move {
+        if let Some(tx) = tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(a + 1);
+        }
+        Res::Ok(())
+    }));
+    let instance = h.start(
+        &job.seal(),
+        Arc::new(Mutex::new(Some(tx))),
+        JobOptions::new(),
+    );
+    drop(instance);
+    assert_eq!(
+        h.block_on(rx).expect("the job ran to the end"),
+        21,
+        "on {}",
+        h.name()
+    );
+}

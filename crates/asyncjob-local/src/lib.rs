@@ -1,0 +1,218 @@
+//! A single-threaded runtime for [`asyncjob`]: runs jobs whose steps are not `Send` (they hold
+//! `Rc`, `RefCell` and the like across an `.await`) on the current thread.
+//!
+//! [`LocalRuntime`] owns an [`async_executor::LocalExecutor`] and drives it on the calling thread
+//! ([`LocalRuntime::block_on`], or [`LocalRuntime::run`] from inside another single-threaded
+//! executor). Its [`LocalSpawner`] is the handle a job is started with: it implements
+//! [`asyncjob::LocalExecutor`] and [`asyncjob::Timer`] (so
+//! [`JobDefinition::start_local`](asyncjob::JobDefinition::start_local) accepts it), and also
+//! [`asyncjob::Executor`], since a `Send` future is a valid local future.
+//!
+//! Timers are [`async_io::Timer`]s: [`LocalRuntime::block_on`] parks the thread in
+//! [`async_io::block_on`], which drives async-io's reactor while the executor is idle.
+//!
+//! # Example
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//! use asyncjob::{BoxError, JobBuilder};
+//! use asyncjob_local::LocalRuntime;
+//!
+//! let mut job = JobBuilder::<u32>::new_local("count");
+//! let count = job.step("count").run(|n| async move {
+//!     // Not `Send`, and held across an `.await`: fine in a local job.
+//!     let total = Rc::new(RefCell::new(0));
+//!     for _ in 0..n {
+//!         *total.borrow_mut() += 1;
+//!         std::future::ready(()).await;
+//!     }
+//!     let total = *total.borrow();
+//!     Ok::<_, BoxError>(total)
+//! })?;
+//! let job = job.seal().with_result(&count)?;
+//!
+//! let runtime = LocalRuntime::new();
+//! let output = runtime.block_on(job.start_local(runtime.spawner(), 3).result())?;
+//! assert_eq!(output, 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The runtime on its own:
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//! use std::time::Duration;
+//! use asyncjob::{LocalExecutor, Timer};
+//! use asyncjob_local::LocalRuntime;
+//!
+//! let runtime = LocalRuntime::new();
+//! let spawner = runtime.spawner();
+//!
+//! // `Rc<RefCell<_>>` is not `Send`: the future can only run on this thread.
+//! let log = Rc::new(RefCell::new(Vec::new()));
+//! let task_log = log.clone();
+//! let timer = spawner.clone();
+//! spawner
+//!     .spawn_local(Box::pin(async move {
+//!         timer.sleep(Duration::from_millis(5)).await;
+//!         task_log.borrow_mut().push("slept");
+//!     }))
+//!     .expect("the runtime is alive");
+//!
+//! // Drive the runtime on this thread until the task has written.
+//! runtime.block_on(async {
+//!     while log.borrow().is_empty() {
+//!         spawner.sleep(Duration::from_millis(1)).await;
+//!     }
+//! });
+//! assert_eq!(*log.borrow(), ["slept"]);
+//!
+//! // Dropping the runtime shuts it down: spawning now fails.
+//! drop(runtime);
+//! assert!(spawner.spawn_local(Box::pin(async {})).is_err());
+//! ```
+//!
+//! # Shutdown
+//!
+//! [`LocalSpawner`] holds the executor by [`Weak`] reference; only the [`LocalRuntime`] owns it.
+//! Dropping the `LocalRuntime`:
+//!
+//! * drops every task the executor still holds (their futures are dropped without being polled
+//!   again). asyncjob counts a step whose task was dropped as "executor shut down", so a job that
+//!   was running ends instead of hanging;
+//! * makes spawning through any [`LocalSpawner`] return [`SpawnError`] (the future is dropped).
+//!
+//! Tasks only make progress while the runtime is driven ([`LocalRuntime::block_on`] or
+//! [`LocalRuntime::run`]); between those calls they wait in the queue.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::future::Future;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use asyncjob::{BoxFuture, Executor, LocalBoxFuture, LocalExecutor, SpawnError, Timer};
+
+/// A single-threaded runtime for futures that are not `Send`.
+///
+/// It owns an [`async_executor::LocalExecutor`]; drive it with [`LocalRuntime::block_on`] (or
+/// [`LocalRuntime::run`]) and spawn on it through a [`LocalSpawner`] from
+/// [`LocalRuntime::spawner`]. Dropping it drops its pending tasks.
+///
+/// It is neither `Send` nor `Sync`: a local runtime stays on the thread that made it.
+///
+/// ```
+/// use asyncjob_local::LocalRuntime;
+///
+/// let runtime = LocalRuntime::new();
+/// assert_eq!(runtime.block_on(async { 6 * 7 }), 42);
+/// ```
+#[derive(Debug, Default)]
+pub struct LocalRuntime {
+    executor: Rc<async_executor::LocalExecutor<'static>>,
+}
+
+impl LocalRuntime {
+    /// Creates a runtime with no tasks.
+    pub fn new() -> Self {
+        LocalRuntime::default()
+    }
+
+    /// A handle that spawns on this runtime and sleeps; see [`LocalSpawner`].
+    pub fn spawner(&self) -> LocalSpawner {
+        LocalSpawner {
+            executor: Rc::downgrade(&self.executor),
+        }
+    }
+
+    /// Runs the spawned tasks on this thread until `future` completes, and returns its output.
+    ///
+    /// The thread sleeps (in [`async_io::block_on`]) while nothing is ready, and wakes for I/O and
+    /// [`async_io::Timer`]s as well as for the tasks. Tasks still pending when `future` completes
+    /// stay queued for the next call.
+    ///
+    /// Do not call it from inside a task or future that this runtime (or another executor on this
+    /// thread) is polling: it would block that executor until `future` completes. There, await
+    /// [`LocalRuntime::run`] instead.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        async_io::block_on(self.executor.run(future))
+    }
+
+    /// Runs the spawned tasks while awaiting `future`, and returns its output.
+    ///
+    /// The asynchronous form of [`LocalRuntime::block_on`], for driving this runtime from inside
+    /// another executor on the same thread. The tasks only run while the returned future is
+    /// polled.
+    pub fn run<'a, F: Future + 'a>(&'a self, future: F) -> impl Future<Output = F::Output> + 'a {
+        self.executor.run(future)
+    }
+
+    /// Runs one task that is ready, if there is one, and tells whether it did. Does not block.
+    pub fn try_tick(&self) -> bool {
+        self.executor.try_tick()
+    }
+}
+
+/// Spawns futures on a [`LocalRuntime`] and sleeps on an [`async_io::Timer`].
+///
+/// Implements [`asyncjob::LocalExecutor`], [`asyncjob::Executor`] and [`asyncjob::Timer`]; it is
+/// cheap to clone, `'static`, and neither `Send` nor `Sync`, so
+/// [`JobDefinition::start_local`](asyncjob::JobDefinition::start_local) accepts it (and
+/// [`JobDefinition::start`](asyncjob::JobDefinition::start), which needs `Send + Sync`, does not).
+///
+/// It refers to its runtime by [`Weak`] reference: once the [`LocalRuntime`] is dropped, spawning
+/// returns [`SpawnError`]. Sleeping works regardless.
+///
+/// ```
+/// use asyncjob::LocalExecutor;
+/// use asyncjob_local::LocalRuntime;
+///
+/// let runtime = LocalRuntime::new();
+/// let spawner = runtime.spawner();
+/// spawner.spawn_local(Box::pin(async {})).expect("the runtime is alive");
+/// drop(runtime);
+/// assert!(spawner.spawn_local(Box::pin(async {})).is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct LocalSpawner {
+    executor: Weak<async_executor::LocalExecutor<'static>>,
+}
+
+impl LocalExecutor for LocalSpawner {
+    /// Spawns `future` on the runtime and detaches its task.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpawnError`] if the [`LocalRuntime`] has been dropped; `future` is then dropped
+    /// before this returns.
+    fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        let executor = self.executor.upgrade().ok_or_else(SpawnError::shutdown)?;
+        executor.spawn(future).detach();
+        Ok(())
+    }
+}
+
+impl Executor for LocalSpawner {
+    /// Spawns `future` on the runtime's thread, like [`LocalExecutor::spawn_local`].
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpawnError`] if the [`LocalRuntime`] has been dropped; `future` is then dropped
+    /// before this returns.
+    fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        self.spawn_local(future)
+    }
+}
+
+impl Timer for LocalSpawner {
+    /// Sleeps for `duration` with [`async_io::Timer::after`]; a duration too long to represent as
+    /// a deadline sleeps forever.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let timer = async_io::Timer::after(duration);
+        Box::pin(async move {
+            timer.await;
+        })
+    }
+}

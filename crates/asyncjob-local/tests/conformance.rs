@@ -1,0 +1,45 @@
+//! The asyncjob behaviour suite on the local executor.
+
+use std::future::Future;
+
+use asyncjob::{
+    JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Local,
+};
+use asyncjob_conformance::Harness;
+use asyncjob_local::LocalRuntime;
+
+struct Runtime(LocalRuntime);
+
+impl Harness for Runtime {
+    type Mode = Local;
+
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.0.block_on(future)
+    }
+
+    fn start<I>(&self, job: &JobDefinition<I>, input: I, options: JobOptions) -> JobInstance<Local>
+    where
+        I: Clone + Send + Sync + 'static,
+    {
+        job.start_local_with(self.0.spawner(), input, options)
+    }
+
+    fn start_with_result<I, O>(
+        &self,
+        job: &JobWithResult<I, O>,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstanceWithResult<O, Local>
+    where
+        I: Clone + Send + Sync + 'static,
+        O: Clone + Send + Sync + 'static,
+    {
+        job.start_local_with(self.0.spawner(), input, options)
+    }
+}
+
+asyncjob_conformance::suite!(Runtime(LocalRuntime::new()));
