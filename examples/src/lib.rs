@@ -1,1 +1,29 @@
-//! Placeholder.
+//! Shared pieces of the asyncjob examples: the go-asyncjob README's "SQL summary" job, over an
+//! in-memory fake SQL library, and a table printer for job instances.
+
+#![forbid(unsafe_code)]
+
+pub mod sql;
+
+use asyncjob::{JobInstance, Mode};
+
+/// Prints one line per step: name, state, time waiting for dependencies, time running.
+pub fn print_steps<X: Mode>(instance: &JobInstance<X>) {
+    println!(
+        "{:<18} {:<10} {:>12} {:>12}",
+        "step", "state", "waiting", "running"
+    );
+    for step in instance.steps() {
+        let ms = |d: Option<std::time::Duration>| {
+            d.map(|d| format!("{:.2} ms", d.as_secs_f64() * 1e3))
+                .unwrap_or_else(|| "-".into())
+        };
+        println!(
+            "{:<18} {:<10} {:>12} {:>12}",
+            step.name,
+            step.state,
+            ms(step.waiting),
+            ms(step.running)
+        );
+    }
+}
