@@ -7,7 +7,14 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const RUNTIMES: [&str; 6] = ["tokio", "smol", "async-io", "async-std", "async-executor", "async-global-executor"];
+const RUNTIMES: [&str; 6] = [
+    "tokio",
+    "smol",
+    "async-io",
+    "async-std",
+    "async-executor",
+    "async-global-executor",
+];
 
 #[test]
 fn core_normal_dependencies_contain_no_runtime() {
@@ -16,7 +23,11 @@ fn core_normal_dependencies_contain_no_runtime() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let metadata: Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
 
     let names: HashMap<&str, &str> = metadata["packages"]
@@ -47,15 +58,23 @@ fn core_normal_dependencies_contain_no_runtime() {
                 .into_iter()
                 .flatten()
                 .any(|k| k["kind"].is_null());
-            let Some(pkg) = dep["pkg"].as_str() else { continue };
+            let Some(pkg) = dep["pkg"].as_str() else {
+                continue;
+            };
             if normal && seen.insert(pkg) {
                 stack.push(pkg);
             }
         }
     }
     let tree: Vec<&str> = seen.iter().map(|id| names[id]).collect();
-    assert!(tree.contains(&"futures-util"), "the walk found the core's dependencies: {tree:?}");
+    assert!(
+        tree.contains(&"futures-util"),
+        "the walk found the core's dependencies: {tree:?}"
+    );
     for runtime in RUNTIMES {
-        assert!(!tree.contains(&runtime), "{runtime} is in the core's dependency tree: {tree:?}");
+        assert!(
+            !tree.contains(&runtime),
+            "{runtime} is in the core's dependency tree: {tree:?}"
+        );
     }
 }

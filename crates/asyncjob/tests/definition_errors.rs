@@ -7,12 +7,20 @@ type Res<T> = Result<T, std::convert::Infallible>;
 #[test]
 fn duplicate_name() {
     let mut job = JobBuilder::<()>::new("job");
-    job.step("a").run(|()| async { Res::Ok(1) }).expect("first a");
-    let error = job.step("a").run(|()| async { Res::Ok(2) }).expect_err("second a");
+    job.step("a")
+        .run(|()| async { Res::Ok(1) })
+        .expect("first a");
+    let error = job
+        .step("a")
+        .run(|()| async { Res::Ok(2) })
+        .expect_err("second a");
     assert_eq!(error.kind(), DefinitionErrorKind::DuplicateName);
     assert_eq!(error.step(), "a");
     assert_eq!(error.job(), "job");
-    assert_eq!(error.to_string(), "job \"job\": a step named \"a\" already exists");
+    assert_eq!(
+        error.to_string(),
+        "job \"job\": a step named \"a\" already exists"
+    );
     assert_eq!(job.len(), 1, "the failed step was not added");
 }
 
@@ -20,7 +28,10 @@ fn duplicate_name() {
 fn empty_and_blank_names() {
     let mut job = JobBuilder::<()>::new("job");
     for name in ["", " ", "\t\n"] {
-        let error = job.step(name).run(|()| async { Res::Ok(()) }).expect_err("invalid");
+        let error = job
+            .step(name)
+            .run(|()| async { Res::Ok(()) })
+            .expect_err("invalid");
         assert_eq!(error.kind(), DefinitionErrorKind::InvalidName);
         assert_eq!(error.step(), name);
     }
@@ -30,8 +41,17 @@ fn empty_and_blank_names() {
 #[test]
 fn odd_characters_are_fine() {
     let mut job = JobBuilder::<()>::new("job");
-    for name in ["a\"b", "back\\slash", "new\nline", "<{}>", "ünïcødé ✓", &"x".repeat(10_000)] {
-        job.step(name).run(|()| async { Res::Ok(()) }).expect("any non-blank name is valid");
+    for name in [
+        "a\"b",
+        "back\\slash",
+        "new\nline",
+        "<{}>",
+        "ünïcødé ✓",
+        &"x".repeat(10_000),
+    ] {
+        job.step(name)
+            .run(|()| async { Res::Ok(()) })
+            .expect("any non-blank name is valid");
     }
     assert_eq!(job.len(), 6);
 }
@@ -39,7 +59,10 @@ fn odd_characters_are_fine() {
 #[test]
 fn handle_from_another_definition() {
     let mut other = JobBuilder::<()>::new("other");
-    let foreign = other.step("foreign").run(|()| async { Res::Ok(1u8) }).expect("ok");
+    let foreign = other
+        .step("foreign")
+        .run(|()| async { Res::Ok(1u8) })
+        .expect("ok");
 
     let mut job = JobBuilder::<()>::new("job");
     let error = job
@@ -59,7 +82,10 @@ fn handle_from_another_definition() {
     assert_eq!(error.kind(), DefinitionErrorKind::ForeignHandle);
     assert_eq!(error.dependency(), Some("foreign"));
 
-    let own = job.step("own").run(|()| async { Res::Ok(2u8) }).expect("ok");
+    let own = job
+        .step("own")
+        .run(|()| async { Res::Ok(2u8) })
+        .expect("ok");
     let error = job
         .step("d")
         .after(vec![own, foreign])
@@ -100,10 +126,16 @@ fn same_dependency_twice() {
 #[test]
 fn result_step_from_another_definition() {
     let mut other = JobBuilder::<()>::new("other");
-    let foreign = other.step("foreign").run(|()| async { Res::Ok(1u8) }).expect("ok");
+    let foreign = other
+        .step("foreign")
+        .run(|()| async { Res::Ok(1u8) })
+        .expect("ok");
     let mut job = JobBuilder::<()>::new("job");
     job.step("a").run(|()| async { Res::Ok(()) }).expect("ok");
-    let error = job.seal().with_result(&foreign).expect_err("foreign result");
+    let error = job
+        .seal()
+        .with_result(&foreign)
+        .expect_err("foreign result");
     assert_eq!(error.kind(), DefinitionErrorKind::ForeignResultStep);
     assert_eq!(error.step(), "foreign");
     assert_eq!(error.job(), "job");
@@ -113,7 +145,9 @@ fn result_step_from_another_definition() {
 fn definitions_are_send_sync_and_static() {
     fn check<T: Send + Sync + 'static>(_: &T) {}
     let mut job = JobBuilder::<std::rc::Rc<u8>>::new_local("local");
-    job.step("a").run(|rc| async move { Res::Ok(rc) }).expect("ok");
+    job.step("a")
+        .run(|rc| async move { Res::Ok(rc) })
+        .expect("ok");
     let local = job.seal();
     check(&local); // a local definition can live in a static too
     let send = JobBuilder::<u8>::new("send").seal();
@@ -125,12 +159,24 @@ fn sealed_definition_describes_its_steps() {
     let mut job = JobBuilder::<()>::new("job");
     let a = job.step("a").run(|()| async { Res::Ok(1u8) }).expect("ok");
     let b = job.step("b").run(|()| async { Res::Ok(2u8) }).expect("ok");
-    job.step("c").after(&a).wait_for(&b).run(|(), _| async { Res::Ok(()) }).expect("ok");
+    job.step("c")
+        .after(&a)
+        .wait_for(&b)
+        .run(|(), _| async { Res::Ok(()) })
+        .expect("ok");
     let job = job.seal();
     assert_eq!(job.step_names().collect::<Vec<_>>(), ["a", "b", "c"]);
     let c = job.step("c").expect("c exists");
-    assert_eq!(c.data_dependencies().map(|s| s.name()).collect::<Vec<_>>(), ["a"]);
-    assert_eq!(c.ordering_dependencies().map(|s| s.name()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(
+        c.data_dependencies().map(|s| s.name()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    assert_eq!(
+        c.ordering_dependencies()
+            .map(|s| s.name())
+            .collect::<Vec<_>>(),
+        ["b"]
+    );
     assert_eq!(job.step("a").map(|a| a.dependents().count()), Some(1));
     assert!(job.step("nope").is_none());
 }

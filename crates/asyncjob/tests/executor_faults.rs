@@ -67,23 +67,50 @@ fn refusing(limit: usize) -> Refusing {
 fn refused_spawn_fails_the_step_and_skips_its_dependents() {
     let mut job = JobBuilder::<()>::new("refused");
     let root = job.step("root").run(|()| async { Res::Ok(1) }).expect("ok");
-    let a = job.step("a").after(&root).run(|(), n| async move { Res::Ok(n) }).expect("ok");
-    let b = job.step("b").after(&root).run(|(), n| async move { Res::Ok(n) }).expect("ok");
-    job.step("after b").after(&b).run(|(), n| async move { Res::Ok(n) }).expect("ok");
+    let a = job
+        .step("a")
+        .after(&root)
+        .run(|(), n| async move { Res::Ok(n) })
+        .expect("ok");
+    let b = job
+        .step("b")
+        .after(&root)
+        .run(|(), n| async move { Res::Ok(n) })
+        .expect("ok");
+    job.step("after b")
+        .after(&b)
+        .run(|(), n| async move { Res::Ok(n) })
+        .expect("ok");
     let job = job.seal();
     let instance = job.start(refusing(1), ());
     let error = futures::executor::block_on(instance.wait()).expect_err("a spawn was refused");
     assert_eq!(error.kind(), JobErrorKind::SpawnFailed);
     assert!(error.is_spawn_failed());
     // `a` and `b` become ready together: one runs inline, the other needs the refused spawn.
-    let failed = if instance.output(&a).is_some() { "b" } else { "a" };
+    let failed = if instance.output(&a).is_some() {
+        "b"
+    } else {
+        "a"
+    };
     assert_eq!(error.step(), failed);
-    assert_eq!(error.to_string(), format!("step {failed:?} could not run: the executor is shut down"));
-    assert_eq!(instance.step_by_name(failed).map(|s| s.state), Some(StepState::Failed));
+    assert_eq!(
+        error.to_string(),
+        format!("step {failed:?} could not run: the executor is shut down")
+    );
+    assert_eq!(
+        instance.step_by_name(failed).map(|s| s.state),
+        Some(StepState::Failed)
+    );
     if failed == "b" {
         let skipped = instance.step_by_name("after b").expect("exists");
         assert_eq!(skipped.state, StepState::Skipped);
-        assert_eq!(skipped.error.map(|e| e.root_cause().step().to_owned()).as_deref(), Some("b"));
+        assert_eq!(
+            skipped
+                .error
+                .map(|e| e.root_cause().step().to_owned())
+                .as_deref(),
+            Some("b")
+        );
     }
     let _ = b;
 }
@@ -93,27 +120,43 @@ fn refused_first_spawn_fails_every_root() {
     let mut job = JobBuilder::<()>::new("refused at once");
     let a = job.step("a").run(|()| async { Res::Ok(1) }).expect("ok");
     job.step("b").run(|()| async { Res::Ok(2) }).expect("ok");
-    job.step("c").after(&a).run(|(), n| async move { Res::Ok(n) }).expect("ok");
+    job.step("c")
+        .after(&a)
+        .run(|(), n| async move { Res::Ok(n) })
+        .expect("ok");
     let instance = job.seal().start(refusing(0), ());
     assert!(instance.is_finished(), "nothing is left to run");
     let error = futures::executor::block_on(instance.wait()).expect_err("refused");
     assert_eq!(error.kind(), JobErrorKind::SpawnFailed);
     let states: Vec<_> = instance.steps().into_iter().map(|s| s.state).collect();
-    assert_eq!(states, [StepState::Failed, StepState::Failed, StepState::Skipped]);
+    assert_eq!(
+        states,
+        [StepState::Failed, StepState::Failed, StepState::Skipped]
+    );
 }
 
 #[test]
 fn dropped_tasks_fail_their_steps() {
     let mut job = JobBuilder::<()>::new("dropped");
     let a = job.step("a").run(|()| async { Res::Ok(1) }).expect("ok");
-    job.step("b").after(&a).run(|(), n| async move { Res::Ok(n) }).expect("ok");
+    job.step("b")
+        .after(&a)
+        .run(|(), n| async move { Res::Ok(n) })
+        .expect("ok");
     let job = job.seal();
     for options in [JobOptions::new(), JobOptions::new().sequential()] {
         let instance = job.start_with(Dropping, (), options);
         let error = futures::executor::block_on(instance.wait()).expect_err("dropped");
-        assert_eq!((error.kind(), error.step()), (JobErrorKind::SpawnFailed, "a"));
+        assert_eq!(
+            (error.kind(), error.step()),
+            (JobErrorKind::SpawnFailed, "a")
+        );
         let b = instance.step_by_name("b").expect("exists");
-        assert!(matches!(b.state, StepState::Skipped | StepState::Failed), "{:?}", b.state);
+        assert!(
+            matches!(b.state, StepState::Skipped | StepState::Failed),
+            "{:?}",
+            b.state
+        );
     }
 }
 
@@ -122,7 +165,9 @@ fn sequential_run_with_a_dropped_driver_fails_every_remaining_step() {
     let mut job = JobBuilder::<()>::new("sequential dropped");
     job.step("a").run(|()| async { Res::Ok(1) }).expect("ok");
     job.step("b").run(|()| async { Res::Ok(2) }).expect("ok");
-    let instance = job.seal().start_with(Dropping, (), JobOptions::new().sequential());
+    let instance = job
+        .seal()
+        .start_with(Dropping, (), JobOptions::new().sequential());
     futures::executor::block_on(instance.wait()).expect_err("dropped");
     for step in instance.steps() {
         assert_eq!(step.state, StepState::Failed, "{}", step.name);
