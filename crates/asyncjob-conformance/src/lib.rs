@@ -25,6 +25,11 @@ use asyncjob::{
 
 mod tests;
 
+/// The code blocks of `docs/runtimes.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/runtimes.md")]
+mod runtimes_md {}
+
 pub use tests::*;
 
 /// An executor under test.
