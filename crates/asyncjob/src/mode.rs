@@ -3,7 +3,7 @@
 //! The mode is a type parameter of [`JobBuilder`](crate::JobBuilder),
 //! [`JobDefinition`](crate::JobDefinition) and [`JobInstance`](crate::JobInstance). It decides
 //! which bounds a step's future, output and the job input must meet, and which executor trait
-//! runs the job: [`Executor`](crate::Executor) for `Send` work, [`LocalExecutor`](crate::LocalExecutor)
+//! runs the job: [`Executor`] for `Send` work, [`LocalExecutor`]
 //! for `!Send` work. A definition is `Send + Sync` in both modes (step functions are always
 //! `Send + Sync`), so a local definition can live in a `static` too.
 
@@ -20,7 +20,7 @@ use crate::executor::{BoxFuture, Executor, LocalBoxFuture, LocalExecutor, SpawnE
 pub enum Sendable {}
 
 /// The steps of a job may be `!Send` (hold `Rc`, `RefCell`, … across an `.await`): the job runs
-/// on a [`LocalExecutor`](crate::LocalExecutor).
+/// on a [`LocalExecutor`].
 #[derive(Debug)]
 pub enum Local {}
 
