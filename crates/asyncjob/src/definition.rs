@@ -115,6 +115,10 @@ impl<I, M: Mode> JobDefinition<I, M> {
         &self.inner.topology.name
     }
 
+    pub(crate) fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
     /// How many steps the job has.
     pub fn len(&self) -> usize {
         self.inner.topology.steps.len()

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::builder::StepHandle;
-use crate::engine::{ErasedCell, Run};
+use crate::engine::{ErasedCell, Run, StepTimes};
 use crate::error::JobError;
 use crate::mode::{Mode, Sendable};
 
@@ -91,6 +91,14 @@ impl JobId {
         JobId(IdRepr::Custom(id.into()))
     }
 
+    /// The number of a process-numbered id (`#3` → 3); `None` for a caller-chosen one.
+    pub(crate) fn sequence(&self) -> Option<u64> {
+        match self.0 {
+            IdRepr::Seq(n) => Some(n),
+            IdRepr::Custom(_) => None,
+        }
+    }
+
     pub(crate) fn next() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         JobId(IdRepr::Seq(NEXT.fetch_add(1, Ordering::Relaxed)))
@@ -158,6 +166,16 @@ impl JobOptions {
 }
 
 /// What a job instance knows about one of its steps, at the moment it was asked.
+///
+/// Times come twice: as wall-clock instants ([`started_at`](Self::started_at),
+/// [`ended_at`](Self::ended_at)) and as offsets from the start of the instance
+/// ([`ready_offset`](Self::ready_offset), [`start_offset`](Self::start_offset),
+/// [`end_offset`](Self::end_offset)), measured on a monotonic clock; the offsets are what the
+/// pictures of the [`visual`](crate::visual) module are drawn from.
+///
+/// Dependencies are given as step indices (positions in the definition, as in
+/// [`index`](Self::index) and in [`JobSnapshot::steps`]): cheap, and unambiguous whatever the
+/// names.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct StepSnapshot {
@@ -167,17 +185,73 @@ pub struct StepSnapshot {
     pub index: usize,
     /// Where the step is in its life.
     pub state: StepState,
+    /// The indices of the steps whose outputs this step takes, in the order its function
+    /// receives them.
+    pub data_dependencies: Vec<usize>,
+    /// The indices of the steps this step waits for without taking their outputs.
+    pub ordering_dependencies: Vec<usize>,
+    /// How many times the step's future was started: 0 until it starts, then 1.
+    pub attempts: u32,
     /// When the step's future first ran (wall clock), if it has.
     pub started_at: Option<SystemTime>,
+    /// When the step ended (wall clock): it succeeded, failed or was skipped.
+    pub ended_at: Option<SystemTime>,
     /// How long the step waited for its dependencies (from the start of the job until it was
-    /// ready), if it became ready.
+    /// ready), if it became ready. The same as [`ready_offset`](Self::ready_offset).
     pub waiting: Option<Duration>,
     /// How long the step waited in the executor's queue once ready, if it started.
     pub queued: Option<Duration>,
     /// How long the step's future ran (so far, if it is still running).
     pub running: Option<Duration>,
+    /// When, after the start of the instance, the step's dependencies had all succeeded.
+    pub ready_offset: Option<Duration>,
+    /// When, after the start of the instance, the step's future first ran.
+    pub start_offset: Option<Duration>,
+    /// When, after the start of the instance, the step ended.
+    pub end_offset: Option<Duration>,
     /// The step's error, if it failed, was skipped or cancelled.
     pub error: Option<JobError>,
+}
+
+/// What a job instance knows about itself and all of its steps, at one moment: the data behind
+/// the [`visual`](crate::visual) renderings, for a dashboard of your own.
+///
+/// Made by [`JobInstance::snapshot`]. Every time in it was read before
+/// [`elapsed`](Self::elapsed), so no offset of a step is later than `elapsed`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobSnapshot {
+    /// The name of the job definition.
+    pub name: Arc<str>,
+    /// The instance's id.
+    pub id: JobId,
+    /// The wall-clock time at which the instance started.
+    pub started_at: SystemTime,
+    /// How long after the start of the instance the snapshot was taken; once the job has
+    /// finished, how long it ran (until its last step ended), so that the snapshots of a
+    /// finished job are all the same.
+    pub elapsed: Duration,
+    /// `true` if every step had ended when the snapshot was taken.
+    pub finished: bool,
+    /// The error of the step that failed first, if one had.
+    pub error: Option<JobError>,
+    /// Every step, in definition order: `steps[i].index == i`.
+    pub steps: Vec<StepSnapshot>,
+}
+
+impl JobSnapshot {
+    /// The step called `name`, if there is one.
+    pub fn step_by_name(&self, name: &str) -> Option<&StepSnapshot> {
+        self.steps.iter().find(|step| &*step.name == name)
+    }
+}
+
+/// What is read from a step before the clock is read: see [`JobInstance::snapshot`].
+struct RawStep {
+    index: usize,
+    state: StepState,
+    times: StepTimes,
+    error: Option<JobError>,
 }
 
 /// One run of a [`JobDefinition`](crate::JobDefinition): started with an input on an executor,
@@ -249,11 +323,54 @@ impl<X: Mode> JobInstance<X> {
         self.run.origin_wall()
     }
 
+    /// A snapshot of the instance and every step.
+    ///
+    /// ```
+    /// # use asyncjob::{JobBuilder, FuturesSpawner, BoxFuture, Timer, StepState};
+    /// # #[derive(Clone)] struct NoSleep;
+    /// # impl Timer for NoSleep { fn sleep(&self, _: std::time::Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
+    /// let mut job = JobBuilder::<u32>::new("snap");
+    /// let a = job.step("a").run(|n| async move { Ok::<_, String>(n + 1) })?;
+    /// job.step("b").after(&a).run(|_, a| async move { Ok::<_, String>(a * 2) })?;
+    /// let job = job.seal();
+    ///
+    /// let mut pool = futures::executor::LocalPool::new();
+    /// let instance = job.start_local(FuturesSpawner::new(pool.spawner()).with_timer(NoSleep), 1);
+    /// pool.run_until(instance.wait()).unwrap();
+    ///
+    /// let snapshot = instance.snapshot();
+    /// assert!(snapshot.finished);
+    /// let b = snapshot.step_by_name("b").unwrap();
+    /// assert_eq!((b.state, b.attempts), (StepState::Succeeded, 1));
+    /// assert_eq!(b.data_dependencies, [0]); // "a"
+    /// assert!(b.end_offset.unwrap() <= snapshot.elapsed);
+    /// # Ok::<_, asyncjob::DefinitionError>(())
+    /// ```
+    pub fn snapshot(&self) -> JobSnapshot {
+        // Finished first: if it reads true, every step read below has ended.
+        let finished = self.is_finished();
+        let (steps, now) = self.snapshots(0..self.run.slots().len());
+        // A finished job is measured to the end of its last step: its snapshots stay the same.
+        let elapsed = if finished {
+            let ends = steps.iter().filter_map(|step| step.end_offset);
+            ends.max().unwrap_or(Duration::ZERO)
+        } else {
+            now
+        };
+        JobSnapshot {
+            name: self.run.topology.name.clone(),
+            id: self.run.id.clone(),
+            started_at: self.run.origin_wall(),
+            elapsed,
+            finished,
+            error: self.error(),
+            steps,
+        }
+    }
+
     /// A snapshot of every step, in definition order.
     pub fn steps(&self) -> Vec<StepSnapshot> {
-        (0..self.run.slots().len())
-            .filter_map(|index| self.snapshot_of(index))
-            .collect()
+        self.snapshots(0..self.run.slots().len()).0
     }
 
     /// A snapshot of one step, found by name.
@@ -289,28 +406,61 @@ impl<X: Mode> JobInstance<X> {
     }
 
     fn snapshot_of(&self, index: usize) -> Option<StepSnapshot> {
-        let meta = self.run.topology.steps.get(index)?;
-        let slot = self.run.slots().get(index)?;
-        // Read the state first: the times and error below are at least as recent.
-        let state = slot.state();
-        let times = self.run.times(index)?;
-        let started_at = times.started.map(|t| self.run.origin_wall() + t);
+        self.snapshots(index..index + 1).0.pop()
+    }
+
+    /// Snapshots of the steps in `indices`, and the time since the start of the run at which
+    /// they were taken: read after every step, so that no step's time is later.
+    fn snapshots(&self, indices: std::ops::Range<usize>) -> (Vec<StepSnapshot>, Duration) {
+        let raw: Vec<RawStep> = indices
+            .filter_map(|index| {
+                let slot = self.run.slots().get(index)?;
+                // Read the state first: the times and error below are at least as recent.
+                let state = slot.state();
+                let times = self.run.times(index)?;
+                Some(RawStep {
+                    index,
+                    state,
+                    times,
+                    error: slot.error().cloned(),
+                })
+            })
+            .collect();
+        let now = self.run.elapsed();
+        let steps = raw
+            .into_iter()
+            .filter_map(|raw| self.build_snapshot(raw, now))
+            .collect();
+        (steps, now)
+    }
+
+    fn build_snapshot(&self, raw: RawStep, now: Duration) -> Option<StepSnapshot> {
+        let meta = self.run.topology.steps.get(raw.index)?;
+        let origin = self.run.origin_wall();
+        let times = raw.times;
         let running = times.started.map(|start| {
-            let end = times.ended.unwrap_or_else(|| self.run.elapsed());
+            let end = times.ended.unwrap_or(now);
             end.saturating_sub(start)
         });
         Some(StepSnapshot {
             name: meta.name.clone(),
-            index,
-            state,
-            started_at,
+            index: raw.index,
+            state: raw.state,
+            data_dependencies: meta.data.clone(),
+            ordering_dependencies: meta.order.clone(),
+            attempts: u32::from(times.started.is_some()),
+            started_at: times.started.map(|t| origin + t),
+            ended_at: times.ended.map(|t| origin + t),
             waiting: times.ready,
             queued: times
                 .ready
                 .zip(times.started)
                 .map(|(ready, start)| start.saturating_sub(ready)),
             running,
-            error: slot.error().cloned(),
+            ready_offset: times.ready,
+            start_offset: times.started,
+            end_offset: times.ended,
+            error: raw.error,
         })
     }
 }

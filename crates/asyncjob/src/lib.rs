@@ -153,6 +153,20 @@
 //! # Ok::<_, asyncjob::DefinitionError>(())
 //! ```
 //!
+//! # Seeing a job
+//!
+//! A definition draws itself as Graphviz DOT ([`JobDefinition::to_dot`]); an instance, at any
+//! moment, as DOT coloured by state ([`JobInstance::to_dot`]), as a Mermaid Gantt chart
+//! ([`JobInstance::to_mermaid_gantt`]) and as a Chrome trace for Perfetto
+//! ([`JobInstance::to_chrome_trace`]). The data behind the pictures is a [`JobSnapshot`]
+//! ([`JobInstance::snapshot`]): per step its state, dependencies, times, attempts and error. See
+//! the [`visual`] module.
+//!
+//! # Cargo features
+//!
+//! * `serde`: `Serialize` for [`JobSnapshot`] and what it holds (hand-written, no derive), for
+//!   a dashboard of your own.
+//!
 //! # Running on a runtime
 //!
 //! | runtime | crate | start with |
@@ -175,6 +189,8 @@ pub mod executor;
 mod instance;
 pub mod mode;
 mod parents;
+pub mod retry;
+pub mod visual;
 
 pub use builder::{JobBuilder, NoParents, StepBuilder, StepHandle};
 pub use definition::{JobDefinition, JobWithResult, StepInfo};
@@ -183,7 +199,7 @@ pub use executor::{
     BoxFuture, Executor, FuturesSpawner, LocalBoxFuture, LocalExecutor, SpawnError, Timer,
 };
 pub use instance::{
-    JobId, JobInstance, JobInstanceWithResult, JobOptions, StepSnapshot, StepState,
+    JobId, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot, StepSnapshot, StepState,
 };
 pub use mode::{Local, Mode, Sendable};
 pub use parents::{Dependencies, IntoParents, Parents, SendParents};

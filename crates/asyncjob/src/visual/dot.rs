@@ -1,0 +1,269 @@
+//! Graphviz DOT of a definition ([`JobDefinition::to_dot`]) and of an instance
+//! ([`JobSnapshot::to_dot`]).
+//!
+//! Both draw the same graph, as go-asyncjob does: a triangle for the job, linked to the steps
+//! that have no dependency, and a box per step, linked to the steps that depend on it. Node ids
+//! are `"job"` and `"s<index>"`; names are only in labels and tooltips. The output depends on
+//! nothing but its input, so the same definition (or snapshot) gives byte-identical DOT.
+
+use std::fmt::Write as _;
+
+use super::escape::{LABEL_CHARS, dot_escape_into, dot_quoted, shorten};
+use super::{error_chain, fill_color, job_state, line_color, time};
+use crate::definition::JobDefinition;
+use crate::instance::{JobSnapshot, StepSnapshot, StepState};
+use crate::mode::Mode;
+
+const FONT: &str = "Helvetica,Arial,sans-serif";
+
+/// One step, as the renderer sees it.
+struct Node<'a> {
+    name: &'a str,
+    data: &'a [usize],
+    order: &'a [usize],
+    live: Option<&'a StepSnapshot>,
+}
+
+impl<I, M: Mode> JobDefinition<I, M> {
+    /// The definition as a Graphviz DOT graph: the job as a triangle linked to its root steps,
+    /// a box per step, a solid edge per data dependency and a dashed edge (with a hollow
+    /// arrowhead) per ordering-only dependency. Deterministic: the same definition always gives
+    /// the same text. Render it with `dot -Tsvg job.dot -o job.svg`.
+    ///
+    /// ```
+    /// use asyncjob::JobBuilder;
+    ///
+    /// let mut job = JobBuilder::<()>::new("deploy");
+    /// let build = job.step("build").run(|()| async { Ok::<_, String>(1) })?;
+    /// let lint = job.step("lint").run(|()| async { Ok::<_, String>(()) })?;
+    /// job.step("ship \"it\"").after(&build).wait_for(&lint).run(|(), _| async { Ok::<_, String>(()) })?;
+    /// let job = job.seal();
+    ///
+    /// let dot = job.to_dot();
+    /// assert!(dot.contains("\"job\" -> \"s0\" [style=bold]"));
+    /// assert!(dot.contains("\"s2\" [label=\"ship \\\"it\\\"\""));
+    /// assert!(dot.contains("\"s0\" -> \"s2\" [style=solid"));
+    /// assert!(dot.contains("\"s1\" -> \"s2\" [style=dashed arrowhead=onormal"));
+    /// assert_eq!(dot, job.to_dot());
+    /// # Ok::<_, asyncjob::DefinitionError>(())
+    /// ```
+    pub fn to_dot(&self) -> String {
+        let topology = self.topology();
+        let nodes: Vec<Node<'_>> = topology
+            .steps
+            .iter()
+            .map(|meta| Node {
+                name: &meta.name,
+                data: &meta.data,
+                order: &meta.order,
+                live: None,
+            })
+            .collect();
+        render(&topology.name, &nodes, None)
+    }
+}
+
+impl JobSnapshot {
+    /// The instance as a Graphviz DOT graph: the graph of
+    /// [`JobDefinition::to_dot`], with every node filled with the colour of its state and every
+    /// edge drawn in the colour of its parent's state (see the [colour table](super#colours)).
+    ///
+    /// A node's label is the step's name (at most 64 characters of it), its state and how long
+    /// it ran; its tooltip (shown on hover in SVG) has the whole name, the state, the start time
+    /// (RFC 3339, UTC), the time waiting for dependencies, in the executor's queue and running,
+    /// the attempts, and the error with its causes, if any.
+    pub fn to_dot(&self) -> String {
+        let nodes: Vec<Node<'_>> = self
+            .steps
+            .iter()
+            .map(|step| Node {
+                name: &step.name,
+                data: &step.data_dependencies,
+                order: &step.ordering_dependencies,
+                live: Some(step),
+            })
+            .collect();
+        render(&self.name, &nodes, Some(self))
+    }
+}
+
+fn render(job: &str, nodes: &[Node<'_>], live: Option<&JobSnapshot>) -> String {
+    let mut out = String::with_capacity(512 + nodes.len() * if live.is_some() { 400 } else { 160 });
+    out.push_str("digraph ");
+    dot_quoted(&mut out, job);
+    out.push_str(" {\n");
+    let _ = writeln!(out, "  graph [rankdir=TB newrank=true fontname=\"{FONT}\"]");
+    let _ = writeln!(
+        out,
+        "  node [shape=box style=\"rounded,filled\" fontname=\"{FONT}\" fontsize=12 \
+         fillcolor=\"#ffffff\" color=\"#555555\"]"
+    );
+    let _ = writeln!(
+        out,
+        "  edge [fontname=\"{FONT}\" color=\"#555555\" arrowsize=0.8]"
+    );
+
+    // The job's root.
+    out.push_str("  \"job\" [shape=triangle label=");
+    dot_quoted(&mut out, &shorten(job, LABEL_CHARS));
+    out.push_str(" tooltip=");
+    match live {
+        None => {
+            out.push('"');
+            dot_escape_into(&mut out, job);
+            let _ = write!(out, "\\n{} steps\"", nodes.len());
+            out.push_str(" fillcolor=\"#f5f5f5\"");
+        }
+        Some(snapshot) => {
+            job_tooltip(&mut out, snapshot);
+            push_colours(&mut out, job_state(snapshot));
+        }
+    }
+    out.push_str("]\n");
+
+    // The steps.
+    for (index, node) in nodes.iter().enumerate() {
+        let _ = write!(out, "  \"s{index}\" [label=\"");
+        dot_escape_into(&mut out, &shorten(node.name, LABEL_CHARS));
+        if let Some(step) = node.live {
+            let _ = write!(out, "\\n{}", step.state);
+            if let Some(running) = step.running {
+                let _ = write!(out, " · {}", time::human(running));
+            }
+        }
+        out.push_str("\" tooltip=");
+        match node.live {
+            None => {
+                out.push('"');
+                dot_escape_into(&mut out, node.name);
+                let _ = write!(out, "\\nstep {index}\"");
+            }
+            Some(step) => {
+                step_tooltip(&mut out, step, live);
+                push_colours(&mut out, step.state);
+            }
+        }
+        out.push_str("]\n");
+    }
+
+    // The edges, by child, in the order the child lists its dependencies.
+    for (index, node) in nodes.iter().enumerate() {
+        if node.data.is_empty() && node.order.is_empty() {
+            let _ = write!(out, "  \"job\" -> \"s{index}\" [style=bold");
+            if let Some(snapshot) = live {
+                push_edge_colour(&mut out, job_state(snapshot));
+            }
+            out.push_str("]\n");
+        }
+        let data = node.data.iter().map(|&parent| (parent, true));
+        let order = node.order.iter().map(|&parent| (parent, false));
+        for (parent, is_data) in data.chain(order) {
+            let style = if is_data {
+                "style=solid"
+            } else {
+                "style=dashed arrowhead=onormal"
+            };
+            let _ = write!(out, "  \"s{parent}\" -> \"s{index}\" [{style} tooltip=\"");
+            let parent_node = nodes.get(parent);
+            dot_escape_into(&mut out, parent_node.map_or("?", |p| p.name));
+            out.push_str(" → ");
+            dot_escape_into(&mut out, node.name);
+            out.push_str(if is_data {
+                "\\n(data)"
+            } else {
+                "\\n(ordering)"
+            });
+            let parent_state = parent_node.and_then(|p| p.live).map(|p| p.state);
+            if let Some(state) = parent_state {
+                let _ = write!(out, "\\nparent {state}");
+            }
+            out.push('"');
+            if let Some(state) = parent_state {
+                push_edge_colour(&mut out, state);
+            }
+            out.push_str("]\n");
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn push_colours(out: &mut String, state: StepState) {
+    let _ = write!(
+        out,
+        " fillcolor=\"{}\" color=\"{}\"",
+        fill_color(state),
+        line_color(state)
+    );
+}
+
+fn push_edge_colour(out: &mut String, state: StepState) {
+    let _ = write!(out, " color=\"{}\"", line_color(state));
+}
+
+fn job_tooltip(out: &mut String, snapshot: &JobSnapshot) {
+    out.push('"');
+    dot_escape_into(out, &snapshot.name);
+    out.push_str("\\ninstance: ");
+    dot_escape_into(out, &snapshot.id.to_string());
+    let _ = write!(
+        out,
+        "\\nstate: {}\\nstarted: {}\\nelapsed: {}",
+        job_state(snapshot),
+        time::rfc3339(snapshot.started_at),
+        time::human(snapshot.elapsed)
+    );
+    if let Some(error) = &snapshot.error {
+        out.push_str("\\nerror: ");
+        dot_escape_into(out, &error_chain(error));
+    }
+    out.push('"');
+}
+
+fn step_tooltip(out: &mut String, step: &StepSnapshot, live: Option<&JobSnapshot>) {
+    let elapsed = live.map(|snapshot| snapshot.elapsed);
+    let so_far = if step.state.is_finished() {
+        ""
+    } else {
+        " (so far)"
+    };
+    out.push('"');
+    dot_escape_into(out, &step.name);
+    let _ = write!(out, "\\nstate: {}", step.state);
+    if let Some(started) = step.started_at {
+        let _ = write!(out, "\\nstarted: {}", time::rfc3339(started));
+    }
+    if let Some(ended) = step.ended_at {
+        let _ = write!(out, "\\nended: {}", time::rfc3339(ended));
+    }
+    // Waiting for dependencies: until ready, or until the snapshot if not ready yet (and not
+    // skipped: a skipped step waited until it was skipped).
+    let waiting = match (step.waiting, step.end_offset, elapsed) {
+        (Some(waiting), _, _) => Some((waiting, "")),
+        (None, Some(ended), _) => Some((ended, "")),
+        (None, None, Some(now)) => Some((now, " (so far)")),
+        (None, None, None) => None,
+    };
+    if let Some((waiting, suffix)) = waiting {
+        let _ = write!(out, "\\nwaiting: {}{suffix}", time::human(waiting));
+    }
+    let queued = match (step.queued, step.ready_offset, elapsed) {
+        (Some(queued), _, _) => Some((queued, "")),
+        (None, Some(ready), Some(now)) if step.state == StepState::Pending => {
+            Some((now.saturating_sub(ready), " (so far)"))
+        }
+        _ => None,
+    };
+    if let Some((queued, suffix)) = queued {
+        let _ = write!(out, "\\nqueued: {}{suffix}", time::human(queued));
+    }
+    if let Some(running) = step.running {
+        let _ = write!(out, "\\nrunning: {}{so_far}", time::human(running));
+    }
+    let _ = write!(out, "\\nattempts: {}", step.attempts);
+    if let Some(error) = &step.error {
+        out.push_str("\\nerror: ");
+        dot_escape_into(out, &error_chain(error));
+    }
+    out.push('"');
+}

@@ -1,0 +1,171 @@
+//! A Mermaid Gantt chart of an instance ([`JobSnapshot::to_mermaid_gantt`]), as drawn by hand
+//! in go-asyncjob's README: a section per step, with a "waiting" bar and a "running" bar.
+
+use std::fmt::Write as _;
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::escape::{LABEL_CHARS, mermaid_text};
+use super::{job_state, time};
+use crate::instance::{JobSnapshot, StepSnapshot, StepState};
+
+/// Jobs shorter than this are drawn in seconds from their start; longer ones at their
+/// wall-clock time.
+const RELATIVE_SPAN: Duration = Duration::from_secs(60);
+
+impl JobSnapshot {
+    /// The instance as a [Mermaid](https://mermaid.js.org/syntax/gantt.html) Gantt chart, to
+    /// put in a ```` ```mermaid ```` block of Markdown (GitHub renders it).
+    ///
+    /// One `section` per step, in definition order, with:
+    ///
+    /// * a **waiting** bar from the start of the job until the step started (waiting for its
+    ///   dependencies, then in the executor's queue); for a step that never started, until it
+    ///   was skipped, or until the snapshot if it is still waiting;
+    /// * a **running** bar per attempt, from the start of the step's future to its end (or to the
+    ///   snapshot, while it runs). With several attempts, the bars are called
+    ///   `attempt 1`, `attempt 2`, ….
+    ///
+    /// Bars are tagged for Mermaid's colours: waiting bars are `done` (grey), or `active` while
+    /// the step waits; a running bar is `active` while it runs, `crit` (red) if the attempt
+    /// failed or was cancelled, untagged once it succeeded.
+    ///
+    /// Times are in milliseconds (`dateFormat x`; Mermaid has no finer unit), rounded: a step
+    /// shorter than half a millisecond is a bar of no width. A job that took less than a minute
+    /// is drawn from 0 (the axis reads seconds and milliseconds since the start, `%S.%L`); a
+    /// longer one at its wall-clock time (`%H:%M:%S`, in the reader's time zone).
+    ///
+    /// Mermaid cannot escape text, so in the title and the section names, `:` `;` `#` `%` `<`
+    /// `>` and `` ` `` are replaced with look-alikes (`∶` `,` `♯` `٪` `‹` `›` `ˋ`), line breaks
+    /// and other control characters with spaces, and names longer than 64 characters are cut
+    /// with `…`. The title calls the instance `instance 3` rather than `#3`.
+    pub fn to_mermaid_gantt(&self) -> String {
+        let span = self.elapsed;
+        let (base_ms, axis) = if span < RELATIVE_SPAN {
+            (0, "%S.%L")
+        } else {
+            let since_epoch = self
+                .started_at
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            (time::millis_rounded(since_epoch), "%H:%M:%S")
+        };
+        let at = |offset: Duration| base_ms + time::millis_rounded(offset);
+
+        let mut out = String::with_capacity(128 + self.steps.len() * 96);
+        out.push_str("gantt\n");
+        // `#3` would need replacing: call it instance 3.
+        let id = match self.id.sequence() {
+            Some(n) => n.to_string(),
+            None => self.id.to_string(),
+        };
+        let title = format!(
+            "{}, instance {id}, {} in {}",
+            self.name,
+            job_state(self),
+            time::human(self.elapsed)
+        );
+        let _ = writeln!(out, "    title {}", mermaid_text(&title, 160, "job"));
+        out.push_str("    dateFormat x\n");
+        let _ = writeln!(out, "    axisFormat {axis}");
+        out.push_str("    todayMarker off\n");
+        for step in &self.steps {
+            let fallback = format!("step {}", step.index);
+            let _ = writeln!(
+                out,
+                "    section {}",
+                mermaid_text(&step.name, LABEL_CHARS, &fallback)
+            );
+            for bar in bars(step, self.elapsed) {
+                let tag = bar.tag.map(|tag| format!("{tag}, ")).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "    {} :{tag}s{}{}, {}, {}",
+                    bar.label,
+                    step.index,
+                    bar.id,
+                    at(bar.start),
+                    at(bar.end.max(bar.start))
+                );
+            }
+        }
+        out
+    }
+}
+
+/// One bar of a section.
+struct Bar {
+    label: String,
+    /// Unique within the step: `w` or `a<attempt>`.
+    id: String,
+    tag: Option<&'static str>,
+    start: Duration,
+    end: Duration,
+}
+
+/// One run of a step's future.
+struct Attempt {
+    number: u32,
+    start: Duration,
+    /// `None` while it runs.
+    end: Option<Duration>,
+    /// How it ended, or `Running`.
+    outcome: StepState,
+}
+
+/// The attempts of a step. Today a step runs at most once; with retries, each attempt will
+/// have its own times and outcome, and its own bar.
+fn attempts(step: &StepSnapshot) -> Vec<Attempt> {
+    match step.start_offset {
+        None => Vec::new(),
+        Some(start) => vec![Attempt {
+            number: step.attempts.max(1),
+            start,
+            end: step.end_offset,
+            outcome: step.state,
+        }],
+    }
+}
+
+fn bars(step: &StepSnapshot, now: Duration) -> Vec<Bar> {
+    let attempts = attempts(step);
+    let mut bars = Vec::with_capacity(1 + attempts.len());
+    let (waited_until, label, tag) = match (attempts.first(), step.end_offset) {
+        (Some(first), _) => (first.start, "waiting", Some("done")),
+        (None, Some(ended)) => {
+            let label = match step.state {
+                StepState::Cancelled => "waiting (cancelled)",
+                StepState::Failed => "waiting (failed)",
+                _ => "waiting (skipped)",
+            };
+            (ended, label, Some("done"))
+        }
+        (None, None) => (now, "waiting", Some("active")),
+    };
+    bars.push(Bar {
+        label: label.to_owned(),
+        id: "w".to_owned(),
+        tag,
+        start: Duration::ZERO,
+        end: waited_until,
+    });
+    let several = attempts.len() > 1;
+    for attempt in &attempts {
+        let tag = match (attempt.end, attempt.outcome) {
+            (None, _) | (_, StepState::Running) => Some("active"),
+            (_, StepState::Failed | StepState::Cancelled) => Some("crit"),
+            _ => None,
+        };
+        bars.push(Bar {
+            label: if several {
+                format!("attempt {}", attempt.number)
+            } else {
+                "running".to_owned()
+            },
+            id: format!("a{}", attempt.number),
+            tag,
+            start: attempt.start,
+            end: attempt.end.unwrap_or(now),
+        });
+    }
+    bars
+}

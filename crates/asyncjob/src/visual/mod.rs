@@ -1,0 +1,180 @@
+//! Pictures of jobs: Graphviz DOT of a definition or an instance, a Mermaid Gantt chart and a
+//! Chrome trace (Perfetto) of an instance.
+//!
+//! | what | method | shows |
+//! |---|---|---|
+//! | the graph of a definition | [`JobDefinition::to_dot`](crate::JobDefinition::to_dot) | every step, the job's root, data and ordering dependencies |
+//! | the graph of an instance | [`JobInstance::to_dot`](crate::JobInstance::to_dot) | the same, coloured by state, with times in tooltips |
+//! | a timeline, for Markdown | [`JobInstance::to_mermaid_gantt`](crate::JobInstance::to_mermaid_gantt) | per step: a "waiting" bar and a "running" bar |
+//! | a timeline, for tools | [`JobInstance::to_chrome_trace`](crate::JobInstance::to_chrome_trace) | per step a track, with its waiting, queued and running slices |
+//!
+//! Every instance rendering is also on [`JobSnapshot`] (the instance methods render
+//! [`JobInstance::snapshot`](crate::JobInstance::snapshot)), so a snapshot taken once, or kept,
+//! can be drawn in all three formats consistently. An instance can be drawn at any moment,
+//! while it runs too. The text is written by hand, without dependencies; any step name is safe in
+//! all three formats (quotes, backslashes, line breaks, `<`, `>`, `{`, `:`, `#`, any Unicode, any
+//! length).
+//!
+//! ```
+//! # use asyncjob::{JobBuilder, FuturesSpawner, BoxFuture, Timer};
+//! # #[derive(Clone)] struct NoSleep;
+//! # impl Timer for NoSleep { fn sleep(&self, _: std::time::Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
+//! let mut job = JobBuilder::<u32>::new("pictures");
+//! let a = job.step("fetch").run(|n| async move { Ok::<_, String>(n) })?;
+//! let b = job.step("check").run(|_| async move { Ok::<_, String>(()) })?;
+//! job.step("store").after(&a).wait_for(&b).run(|_, n| async move { Ok::<_, String>(n) })?;
+//! let job = job.seal();
+//!
+//! // The definition: solid edges for data, dashed ones for ordering-only dependencies.
+//! let dot = job.to_dot();
+//! assert!(dot.starts_with("digraph "));
+//! assert!(dot.contains("\"s0\" -> \"s2\" [style=solid"));
+//! assert!(dot.contains("\"s1\" -> \"s2\" [style=dashed"));
+//!
+//! let mut pool = futures::executor::LocalPool::new();
+//! let instance = job.start_local(FuturesSpawner::new(pool.spawner()).with_timer(NoSleep), 7);
+//! pool.run_until(instance.wait()).unwrap();
+//!
+//! let dot = instance.to_dot(); // coloured by state
+//! assert!(dot.contains("fillcolor=\"#8fd694\"")); // succeeded
+//! let gantt = instance.to_mermaid_gantt(); // put it in a ```mermaid block
+//! assert_eq!(gantt.matches("\n    section ").count(), 3);
+//! let trace = instance.to_chrome_trace(); // open it in ui.perfetto.dev
+//! assert!(trace.starts_with("{\"displayTimeUnit\""));
+//! # Ok::<_, asyncjob::DefinitionError>(())
+//! ```
+//!
+//! # Colours
+//!
+//! In the instance DOT, a step's node is filled with the colour of its state and outlined in a
+//! darker shade of it; an edge takes the darker shade of its parent's state (the root's edges,
+//! of the job's). The job's root node is coloured as a step would be: running until every step
+//! has ended, then succeeded or failed.
+//!
+//! | state | fill ([`fill_color`]) | lines ([`line_color`]) |
+//! |---|---|---|
+//! | waiting | `#e0e0e0` grey | `#8c8c8c` |
+//! | pending | `#fff3a3` yellow | `#b39b00` |
+//! | running | `#8ec5ff` blue | `#1f6fd1` |
+//! | succeeded | `#8fd694` green | `#2e8b3a` |
+//! | failed | `#f28b82` red | `#c5221f` |
+//! | skipped | `#fbc88a` orange | `#d9730d` |
+//! | cancelled | `#d4b3e8` purple | `#7b3fa0` |
+//!
+//! Edges of data dependencies are solid, those of ordering-only dependencies dashed with a hollow
+//! arrowhead, the root's edges bold.
+//!
+//! # Names
+//!
+//! DOT node ids are `"job"` for the root and `"s0"`, `"s1"`, … by step index; names appear only
+//! in labels and tooltips, as escaped quoted strings. A label shows at most 64 characters of a
+//! name (the rest is replaced with `…`); the tooltip has the whole name. The trace JSON has the
+//! whole name, escaped. Mermaid has no escaping: see
+//! [`to_mermaid_gantt`](JobSnapshot::to_mermaid_gantt) for what is replaced.
+
+use crate::instance::{JobInstance, JobSnapshot, StepState};
+use crate::mode::Mode;
+
+mod dot;
+mod escape;
+mod gantt;
+#[cfg(feature = "serde")]
+mod ser;
+mod time;
+mod trace;
+
+/// The fill colour of a step in the state `state` in [`JobInstance::to_dot`], as `#rrggbb` (see
+/// the [table](self#colours)).
+pub fn fill_color(state: StepState) -> &'static str {
+    match state {
+        StepState::Waiting => "#e0e0e0",
+        StepState::Pending => "#fff3a3",
+        StepState::Running => "#8ec5ff",
+        StepState::Succeeded => "#8fd694",
+        StepState::Failed => "#f28b82",
+        StepState::Skipped => "#fbc88a",
+        StepState::Cancelled => "#d4b3e8",
+    }
+}
+
+/// The outline and edge colour of a step in the state `state` in [`JobInstance::to_dot`], as
+/// `#rrggbb`: a darker shade of its [`fill_color`] (see the [table](self#colours)).
+pub fn line_color(state: StepState) -> &'static str {
+    match state {
+        StepState::Waiting => "#8c8c8c",
+        StepState::Pending => "#b39b00",
+        StepState::Running => "#1f6fd1",
+        StepState::Succeeded => "#2e8b3a",
+        StepState::Failed => "#c5221f",
+        StepState::Skipped => "#d9730d",
+        StepState::Cancelled => "#7b3fa0",
+    }
+}
+
+impl<X: Mode> JobInstance<X> {
+    /// The instance as a Graphviz DOT graph, coloured by state: see
+    /// [`JobSnapshot::to_dot`]. Callable at any moment, also while the job runs.
+    pub fn to_dot(&self) -> String {
+        self.snapshot().to_dot()
+    }
+
+    /// The instance as a Mermaid Gantt chart: see [`JobSnapshot::to_mermaid_gantt`].
+    pub fn to_mermaid_gantt(&self) -> String {
+        self.snapshot().to_mermaid_gantt()
+    }
+
+    /// The instance as Chrome trace-event JSON: see [`JobSnapshot::to_chrome_trace`].
+    pub fn to_chrome_trace(&self) -> String {
+        self.snapshot().to_chrome_trace()
+    }
+}
+
+/// The state the job's root node is drawn in: running until every step has ended, then
+/// succeeded or failed.
+fn job_state(snapshot: &JobSnapshot) -> StepState {
+    match (snapshot.finished, &snapshot.error) {
+        (false, _) => StepState::Running,
+        (true, None) => StepState::Succeeded,
+        (true, Some(_)) => StepState::Failed,
+    }
+}
+
+/// An error with its whole [`source`](std::error::Error::source) chain, joined with `: `.
+fn error_chain(error: &crate::JobError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATES: [StepState; 7] = [
+        StepState::Waiting,
+        StepState::Pending,
+        StepState::Running,
+        StepState::Succeeded,
+        StepState::Failed,
+        StepState::Skipped,
+        StepState::Cancelled,
+    ];
+
+    #[test]
+    fn every_state_has_its_own_colours() {
+        let fills: std::collections::HashSet<_> = STATES.iter().map(|&s| fill_color(s)).collect();
+        let lines: std::collections::HashSet<_> = STATES.iter().map(|&s| line_color(s)).collect();
+        assert_eq!(fills.len(), STATES.len());
+        assert_eq!(lines.len(), STATES.len());
+        for colour in fills.iter().chain(&lines) {
+            assert_eq!(colour.len(), 7);
+            assert!(colour.starts_with('#'));
+            assert!(colour[1..].bytes().all(|b| b.is_ascii_hexdigit()));
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Chrome trace-event JSON of an instance ([`JobSnapshot::to_chrome_trace`]), for
+//! [Perfetto](https://ui.perfetto.dev) and `chrome://tracing`.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::escape::json_quoted;
+use super::{error_chain, job_state, time};
+use crate::instance::{JobSnapshot, StepState};
+
+/// The process id all events are under: one instance is one process.
+const PID: u32 = 1;
+
+impl JobSnapshot {
+    /// The instance in the [Trace Event Format] (JSON), which [Perfetto] and `chrome://tracing`
+    /// open.
+    ///
+    /// The instance is one process, named after the job and the instance id; each step is a
+    /// track of its own (a thread, `tid` = index + 1, named after the step and sorted in
+    /// definition order), and the whole job a track `tid` 0. On a step's track:
+    ///
+    /// * a `waiting` slice from the start of the job until the step was ready (or was skipped,
+    ///   or the snapshot, if it still waits);
+    /// * a `queued` slice from then until its future started;
+    /// * one slice per attempt, named after the step, until it ended (or the snapshot).
+    ///
+    /// All are complete events (`"ph":"X"`), with `ts` and `dur` in microseconds from the start
+    /// of the job (nanosecond precision); every slice has the job's name and id, the step's name
+    /// and index and its state in `args`, an attempt also its number and error if any. The
+    /// job's start time (RFC 3339) is in `otherData`.
+    ///
+    /// [Trace Event Format]: https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAySU
+    /// [Perfetto]: https://ui.perfetto.dev
+    pub fn to_chrome_trace(&self) -> String {
+        let mut out = String::with_capacity(512 + self.steps.len() * 900);
+        let id = self.id.to_string();
+        out.push_str("{\"displayTimeUnit\":\"ms\",\"otherData\":{\"job\":");
+        json_quoted(&mut out, &self.name);
+        out.push_str(",\"job_id\":");
+        json_quoted(&mut out, &id);
+        let _ = write!(
+            out,
+            ",\"started_at\":\"{}\",\"state\":\"{}\",\"finished\":{}",
+            time::rfc3339(self.started_at),
+            job_state(self),
+            self.finished
+        );
+        if let Some(error) = &self.error {
+            out.push_str(",\"error\":");
+            json_quoted(&mut out, &error_chain(error));
+        }
+        out.push_str("},\"traceEvents\":[\n");
+
+        let mut events = Events {
+            out: &mut out,
+            first: true,
+        };
+        let process = format!("{} {}", self.name, id);
+        events.metadata("process_name", 0, "name", &process);
+        events.metadata("thread_name", 0, "name", "job");
+        events.sort_index(0, 0);
+        let job_args = |out: &mut String| {
+            out.push_str("\"job\":");
+            json_quoted(out, &self.name);
+            out.push_str(",\"job_id\":");
+            json_quoted(out, &id);
+        };
+        events.slice(&self.name, "job", 0, Duration::ZERO, self.elapsed, |out| {
+            job_args(out);
+            let _ = write!(out, ",\"state\":\"{}\"", job_state(self));
+        });
+
+        for step in &self.steps {
+            let tid = step.index.saturating_add(1);
+            events.metadata("thread_name", tid, "name", &step.name);
+            events.sort_index(tid, step.index.saturating_add(1));
+            let step_args = |out: &mut String| {
+                job_args(out);
+                out.push_str(",\"step\":");
+                json_quoted(out, &step.name);
+                let _ = write!(
+                    out,
+                    ",\"index\":{},\"state\":\"{}\"",
+                    step.index, step.state
+                );
+            };
+            let (waiting_end, waiting_name) = match (step.ready_offset, step.end_offset) {
+                (Some(ready), _) => (ready, "waiting"),
+                (None, Some(ended)) => (ended, ended_name(step.state)),
+                (None, None) => (self.elapsed, "waiting"),
+            };
+            events.slice(
+                waiting_name,
+                "waiting",
+                tid,
+                Duration::ZERO,
+                waiting_end,
+                step_args,
+            );
+            if let Some(ready) = step.ready_offset {
+                let queued_end = step.start_offset.unwrap_or(match step.end_offset {
+                    Some(ended) => ended,
+                    None => self.elapsed,
+                });
+                events.slice("queued", "queued", tid, ready, queued_end, step_args);
+            }
+            if let Some(start) = step.start_offset {
+                // One attempt until retries exist: each will be a slice of its own.
+                let end = step.end_offset.unwrap_or(self.elapsed);
+                events.slice(&step.name, "attempt", tid, start, end, |out| {
+                    step_args(out);
+                    let _ = write!(out, ",\"attempt\":{}", step.attempts.max(1));
+                    if let Some(error) = &step.error {
+                        out.push_str(",\"error\":");
+                        json_quoted(out, &error_chain(error));
+                    }
+                });
+            }
+        }
+        out.push_str("\n]}\n");
+        out
+    }
+}
+
+fn ended_name(state: StepState) -> &'static str {
+    match state {
+        StepState::Cancelled => "waiting (cancelled)",
+        StepState::Failed => "waiting (failed)",
+        _ => "waiting (skipped)",
+    }
+}
+
+/// Writes the events of the `traceEvents` array, one per line.
+struct Events<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl Events<'_> {
+    fn start(&mut self) {
+        if !self.first {
+            self.out.push_str(",\n");
+        }
+        self.first = false;
+    }
+
+    fn metadata(&mut self, name: &str, tid: usize, key: &str, value: &str) {
+        self.start();
+        let _ = write!(
+            self.out,
+            "{{\"ph\":\"M\",\"name\":\"{name}\",\"pid\":{PID},\"tid\":{tid},\"args\":{{\"{key}\":"
+        );
+        json_quoted(self.out, value);
+        self.out.push_str("}}");
+    }
+
+    fn sort_index(&mut self, tid: usize, index: usize) {
+        self.start();
+        let _ = write!(
+            self.out,
+            "{{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":{PID},\"tid\":{tid},\
+             \"args\":{{\"sort_index\":{index}}}}}"
+        );
+    }
+
+    fn slice(
+        &mut self,
+        name: &str,
+        category: &str,
+        tid: usize,
+        start: Duration,
+        end: Duration,
+        args: impl FnOnce(&mut String),
+    ) {
+        self.start();
+        self.out.push_str("{\"ph\":\"X\",\"name\":");
+        json_quoted(self.out, name);
+        let _ = write!(
+            self.out,
+            ",\"cat\":\"{category}\",\"pid\":{PID},\"tid\":{tid},\"ts\":"
+        );
+        time::micros_decimal(self.out, start);
+        self.out.push_str(",\"dur\":");
+        time::micros_decimal(self.out, end.saturating_sub(start));
+        self.out.push_str(",\"args\":{");
+        args(self.out);
+        self.out.push_str("}}");
+    }
+}

@@ -1,0 +1,860 @@
+//! The pictures of jobs (Graphviz DOT, Mermaid Gantt, Chrome trace) and the snapshot behind
+//! them: validity with hostile step names, one colour per state, determinism.
+//!
+//! DOT is checked with a DOT parser (`graphviz-rust`) and, when Graphviz's `dot` is on the PATH,
+//! by rendering it to SVG; the trace with `serde_json`; the Gantt chart line by line against
+//! Mermaid's Gantt grammar.
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use asyncjob::visual::{fill_color, line_color};
+use asyncjob::{
+    BoxFuture, FuturesSpawner, JobBuilder, JobDefinition, JobInstance, JobOptions, JobSnapshot,
+    Local, StepHandle, StepState, Timer,
+};
+use futures::channel::oneshot;
+use futures::executor::{LocalPool, LocalSpawner};
+use graphviz_rust::dot_structures::{Edge, EdgeTy, Graph, Id, Node, NodeId, Stmt, Vertex};
+
+/// A timer for jobs that never sleep.
+#[derive(Debug, Clone, Copy)]
+struct NoSleep;
+
+impl Timer for NoSleep {
+    fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn executor(pool: &LocalPool) -> FuturesSpawner<LocalSpawner, NoSleep> {
+    FuturesSpawner::new(pool.spawner()).with_timer(NoSleep)
+}
+
+// ---------------------------------------------------------------------------------------------
+// DOT, read back.
+
+type Attrs = BTreeMap<String, String>;
+
+#[derive(Debug)]
+struct Dot {
+    nodes: BTreeMap<String, Attrs>,
+    edges: Vec<(String, String, Attrs)>,
+}
+
+impl Dot {
+    fn node(&self, id: &str) -> &Attrs {
+        self.nodes.get(id).unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    fn edge(&self, from: &str, to: &str) -> &Attrs {
+        self.edges
+            .iter()
+            .find(|(f, t, _)| f == from && t == to)
+            .map(|(_, _, attrs)| attrs)
+            .unwrap_or_else(|| panic!("no edge {from} -> {to}"))
+    }
+}
+
+/// The text of a DOT id: a quoted string unescaped as Graphviz reads a label (`\"`, `\\`, `\n`,
+/// then HTML entities).
+fn id_text(id: &Id) -> String {
+    match id {
+        Id::Escaped(quoted) => {
+            let inner = &quoted[1..quoted.len() - 1];
+            let mut out = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    match chars.next() {
+                        Some('n') => out.push('\n'),
+                        Some(other) => out.push(other),
+                        None => panic!("dangling backslash in {quoted}"),
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            out.replace("&amp;", "&")
+        }
+        Id::Html(s) | Id::Plain(s) | Id::Anonymous(s) => s.clone(),
+    }
+}
+
+fn node_id(id: &NodeId) -> String {
+    id_text(&id.0)
+}
+
+fn attrs(list: &[graphviz_rust::dot_structures::Attribute]) -> Attrs {
+    list.iter()
+        .map(|a| (id_text(&a.0), id_text(&a.1)))
+        .collect()
+}
+
+/// Parses DOT (panicking with the parser's message if it is not valid) into nodes and edges.
+fn parse_dot(text: &str) -> Dot {
+    let graph = graphviz_rust::parse(text).unwrap_or_else(|e| {
+        let head: String = text.chars().take(2_000).collect();
+        panic!("invalid DOT: {e}\n{head}")
+    });
+    let Graph::DiGraph { stmts, .. } = graph else {
+        panic!("not a digraph")
+    };
+    let mut dot = Dot {
+        nodes: BTreeMap::new(),
+        edges: Vec::new(),
+    };
+    for stmt in stmts {
+        match stmt {
+            Stmt::Node(Node { id, attributes }) => {
+                let previous = dot.nodes.insert(node_id(&id), attrs(&attributes));
+                assert!(previous.is_none(), "node {id:?} declared twice");
+            }
+            Stmt::Edge(Edge {
+                ty: EdgeTy::Pair(Vertex::N(from), Vertex::N(to)),
+                attributes,
+            }) => dot
+                .edges
+                .push((node_id(&from), node_id(&to), attrs(&attributes))),
+            Stmt::Edge(other) => panic!("unexpected edge {other:?}"),
+            _ => {}
+        }
+    }
+    // Every edge joins declared nodes.
+    for (from, to, _) in &dot.edges {
+        assert!(dot.nodes.contains_key(from) && dot.nodes.contains_key(to));
+    }
+    dot
+}
+
+/// Renders DOT with Graphviz, if `dot` is installed; `false` if it is not.
+fn render_with_graphviz(text: &str) -> bool {
+    use std::io::Write as _;
+    let child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("note: Graphviz `dot` is not on the PATH; DOT checked with the parser only");
+        return false;
+    };
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = text.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().expect("dot runs");
+    writer.join().expect("writer").expect("dot reads its input");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "dot -Tsvg failed: {stderr}");
+    assert!(stderr.trim().is_empty(), "dot -Tsvg warned: {stderr}");
+    let svg = String::from_utf8(output.stdout).expect("SVG is UTF-8");
+    assert!(svg.contains("<svg"));
+    true
+}
+
+/// What a name looks like once Graphviz has read it back: line breaks as `\n`, tabs as spaces,
+/// other control characters as U+FFFD.
+fn dot_form(name: &str) -> String {
+    let name = name.replace("\r\n", "\n").replace('\r', "\n");
+    name.chars()
+        .map(|c| match c {
+            '\n' => '\n',
+            '\t' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+/// The first 64 characters of a name, `…` for the rest.
+fn shortened(name: &str) -> String {
+    if name.chars().count() <= 64 {
+        name.to_owned()
+    } else {
+        let head: String = name.chars().take(63).collect();
+        format!("{head}…")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mermaid, read back.
+
+const MERMAID_FORBIDDEN: [char; 7] = [':', ';', '#', '%', '<', '>', '`'];
+
+#[derive(Debug)]
+struct Bar {
+    label: String,
+    tags: Vec<String>,
+    id: String,
+    start: u128,
+    end: u128,
+}
+
+#[derive(Debug)]
+struct Gantt {
+    sections: Vec<(String, Vec<Bar>)>,
+}
+
+/// Checks a Gantt chart line by line against what Mermaid's Gantt lexer accepts.
+fn parse_gantt(text: &str) -> Gantt {
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("gantt"));
+    let mut gantt = Gantt {
+        sections: Vec::new(),
+    };
+    let mut ids = HashSet::new();
+    for line in lines {
+        let line = line
+            .strip_prefix("    ")
+            .unwrap_or_else(|| panic!("unindented line {line:?}"));
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        if let Some(title) = line.strip_prefix("title ") {
+            assert!(!title.contains(MERMAID_FORBIDDEN), "{title:?}");
+        } else if line == "dateFormat x" || line == "todayMarker off" {
+        } else if let Some(axis) = line.strip_prefix("axisFormat ") {
+            assert!(axis == "%S.%L" || axis == "%H:%M:%S", "{axis}");
+        } else if let Some(name) = line.strip_prefix("section ") {
+            assert!(!name.contains(MERMAID_FORBIDDEN), "{name:?}");
+            assert_eq!(name, name.trim());
+            assert!(!name.is_empty() && name.chars().count() <= 64, "{name:?}");
+            gantt.sections.push((name.to_owned(), Vec::new()));
+        } else {
+            let (label, data) = line
+                .split_once(" :")
+                .unwrap_or_else(|| panic!("not a task: {line:?}"));
+            assert!(!label.contains(':') && !data.contains([':', '#', ';']));
+            let mut fields: Vec<&str> = data.split(", ").collect();
+            assert!(fields.len() >= 3, "{line:?}");
+            let end = fields.pop().and_then(|f| f.parse().ok()).expect("end");
+            let start = fields.pop().and_then(|f| f.parse().ok()).expect("start");
+            let id = fields.pop().expect("id").to_owned();
+            assert!(start <= end, "{line:?}");
+            assert!(ids.insert(id.clone()), "duplicate task id {id}");
+            for tag in &fields {
+                assert!(["done", "active", "crit"].contains(tag), "{tag}");
+            }
+            let section = gantt.sections.last_mut().expect("a task in a section");
+            section.1.push(Bar {
+                label: label.to_owned(),
+                tags: fields.iter().map(|t| (*t).to_owned()).collect(),
+                id,
+                start,
+                end,
+            });
+        }
+    }
+    gantt
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile names.
+
+fn hostile_names() -> Vec<String> {
+    vec![
+        "plain".into(),
+        "say \"hi\"".into(),
+        "back\\slash\\".into(),
+        "\\N \\G \\l \\n \\".into(),
+        "two\nlines\r\nand\rmore".into(),
+        "<b>html</b> & &amp; &lt; <<table>>".into(),
+        "{ record | shape } -> -- ; [x=1] }".into(),
+        "colon: semi; hash# percent %% comment %%{init}%%".into(),
+        "```\nfenced".into(),
+        "ünïcödé 名前 🚀 שלום e\u{301}".into(),
+        "tab\there\u{1}\u{7f}\u{85}\u{2028}".into(),
+        "\u{1}\u{2}".into(),
+        "digraph".into(),
+        "s0".into(),
+        "job".into(),
+        "a\"\\<{".repeat(2_000),
+    ]
+}
+
+const HOSTILE_JOB: &str = "job \"x\" {\n} \\ <g> # : ;";
+const HOSTILE_ERROR: &str = "bad \"news\"\n\\ <{&amp;}> \u{1} \u{2028}";
+
+/// A chain of steps with hostile names (data and ordering edges alternating), then a failing
+/// step and one it skips.
+fn hostile_job() -> (JobDefinition<u32>, Vec<String>) {
+    let mut names = hostile_names();
+    let mut job = JobBuilder::<u32>::new(HOSTILE_JOB);
+    let mut previous: Option<StepHandle<u32>> = None;
+    for (i, name) in names.iter().enumerate() {
+        let handle = match &previous {
+            None => job
+                .step(name.as_str())
+                .run(|n| async move { Ok::<_, Error>(n) }),
+            Some(p) if i % 2 == 1 => job
+                .step(name.as_str())
+                .after(p)
+                .run(|_, x| async move { Ok::<_, Error>(x + 1) }),
+            Some(p) => job
+                .step(name.as_str())
+                .wait_for(p)
+                .run(|n| async move { Ok::<_, Error>(n) }),
+        };
+        previous = Some(handle.expect("a valid name"));
+    }
+    let last = previous.expect("steps");
+    let fail = "fails \"loudly\"\n<&>";
+    let failing = job
+        .step(fail)
+        .after(&last)
+        .run(|_, _| async { Err::<u32, Error>(HOSTILE_ERROR.into()) })
+        .expect("valid");
+    let skipped = "skipped {because}";
+    job.step(skipped)
+        .after(&failing)
+        .run(|_, x| async move { Ok::<_, Error>(x) })
+        .expect("valid");
+    names.push(fail.into());
+    names.push(skipped.into());
+    (job.seal(), names)
+}
+
+fn run_hostile() -> (JobDefinition<u32>, JobInstance<Local>, Vec<String>) {
+    let (job, names) = hostile_job();
+    let mut pool = LocalPool::new();
+    let options = JobOptions::new().with_id("id \"1\"\n#;:<>");
+    let instance = job.start_local_with(executor(&pool), 1, options);
+    let error = pool.run_until(instance.wait()).expect_err("a step fails");
+    assert_eq!(error.step(), "fails \"loudly\"\n<&>");
+    (job, instance, names)
+}
+
+#[test]
+fn hostile_names_make_valid_dot() {
+    let (job, instance, names) = run_hostile();
+    for (text, live) in [(job.to_dot(), false), (instance.to_dot(), true)] {
+        let dot = parse_dot(&text);
+        assert_eq!(dot.nodes.len(), names.len() + 1);
+        let root = dot.node("job");
+        assert_eq!(root["shape"], "triangle");
+        assert_eq!(root["label"], dot_form(&shortened(HOSTILE_JOB)));
+        assert!(root["tooltip"].starts_with(&dot_form(HOSTILE_JOB)));
+        for (index, name) in names.iter().enumerate() {
+            let node = dot.node(&format!("s{index}"));
+            let label = dot_form(&shortened(name));
+            if live {
+                let state = instance.steps()[index].state;
+                assert!(
+                    node["label"].starts_with(&format!("{label}\n{state}")),
+                    "{:?} vs {label:?}",
+                    node["label"]
+                );
+            } else {
+                assert_eq!(node["label"], label);
+            }
+            let tooltip = &node["tooltip"];
+            assert!(tooltip.starts_with(&format!("{}\n", dot_form(name))));
+        }
+        if live {
+            let failing = dot.node(&format!("s{}", names.len() - 2));
+            assert!(
+                failing["tooltip"].contains(&dot_form(HOSTILE_ERROR)),
+                "{:?}",
+                failing["tooltip"]
+            );
+        }
+        // A root edge, then one edge per dependency.
+        assert_eq!(dot.edges.len(), names.len());
+        render_with_graphviz(&text);
+    }
+}
+
+#[test]
+fn hostile_names_make_a_valid_gantt_chart() {
+    let (_, instance, names) = run_hostile();
+    let text = instance.to_mermaid_gantt();
+    let gantt = parse_gantt(&text);
+    assert_eq!(gantt.sections.len(), names.len());
+    assert_eq!(gantt.sections[0].0, "plain");
+    assert_eq!(gantt.sections[2].0, "back\\slash\\");
+    assert_eq!(
+        gantt.sections[7].0,
+        "colon\u{2236} semi, hash\u{266F} percent \u{66A}\u{66A} comment \u{66A}\u{66A}{init}\u{66A}\u{66A}"
+    );
+    assert_eq!(gantt.sections[11].0, "step 11"); // only control characters
+    assert_eq!(gantt.sections[15].0.chars().count(), 64);
+    for (index, (_, bars)) in gantt.sections.iter().enumerate() {
+        assert!(
+            bars.iter()
+                .all(|bar| bar.id.starts_with(&format!("s{index}")))
+        );
+    }
+}
+
+#[test]
+fn hostile_names_make_a_valid_chrome_trace() {
+    let (_, instance, names) = run_hostile();
+    let text = instance.to_chrome_trace();
+    let trace: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(trace["otherData"]["job"], HOSTILE_JOB);
+    assert_eq!(trace["otherData"]["job_id"], "id \"1\"\n#;:<>");
+    let events = trace["traceEvents"].as_array().expect("events");
+    let mut attempts = 0;
+    for event in events {
+        let tid = event["tid"].as_u64().expect("tid") as usize;
+        let step = tid.checked_sub(1).map(|i| names[i].as_str());
+        match event["ph"].as_str() {
+            Some("M") if event["name"] == "thread_name" => {
+                assert_eq!(event["args"]["name"], step.unwrap_or("job"));
+            }
+            Some("M") => {}
+            Some("X") => {
+                assert!(event["ts"].as_f64().expect("ts") >= 0.0);
+                assert!(event["dur"].as_f64().expect("dur") >= 0.0);
+                let args = &event["args"];
+                assert_eq!(args["job"], HOSTILE_JOB);
+                assert_eq!(args["job_id"], "id \"1\"\n#;:<>");
+                if let Some(step) = step {
+                    assert_eq!(args["step"], step);
+                }
+                if event["cat"] == "attempt" {
+                    attempts += 1;
+                    assert_eq!(event["name"], step.expect("a step"));
+                    assert_eq!(args["attempt"], 1);
+                    if args["state"] == "failed" {
+                        let error = args["error"].as_str().expect("error");
+                        assert!(error.ends_with(HOSTILE_ERROR), "{error:?}");
+                    }
+                }
+            }
+            other => panic!("unexpected event type {other:?}"),
+        }
+    }
+    // Every step but the skipped one ran once.
+    assert_eq!(attempts, names.len() - 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// States and colours.
+
+type Gate = Arc<Mutex<Option<oneshot::Receiver<()>>>>;
+
+/// ok → blocked (waits on the gate) → after blocked; boom (fails) → after boom → after that.
+fn states_job() -> JobDefinition<Gate> {
+    let mut job = JobBuilder::<Gate>::new("states");
+    let ok = job
+        .step("ok")
+        .run(|_| async { Ok::<_, Error>(1u32) })
+        .expect("valid");
+    let boom = job
+        .step("boom")
+        .run(|_| async { Err::<u32, Error>("kaboom".into()) })
+        .expect("valid");
+    let after_boom = job
+        .step("after boom")
+        .after(&boom)
+        .run(|_, _| async { Ok::<_, Error>(()) })
+        .expect("valid");
+    job.step("after that")
+        .wait_for(&after_boom)
+        .run(|_| async { Ok::<_, Error>(()) })
+        .expect("valid");
+    let blocked = job
+        .step("blocked")
+        .after(&ok)
+        .run(|gate: Gate, _| async move {
+            let rx = gate.lock().expect("not poisoned").take();
+            if let Some(rx) = rx {
+                let _ = rx.await;
+            }
+            Ok::<_, Error>(())
+        })
+        .expect("valid");
+    job.step("after blocked")
+        .wait_for(&blocked)
+        .run(|_| async { Ok::<_, Error>(()) })
+        .expect("valid");
+    job.seal()
+}
+
+fn assert_coloured(dot: &Dot, snapshot: &JobSnapshot) {
+    for step in &snapshot.steps {
+        let node = dot.node(&format!("s{}", step.index));
+        assert_eq!(node["fillcolor"], fill_color(step.state), "{}", step.name);
+        assert_eq!(node["color"], line_color(step.state), "{}", step.name);
+        let tooltip = &node["tooltip"];
+        assert!(tooltip.contains(&format!("\nstate: {}\n", step.state)));
+        assert!(tooltip.contains(&format!("\nattempts: {}", step.attempts)));
+        for &parent in step
+            .data_dependencies
+            .iter()
+            .chain(&step.ordering_dependencies)
+        {
+            let edge = dot.edge(&format!("s{parent}"), &format!("s{}", step.index));
+            assert_eq!(edge["color"], line_color(snapshot.steps[parent].state));
+        }
+    }
+}
+
+/// The RFC 3339 time after `label` in a tooltip.
+fn rfc3339_after<'a>(tooltip: &'a str, label: &str) -> &'a str {
+    let at = tooltip.find(label).expect("label") + label.len();
+    let time = &tooltip[at..at + 27];
+    let bytes = time.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let expected_digit = !matches!(i, 4 | 7 | 10 | 13 | 16 | 19 | 26);
+        assert_eq!(b.is_ascii_digit(), expected_digit, "{time}");
+    }
+    assert_eq!(
+        (
+            bytes[4], bytes[7], bytes[10], bytes[13], bytes[16], bytes[19], bytes[26]
+        ),
+        (b'-', b'-', b'T', b':', b':', b'.', b'Z'),
+        "{time}"
+    );
+    time
+}
+
+#[test]
+fn instance_dot_colours_every_state_while_running() {
+    let job = states_job();
+    let (tx, rx) = oneshot::channel();
+    let mut pool = LocalPool::new();
+    let instance = job.start_local(executor(&pool), Arc::new(Mutex::new(Some(rx))));
+
+    // Not yet polled: the roots are pending, the rest waiting.
+    let snapshot = instance.snapshot();
+    let state = |s: &JobSnapshot, name: &str| s.step_by_name(name).expect("a step").state;
+    assert_eq!(state(&snapshot, "ok"), StepState::Pending);
+    assert_eq!(state(&snapshot, "blocked"), StepState::Waiting);
+    let dot = parse_dot(&snapshot.to_dot());
+    assert_coloured(&dot, &snapshot);
+    assert_eq!(dot.node("job")["fillcolor"], fill_color(StepState::Running));
+    assert!(dot.node("s0")["tooltip"].contains("\nqueued: "));
+
+    // Run until "blocked" waits on its gate.
+    pool.run_until_stalled();
+    let snapshot = instance.snapshot();
+    let expected = [
+        ("ok", StepState::Succeeded),
+        ("boom", StepState::Failed),
+        ("after boom", StepState::Skipped),
+        ("after that", StepState::Skipped),
+        ("blocked", StepState::Running),
+        ("after blocked", StepState::Waiting),
+    ];
+    for (name, expected) in expected {
+        assert_eq!(state(&snapshot, name), expected, "{name}");
+    }
+    let text = snapshot.to_dot();
+    let dot = parse_dot(&text);
+    assert_coloured(&dot, &snapshot);
+    render_with_graphviz(&text);
+    assert_eq!(dot.node("job")["fillcolor"], fill_color(StepState::Running));
+    assert_eq!(
+        dot.edge("job", "s0")["color"],
+        line_color(StepState::Running)
+    );
+
+    let blocked = &dot.node("s4")["tooltip"];
+    rfc3339_after(blocked, "\nstarted: ");
+    assert!(blocked.contains("\nrunning: ") && blocked.contains(" (so far)"));
+    assert!(!blocked.contains("\nended: "));
+    let boom = &dot.node("s1")["tooltip"];
+    rfc3339_after(boom, "\nended: ");
+    assert!(
+        boom.contains("\nerror: step \"boom\" failed: kaboom"),
+        "{boom}"
+    );
+    let skipped = &dot.node("s2")["tooltip"];
+    assert!(skipped.contains("\nattempts: 0"));
+    assert!(skipped.contains("\nerror: step \"after boom\" was skipped"));
+    let waiting = &dot.node("s5")["tooltip"];
+    assert!(waiting.contains("\nwaiting: ") && waiting.contains(" (so far)"));
+
+    // The Gantt chart and the trace render the running job too.
+    let gantt = parse_gantt(&snapshot.to_mermaid_gantt());
+    let (_, bars) = &gantt.sections[4];
+    assert_eq!(bars[1].label, "running");
+    assert_eq!(bars[1].tags, ["active"]);
+    let (_, bars) = &gantt.sections[1];
+    assert_eq!(bars[1].tags, ["crit"]);
+    let (_, bars) = &gantt.sections[5];
+    assert_eq!(
+        (bars.len(), bars[0].tags.as_slice()),
+        (1, &["active".to_owned()][..])
+    );
+    let trace: serde_json::Value =
+        serde_json::from_str(&snapshot.to_chrome_trace()).expect("valid JSON");
+    assert_eq!(trace["otherData"]["finished"], false);
+
+    // Open the gate: everything ends; the job failed.
+    tx.send(()).expect("the step waits");
+    pool.run_until(instance.wait()).expect_err("boom failed");
+    let snapshot = instance.snapshot();
+    assert!(snapshot.finished);
+    assert_eq!(state(&snapshot, "after blocked"), StepState::Succeeded);
+    let dot = parse_dot(&snapshot.to_dot());
+    assert_coloured(&dot, &snapshot);
+    assert_eq!(dot.node("job")["fillcolor"], fill_color(StepState::Failed));
+    assert!(dot.node("job")["tooltip"].contains("\nerror: step \"boom\" failed: kaboom"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Determinism, structure, the snapshot.
+
+/// The go-asyncjob README's SQL summary shape.
+fn summary_job() -> JobDefinition<()> {
+    let mut job = JobBuilder::<()>::new("sqlSummaryJob");
+    let ok = |()| async { Ok::<_, Error>(1u32) };
+    let conn = job.step("GetConnection").run(ok).expect("valid");
+    let auth = job.step("CheckAuth").run(ok).expect("valid");
+    let t1 = job
+        .step("GetTableClient1")
+        .after(&conn)
+        .run(|(), c| async move { Ok::<_, Error>(c) })
+        .expect("valid");
+    let t2 = job
+        .step("GetTableClient2")
+        .after(&conn)
+        .run(|(), c| async move { Ok::<_, Error>(c) })
+        .expect("valid");
+    let q1 = job
+        .step("QueryTable1")
+        .after(&t1)
+        .wait_for(&auth)
+        .run(|(), c| async move { Ok::<_, Error>(c) })
+        .expect("valid");
+    let q2 = job
+        .step("QueryTable2")
+        .after(&t2)
+        .wait_for(&auth)
+        .run(|(), c| async move { Ok::<_, Error>(c) })
+        .expect("valid");
+    let summary = job
+        .step("Summarize")
+        .after((&q1, &q2))
+        .run(|(), (a, b)| async move { Ok::<_, Error>(a + b) })
+        .expect("valid");
+    job.step("EmailNotification")
+        .wait_for(&summary)
+        .run(ok)
+        .expect("valid");
+    job.seal()
+}
+
+#[test]
+fn definition_dot_is_deterministic_and_complete() {
+    let first = summary_job().to_dot();
+    let second = summary_job().to_dot();
+    assert_eq!(first, second, "same definition, same bytes");
+    let job = summary_job();
+    assert_eq!(job.to_dot(), job.to_dot());
+
+    let dot = parse_dot(&first);
+    assert_eq!(dot.nodes.len(), 9);
+    assert_eq!(dot.node("s7")["label"], "EmailNotification");
+    // Roots hang from the job; data edges are solid, ordering-only edges dashed.
+    assert_eq!(dot.edge("job", "s0")["style"], "bold");
+    assert_eq!(dot.edge("job", "s1")["style"], "bold");
+    assert_eq!(dot.edge("s0", "s2")["style"], "solid");
+    assert_eq!(dot.edge("s4", "s6")["style"], "solid");
+    assert_eq!(dot.edge("s1", "s4")["style"], "dashed");
+    assert_eq!(dot.edge("s6", "s7")["style"], "dashed");
+    assert_ne!(
+        dot.edge("s1", "s4").get("arrowhead"),
+        dot.edge("s0", "s2").get("arrowhead")
+    );
+    let dashed = dot
+        .edges
+        .iter()
+        .filter(|e| e.2["style"] == "dashed")
+        .count();
+    assert_eq!((dot.edges.len(), dashed), (11, 3));
+    render_with_graphviz(&first);
+}
+
+#[test]
+fn renderings_of_one_snapshot_are_deterministic() {
+    let job = summary_job();
+    let mut pool = LocalPool::new();
+    let instance = job.start_local(executor(&pool), ());
+    pool.run_until(instance.wait()).expect("succeeds");
+    let snapshot = instance.snapshot();
+    assert_eq!(snapshot.to_dot(), snapshot.to_dot());
+    assert_eq!(snapshot.to_mermaid_gantt(), snapshot.to_mermaid_gantt());
+    assert_eq!(snapshot.to_chrome_trace(), snapshot.to_chrome_trace());
+    // A finished instance does not change: rendering it again gives the same text.
+    assert_eq!(instance.to_dot(), snapshot.to_dot());
+    assert_eq!(instance.to_chrome_trace(), snapshot.to_chrome_trace());
+}
+
+#[test]
+fn gantt_has_one_section_per_step() {
+    let job = summary_job();
+    let mut pool = LocalPool::new();
+    let instance = job.start_local(executor(&pool), ());
+    pool.run_until(instance.wait()).expect("succeeds");
+    let text = instance.to_mermaid_gantt();
+    assert!(text.contains("\n    dateFormat x\n    axisFormat %S.%L\n    todayMarker off\n"));
+    let gantt = parse_gantt(&text);
+    let names: Vec<&str> = gantt.sections.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, job.step_names().collect::<Vec<_>>());
+    for (index, (_, bars)) in gantt.sections.iter().enumerate() {
+        let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(labels, ["waiting", "running"]);
+        assert_eq!(bars[0].id, format!("s{index}w"));
+        assert_eq!(bars[1].id, format!("s{index}a1"));
+        assert_eq!(bars[0].tags, ["done"]);
+        assert!(bars[1].tags.is_empty());
+        assert_eq!(bars[0].start, 0);
+        assert_eq!(bars[0].end, bars[1].start);
+    }
+}
+
+#[test]
+fn chrome_trace_has_a_track_and_an_attempt_per_step() {
+    let job = summary_job();
+    let mut pool = LocalPool::new();
+    let options = JobOptions::new().with_id("trace-1");
+    let instance = job.start_local_with(executor(&pool), (), options);
+    pool.run_until(instance.wait()).expect("succeeds");
+    let trace: serde_json::Value =
+        serde_json::from_str(&instance.to_chrome_trace()).expect("valid JSON");
+    let events = trace["traceEvents"].as_array().expect("events");
+    let named = |name: &str| {
+        events
+            .iter()
+            .filter(|e| e["name"] == name && e["ph"] == "M")
+            .count()
+    };
+    assert_eq!(named("process_name"), 1);
+    assert_eq!(named("thread_name"), 9); // the job and 8 steps
+    assert_eq!(named("thread_sort_index"), 9);
+    for (index, name) in job.step_names().enumerate() {
+        let on_track: Vec<&serde_json::Value> = events
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["tid"] == index + 1)
+            .collect();
+        let cats: Vec<&str> = on_track.iter().filter_map(|e| e["cat"].as_str()).collect();
+        assert_eq!(cats, ["waiting", "queued", "attempt"], "{name}");
+        let attempt = on_track[2];
+        assert_eq!(attempt["name"], name);
+        assert_eq!(attempt["args"]["job_id"], "trace-1");
+        assert_eq!(attempt["args"]["step"], name);
+        assert_eq!(attempt["args"]["state"], "succeeded");
+        // The slices follow each other.
+        let ts = |e: &serde_json::Value| e["ts"].as_f64().expect("ts");
+        let end = |e: &serde_json::Value| ts(e) + e["dur"].as_f64().expect("dur");
+        assert!(end(on_track[0]) <= ts(on_track[1]) + 0.001);
+        assert!(end(on_track[1]) <= ts(on_track[2]) + 0.001);
+    }
+}
+
+#[test]
+fn snapshot_describes_dependencies_times_and_attempts() {
+    let job = states_job();
+    let (tx, rx) = oneshot::channel();
+    let mut pool = LocalPool::new();
+    let instance = job.start_local_with(
+        executor(&pool),
+        Arc::new(Mutex::new(Some(rx))),
+        JobOptions::new().with_id("snap"),
+    );
+    pool.run_until_stalled();
+    let snapshot = instance.snapshot();
+    assert_eq!(&*snapshot.name, "states");
+    assert_eq!(snapshot.id.to_string(), "snap");
+    assert!(!snapshot.finished);
+    assert_eq!(snapshot.error.as_ref().map(|e| e.step()), Some("boom"));
+    assert!(snapshot.started_at <= std::time::SystemTime::now());
+    for (index, step) in snapshot.steps.iter().enumerate() {
+        assert_eq!(step.index, index);
+        for offset in [step.ready_offset, step.start_offset, step.end_offset]
+            .into_iter()
+            .flatten()
+        {
+            assert!(offset <= snapshot.elapsed);
+        }
+        if let (Some(ready), Some(start)) = (step.ready_offset, step.start_offset) {
+            assert!(ready <= start);
+        }
+        if let (Some(start), Some(end)) = (step.start_offset, step.end_offset) {
+            assert!(start <= end);
+        }
+        assert_eq!(step.waiting, step.ready_offset);
+        assert_eq!(step.started_at.is_some(), step.start_offset.is_some());
+        assert_eq!(step.ended_at.is_some(), step.end_offset.is_some());
+        assert_eq!(step.attempts, u32::from(step.start_offset.is_some()));
+    }
+    let by_name = |name: &str| snapshot.step_by_name(name).expect("a step");
+    let after_boom = by_name("after boom");
+    assert_eq!(after_boom.data_dependencies, [1]);
+    assert!(after_boom.ordering_dependencies.is_empty());
+    assert_eq!(after_boom.attempts, 0);
+    assert!(after_boom.end_offset.is_some() && after_boom.ready_offset.is_none());
+    let after_that = by_name("after that");
+    assert!(after_that.data_dependencies.is_empty());
+    assert_eq!(after_that.ordering_dependencies, [2]);
+    let blocked = by_name("blocked");
+    assert_eq!((blocked.state, blocked.attempts), (StepState::Running, 1));
+    assert!(blocked.end_offset.is_none() && blocked.running.is_some());
+    // The per-step accessors agree with the snapshot.
+    assert_eq!(instance.steps().len(), snapshot.steps.len());
+    assert_eq!(
+        instance
+            .step_by_name("after that")
+            .map(|s| s.ordering_dependencies),
+        Some(vec![2])
+    );
+    drop(tx);
+    let _ = pool.run_until(instance.wait());
+}
+
+#[test]
+fn step_state_display_is_unchanged() {
+    let states = [
+        (StepState::Waiting, "waiting"),
+        (StepState::Pending, "pending"),
+        (StepState::Running, "running"),
+        (StepState::Succeeded, "succeeded"),
+        (StepState::Failed, "failed"),
+        (StepState::Skipped, "skipped"),
+        (StepState::Cancelled, "cancelled"),
+    ];
+    for (state, text) in states {
+        assert_eq!(state.to_string(), text);
+        assert_eq!(state.as_str(), text);
+    }
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn snapshots_serialise() {
+    let (_, instance, names) = run_hostile();
+    let value = serde_json::to_value(instance.snapshot()).expect("serialisable");
+    assert_eq!(value["name"], HOSTILE_JOB);
+    assert_eq!(value["id"], "id \"1\"\n#;:<>");
+    assert_eq!(value["finished"], true);
+    assert!(value["elapsed"].as_f64().expect("seconds") >= 0.0);
+    assert!(
+        value["started_at"]
+            .as_str()
+            .expect("RFC 3339")
+            .ends_with('Z')
+    );
+    assert_eq!(value["error"]["kind"], "step_failed");
+    assert_eq!(value["error"]["sources"][0], HOSTILE_ERROR);
+    let steps = value["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), names.len());
+    for (step, name) in steps.iter().zip(&names) {
+        assert_eq!(step["name"], name.as_str());
+    }
+    assert_eq!(steps[1]["data_dependencies"], serde_json::json!([0]));
+    assert_eq!(steps[2]["ordering_dependencies"], serde_json::json!([1]));
+    let skipped = steps.last().expect("a step");
+    assert_eq!(skipped["state"], "skipped");
+    assert_eq!(skipped["attempts"], 0);
+    assert_eq!(skipped["started_at"], serde_json::Value::Null);
+    assert_eq!(skipped["error"]["kind"], "dependency_failed");
+    assert_eq!(steps[0]["attempts"], 1);
+    assert!(steps[0]["running"].as_f64().is_some());
+}
