@@ -120,6 +120,11 @@ macro_rules! suite {
             ordering_only_dependency_waits,
             errors_chain_to_the_root_cause,
             dropping_the_instance_handle_lets_the_job_finish,
+            retry_runs_exact_attempts_and_keeps_them,
+            retry_gives_up_after_max_attempts,
+            retry_policy_can_refuse_some_errors,
+            retry_recovers_from_a_panic,
+            timeout_fires_drops_the_attempt_and_is_retried,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {

@@ -843,3 +843,238 @@ pub fn dropping_the_instance_handle_lets_the_job_finish<H: Harness>(h: &H) {
         h.name()
     );
 }
+
+/// Counts calls, and fails the first `failures` of them.
+#[derive(Debug, Default)]
+struct Flaky {
+    calls: AtomicUsize,
+}
+
+impl Flaky {
+    fn call(&self) -> usize {
+        self.calls.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// A step that fails twice then succeeds is attempted exactly three times under a retry policy;
+/// the failed attempts are kept, in order, and the dependents get the output.
+pub fn retry_runs_exact_attempts_and_keeps_them<H: Harness>(h: &H) {
+    use asyncjob::retry::Retry;
+    let mut job = JobBuilder::<Arc<Flaky>>::new("flaky");
+    let flaky = build(
+        job.step("flaky")
+            .retry(Retry::fixed(5, std::time::Duration::ZERO))
+            .run(|f: Arc<Flaky>| async move {
+                let call = f.call();
+                if call <= 2 {
+                    return Err(format!("try {call}"));
+                }
+                Ok(call * 10)
+            }),
+    );
+    let after = build(
+        job.step("after")
+            .after(&flaky)
+            .run(|_, n| async move { Res::Ok(n + 1) }),
+    );
+    let job = build(job.seal().with_result(&after));
+    let flaky_state = Arc::new(Flaky::default());
+    let instance = h.start_with_result(&job, flaky_state.clone(), JobOptions::new());
+    assert_eq!(
+        h.block_on(instance.result())
+            .expect("succeeds on the third try"),
+        31,
+        "on {}",
+        h.name()
+    );
+    assert_eq!(flaky_state.calls(), 3);
+    let step = instance.step_by_name("flaky").expect("exists");
+    assert_eq!((step.state, step.attempts), (StepState::Succeeded, 3));
+    let errors: Vec<_> = step
+        .retried
+        .iter()
+        .map(|r| (r.attempt, r.error.as_str()))
+        .collect();
+    assert_eq!(errors, [(1, "try 1"), (2, "try 2")]);
+    assert!(step.retried[0].end_offset <= step.retried[1].end_offset);
+    assert_eq!(instance.step_by_name("after").map(|s| s.attempts), Some(1));
+}
+
+/// A step that always fails is attempted as often as the policy allows, then fails with an
+/// error that says how many attempts were made.
+pub fn retry_gives_up_after_max_attempts<H: Harness>(h: &H) {
+    use asyncjob::retry::Retry;
+    let mut job = JobBuilder::<Arc<Flaky>>::new("hopeless");
+    build(
+        job.step("hopeless")
+            .retry(Retry::exponential(3, std::time::Duration::from_micros(1)))
+            .run(|f: Arc<Flaky>| async move { Err::<(), _>(format!("no {}", f.call())) }),
+    );
+    let flaky = Arc::new(Flaky::default());
+    let instance = h.start(&job.seal(), flaky.clone(), JobOptions::new());
+    let error = h.block_on(instance.wait()).expect_err("fails");
+    assert_eq!(flaky.calls(), 3, "on {}", h.name());
+    assert_eq!(
+        (error.kind(), error.attempts()),
+        (JobErrorKind::StepFailed, 3)
+    );
+    assert_eq!(
+        error.to_string(),
+        "step \"hopeless\" failed after 3 attempts"
+    );
+    assert_eq!(
+        error.source().map(|s| s.to_string()).as_deref(),
+        Some("no 3")
+    );
+    let step = instance.step_by_name("hopeless").expect("exists");
+    assert_eq!(
+        (step.state, step.attempts, step.retried.len()),
+        (StepState::Failed, 3, 2)
+    );
+}
+
+/// A policy can refuse to retry some errors: a fatal error fails the step at once.
+pub fn retry_policy_can_refuse_some_errors<H: Harness>(h: &H) {
+    use asyncjob::retry::{AttemptFailure, Retry};
+    #[derive(Debug)]
+    struct Fatal;
+    impl std::fmt::Display for Fatal {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("fatal")
+        }
+    }
+    impl std::error::Error for Fatal {}
+    let policy = Retry::fixed(10, std::time::Duration::ZERO)
+        .when(|failure| !matches!(failure, AttemptFailure::Error(e) if e.is::<Fatal>()));
+    let mut job = JobBuilder::<Arc<Flaky>>::new("picky");
+    build(
+        job.step("fatal")
+            .retry(policy.clone())
+            .run(|f: Arc<Flaky>| async move {
+                f.call();
+                Err::<(), _>(Fatal)
+            }),
+    );
+    let flaky = Arc::new(Flaky::default());
+    let instance = h.start(&job.seal(), flaky.clone(), JobOptions::new());
+    let error = h.block_on(instance.wait()).expect_err("fails");
+    assert_eq!((flaky.calls(), error.attempts()), (1, 1), "on {}", h.name());
+    assert!(error.step_error().is_some_and(|e| e.is::<Fatal>()));
+}
+
+/// A panicking attempt is retried like a failing one.
+pub fn retry_recovers_from_a_panic<H: Harness>(h: &H) {
+    use asyncjob::retry::Retry;
+    let mut job = JobBuilder::<Arc<Flaky>>::new("panicky");
+    let step = build(
+        job.step("panicky")
+            .retry(Retry::fixed(2, std::time::Duration::ZERO))
+            .run(|f: Arc<Flaky>| async move {
+                if f.call() == 1 {
+                    panic!("first try");
+                }
+                Res::Ok("second")
+            }),
+    );
+    let job = build(job.seal().with_result(&step));
+    let instance = h.start_with_result(&job, Arc::new(Flaky::default()), JobOptions::new());
+    assert_eq!(
+        h.block_on(instance.result()).expect("recovers"),
+        "second",
+        "on {}",
+        h.name()
+    );
+    let snapshot = instance.step(&step).expect("exists");
+    assert_eq!(
+        snapshot.retried.first().map(|r| r.error.as_str()),
+        Some("panicked: first try")
+    );
+}
+
+/// Counts live futures: dropped ones are really gone.
+#[derive(Debug, Default)]
+struct Live(AtomicUsize);
+
+struct LiveGuard(Arc<Live>);
+
+impl LiveGuard {
+    fn new(live: &Arc<Live>) -> Self {
+        live.0.fetch_add(1, Ordering::SeqCst);
+        LiveGuard(live.clone())
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// An attempt that runs past its timeout is dropped and fails with `TimedOut`; with a retry
+/// policy the next attempt runs.
+pub fn timeout_fires_drops_the_attempt_and_is_retried<H: Harness>(h: &H) {
+    use asyncjob::retry::Retry;
+    use std::time::Duration;
+    type In = (Arc<Flaky>, Arc<Live>);
+    let mut job = JobBuilder::<In>::new("slow");
+    let slow = build(
+        job.step("slow")
+            .timeout(Duration::from_millis(20))
+            .retry(Retry::fixed(3, Duration::ZERO))
+            .run(|(f, live): In| async move {
+                let _guard = LiveGuard::new(&live);
+                if f.call() == 1 {
+                    futures::future::pending::<()>().await; // hangs: only the timeout ends it
+                }
+                Res::Ok("in time")
+            }),
+    );
+    let job = build(job.seal().with_result(&slow));
+    let live = Arc::new(Live::default());
+    let flaky = Arc::new(Flaky::default());
+    let instance = h.start_with_result(&job, (flaky.clone(), live.clone()), JobOptions::new());
+    assert_eq!(
+        h.block_on(instance.result()).expect("second attempt"),
+        "in time",
+        "on {}",
+        h.name()
+    );
+    assert_eq!(flaky.calls(), 2);
+    assert_eq!(
+        live.0.load(Ordering::SeqCst),
+        0,
+        "the timed-out attempt was dropped"
+    );
+    let snapshot = instance.step(&slow).expect("exists");
+    assert_eq!(snapshot.attempts, 2);
+    assert_eq!(
+        snapshot.retried.first().map(|r| r.error.as_str()),
+        Some("timed out after 20ms")
+    );
+
+    // Without a retry policy the step fails with a timeout error, and dependents are skipped.
+    let mut job = JobBuilder::<()>::new("too slow");
+    let stuck = build(
+        job.step("stuck")
+            .timeout(Duration::from_millis(5))
+            .run(|()| futures::future::pending::<Res<u8>>()),
+    );
+    build(
+        job.step("after")
+            .after(&stuck)
+            .run(|(), _| async { Res::Ok(()) }),
+    );
+    let instance = h.start(&job.seal(), (), JobOptions::new());
+    let error = h.block_on(instance.wait()).expect_err("times out");
+    assert_eq!(error.kind(), JobErrorKind::TimedOut, "on {}", h.name());
+    assert!(error.is_timed_out());
+    assert_eq!(error.to_string(), "step \"stuck\" timed out after 5ms");
+    assert_eq!(
+        instance.step_by_name("after").map(|s| s.state),
+        Some(StepState::Skipped)
+    );
+}

@@ -8,15 +8,19 @@ use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures_util::FutureExt;
+use futures_util::future::Either;
 
+use crate::context;
 use crate::definition::{JobDefinition, StepDef};
 use crate::engine::{Cell, StepMeta, StepResult, Topology};
 use crate::error::{BoxError, DefinitionError, DefinitionErrorKind, JobError};
 use crate::mode::private::Sealed;
 use crate::mode::{Local, Mode, Sendable};
 use crate::parents::{Dependencies, IntoParents, Parents, SendParents};
+use crate::retry::{AttemptFailure, RetryPolicy};
 
 /// The typed handle of a step: what later steps name to depend on it, and what gives its
 /// output back from an instance ([`JobInstance::output`](crate::JobInstance::output)).
@@ -145,6 +149,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
             name: name.into(),
             parents: NoParents(()),
             order: Vec::new(),
+            options: StepOptions::default(),
         }
     }
 
@@ -216,6 +221,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
         &mut self,
         name: Arc<str>,
         (data, order): (Vec<usize>, Vec<usize>),
+        has_policy: bool,
         node: Box<dyn StepDef<I, M>>,
     ) -> usize {
         let index = self.steps.len();
@@ -228,6 +234,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
             data,
             order,
             children: Vec::new(),
+            has_policy,
         });
         self.nodes.push(node);
         index
@@ -261,6 +268,7 @@ pub struct StepBuilder<'a, I, M: Mode, P = NoParents> {
     name: Arc<str>,
     parents: P,
     order: Vec<(u64, usize, Arc<str>)>,
+    options: StepOptions,
 }
 
 impl<I, M: Mode, P> fmt::Debug for StepBuilder<'_, I, M, P> {
@@ -283,6 +291,28 @@ impl<'a, I, M: Mode, P> StepBuilder<'a, I, M, P> {
         });
         self
     }
+
+    /// Retries the step under `policy` when an attempt fails (returns an error, panics or times
+    /// out): the policy decides from the failure and the attempt number whether, and after how
+    /// long, to try again. See [`Retry`](crate::retry::Retry) for the built-in policies.
+    ///
+    /// Every attempt calls the step function afresh, with a clone of the job input and of its
+    /// parents' outputs. Failed attempts are kept in the step's
+    /// [`snapshot`](crate::StepSnapshot::retried); the final error says how many attempts were
+    /// made ([`JobError::attempts`]).
+    pub fn retry(mut self, policy: impl RetryPolicy) -> Self {
+        self.options.retry = Some(Arc::new(policy));
+        self
+    }
+
+    /// Fails an attempt of the step that runs longer than `limit` (its future is dropped), with
+    /// an error of kind [`TimedOut`](crate::JobErrorKind::TimedOut); a
+    /// [retry policy](Self::retry) may then try again. Time is measured by the executor's
+    /// [`Timer`](crate::Timer).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.options.timeout = Some(limit);
+        self
+    }
 }
 
 impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents> {
@@ -297,6 +327,7 @@ impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents> {
             name: self.name,
             parents: parents.into_parents(),
             order: self.order,
+            options: self.options,
         }
     }
 
@@ -306,6 +337,7 @@ impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents> {
             name: self.name,
             parents: (),
             order: self.order,
+            options: self.options,
         }
     }
 }
@@ -313,11 +345,14 @@ impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents> {
 impl<'a, I, M: Mode, P: Dependencies> StepBuilder<'a, I, M, P> {
     fn finish<O>(
         self,
-        make: impl FnOnce(P) -> Box<dyn StepDef<I, M>>,
+        make: impl FnOnce(P, StepOptions) -> Box<dyn StepDef<I, M>>,
     ) -> Result<StepHandle<O>, DefinitionError> {
         let dependencies = self.job.check(&self.name, &self.parents, &self.order)?;
-        let node = make(self.parents);
-        let index = self.job.push(self.name.clone(), dependencies, node);
+        let has_policy = !self.options.is_plain();
+        let node = make(self.parents, self.options);
+        let index = self
+            .job
+            .push(self.name.clone(), dependencies, has_policy, node);
         Ok(StepHandle {
             definition: self.job.id,
             index,
@@ -330,76 +365,176 @@ impl<'a, I, M: Mode, P: Dependencies> StepBuilder<'a, I, M, P> {
 /// Marks the types a step node's function works with, without owning any.
 type Types<Fut, O, E> = PhantomData<fn() -> (Fut, O, E)>;
 
+/// How a step is run beyond its function: retry policy and timeout.
+#[derive(Clone, Default)]
+pub(crate) struct StepOptions {
+    retry: Option<Arc<dyn RetryPolicy>>,
+    timeout: Option<Duration>,
+}
+
+impl StepOptions {
+    fn is_plain(&self) -> bool {
+        self.retry.is_none() && self.timeout.is_none()
+    }
+}
+
+/// A step's function and options, shared by every run.
+struct StepFn<F> {
+    function: F,
+    options: StepOptions,
+}
+
 /// The step node of a definition: its parents and its function.
 struct StepNode<P, F, Fut, O, E> {
     parents: P,
-    function: Arc<F>,
+    function: Arc<StepFn<F>>,
     _types: Types<Fut, O, E>,
 }
 
 impl<P, F, Fut, O, E> StepNode<P, F, Fut, O, E> {
-    fn new(parents: P, function: F) -> Self {
+    fn new(parents: P, function: F, options: StepOptions) -> Self {
         StepNode {
             parents,
-            function: Arc::new(function),
+            function: Arc::new(StepFn { function, options }),
             _types: PhantomData,
         }
     }
 }
 
+/// How one attempt failed.
+enum Failure {
+    Error(BoxError),
+    Panic(String),
+    TimedOut(Duration),
+}
+
+impl Failure {
+    fn as_attempt(&self) -> AttemptFailure<'_> {
+        match self {
+            Failure::Error(error) => AttemptFailure::Error(error.as_ref()),
+            Failure::Panic(message) => AttemptFailure::Panic(message),
+            Failure::TimedOut(limit) => AttemptFailure::TimedOut(*limit),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Failure::Error(error) => error.to_string(),
+            Failure::Panic(message) => format!("panicked: {message}"),
+            Failure::TimedOut(limit) => format!("timed out after {limit:?}"),
+        }
+    }
+
+    fn into_error(self, topology: &Topology, index: usize, attempts: u32) -> JobError {
+        let step = step_name(topology, index);
+        let job = &topology.name;
+        let error = match self {
+            Failure::Error(error) => JobError::failed(job, &step, error),
+            Failure::Panic(message) => JobError::panicked(job, &step, message),
+            Failure::TimedOut(limit) => JobError::timed_out(job, &step, limit),
+        };
+        error.after_attempts(attempts)
+    }
+}
+
+fn step_name(topology: &Topology, index: usize) -> Arc<str> {
+    topology
+        .steps
+        .get(index)
+        .map(|m| m.name.clone())
+        .unwrap_or_default()
+}
+
+/// One attempt: call the function (now), then await its future (against the timeout, if any),
+/// catching errors and panics. The call happens before the returned future exists, so the
+/// arguments are never held across an `.await`.
+fn attempt<I, A, F, Fut, O, E>(
+    function: &F,
+    input: I,
+    args: A,
+    timeout: Option<Duration>,
+) -> impl Future<Output = Result<O, Failure>> + use<I, A, F, Fut, O, E>
+where
+    F: Fn(I, A) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+    E: Into<BoxError>,
+{
+    let called = std::panic::catch_unwind(AssertUnwindSafe(|| function(input, args)))
+        .map_err(|panic| Failure::Panic(panic_message(panic)));
+    async move {
+        let caught = AssertUnwindSafe(called?).catch_unwind();
+        let outcome = match timeout.and_then(|limit| Some((limit, context::sleep(limit)?))) {
+            None => caught.await,
+            Some((limit, sleep)) => {
+                let caught = std::pin::pin!(caught);
+                match futures_util::future::select(caught, sleep).await {
+                    Either::Left((outcome, _)) => outcome,
+                    Either::Right(((), _)) => return Err(Failure::TimedOut(limit)),
+                }
+            }
+        };
+        match outcome {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(error)) => Err(Failure::Error(error.into())),
+            Err(panic) => Err(Failure::Panic(panic_message(panic))),
+        }
+    }
+}
+
 /// The future of one step of one run: read the parents' outputs, call the function, await it,
-/// and turn errors and panics into a [`JobError`] naming the step.
+/// retry under the step's policy, and turn errors, panics and timeouts into a [`JobError`]
+/// naming the step.
 async fn step_body<M, P, I, F, Fut, O, E>(
     captured: P::Captured,
     input: I,
-    function: Arc<F>,
+    function: Arc<StepFn<F>>,
     topology: Arc<Topology>,
     index: usize,
 ) -> StepResult<O>
 where
     M: Mode,
     P: Parents<M>,
+    I: Clone,
     F: Fn(I, P::Output) -> Fut,
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
 {
-    let name = |t: &Arc<Topology>| {
-        t.steps
-            .get(index)
-            .map(|m| m.name.clone())
-            .unwrap_or_default()
-    };
-    let Some(args) = P::read(&captured) else {
+    let missing = || {
         let message = "a dependency's output is missing";
-        return Err(JobError::internal(
-            &topology.name,
-            &name(&topology),
-            message,
-        ));
+        JobError::internal(&topology.name, &step_name(&topology, index), message)
     };
-    drop(captured);
-    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| function(input, args))) {
-        Ok(future) => future,
-        Err(panic) => {
-            return Err(JobError::panicked(
-                &topology.name,
-                &name(&topology),
-                panic_message(panic),
-            ));
+    let options = &function.options;
+    if options.is_plain() {
+        // The common case: one attempt, no clone of the input.
+        let args = P::read(&captured).ok_or_else(missing)?;
+        drop(captured);
+        return attempt(&function.function, input, args, None)
+            .await
+            .map_err(|failure| failure.into_error(&topology, index, 1));
+    }
+    let mut number = 1;
+    loop {
+        context::attempt_started(number);
+        let args = P::read(&captured).ok_or_else(missing)?;
+        let failure = match attempt(&function.function, input.clone(), args, options.timeout).await
+        {
+            Ok(output) => return Ok(output),
+            Err(failure) => failure,
+        };
+        let delay = options
+            .retry
+            .as_ref()
+            .and_then(|policy| policy.retry_after(&failure.as_attempt(), number));
+        let Some(delay) = delay else {
+            return Err(failure.into_error(&topology, index, number));
+        };
+        context::attempt_failed(number, failure.describe());
+        if !delay.is_zero() {
+            if let Some(sleep) = context::sleep(delay) {
+                sleep.await;
+            }
         }
-    };
-    match AssertUnwindSafe(future).catch_unwind().await {
-        Ok(Ok(output)) => Ok(output),
-        Ok(Err(error)) => Err(JobError::failed(
-            &topology.name,
-            &name(&topology),
-            error.into(),
-        )),
-        Err(panic) => Err(JobError::panicked(
-            &topology.name,
-            &name(&topology),
-            panic_message(panic),
-        )),
+        number = number.saturating_add(1);
     }
 }
 
@@ -491,7 +626,7 @@ where
     {
         let function = move |input: I, (): ()| function(input);
         self.without_parents()
-            .finish(|parents| Box::new(StepNode::new(parents, function)))
+            .finish(|parents, options| Box::new(StepNode::new(parents, function, options)))
     }
 }
 
@@ -515,7 +650,7 @@ where
         O: Clone + Send + Sync + 'static,
         E: Into<BoxError> + 'static,
     {
-        self.finish(|parents| Box::new(StepNode::new(parents, function)))
+        self.finish(|parents, options| Box::new(StepNode::new(parents, function, options)))
     }
 }
 
@@ -538,7 +673,7 @@ where
     {
         let function = move |input: I, (): ()| function(input);
         self.without_parents()
-            .finish(|parents| Box::new(StepNode::new(parents, function)))
+            .finish(|parents, options| Box::new(StepNode::new(parents, function, options)))
     }
 }
 
@@ -560,6 +695,6 @@ where
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
     {
-        self.finish(|parents| Box::new(StepNode::new(parents, function)))
+        self.finish(|parents, options| Box::new(StepNode::new(parents, function, options)))
     }
 }

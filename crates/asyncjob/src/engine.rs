@@ -10,14 +10,16 @@
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::Shared;
 
+use crate::context::{self, RunHooks};
 use crate::error::JobError;
+use crate::executor::{BoxFuture, Timer};
 use crate::instance::{JobId, StepState};
 use crate::mode::private::Sealed;
 
@@ -43,6 +45,8 @@ pub(crate) struct StepMeta {
     pub(crate) order: Vec<usize>,
     /// Steps that depend on this one (data or ordering).
     pub(crate) children: Vec<usize>,
+    /// The step has an execution policy (retry, timeout) and needs the run's context.
+    pub(crate) has_policy: bool,
 }
 
 impl StepMeta {
@@ -124,6 +128,19 @@ pub(crate) struct StepSlot {
     started_at: AtomicU64,
     ended_at: AtomicU64,
     error: OnceLock<JobError>,
+    /// Attempts made, for steps with a retry policy (0: not recorded, see `attempts()`).
+    attempts: AtomicU32,
+    /// The attempts that failed and were retried.
+    retried: Mutex<Vec<RetriedAttempt>>,
+}
+
+/// An attempt of a step that failed and was retried.
+#[derive(Debug, Clone)]
+pub(crate) struct RetriedAttempt {
+    pub(crate) attempt: u32,
+    pub(crate) started: Duration,
+    pub(crate) ended: Duration,
+    pub(crate) error: String,
 }
 
 impl StepSlot {
@@ -135,6 +152,8 @@ impl StepSlot {
             started_at: AtomicU64::new(NOT_SET),
             ended_at: AtomicU64::new(NOT_SET),
             error: OnceLock::new(),
+            attempts: AtomicU32::new(0),
+            retried: Mutex::new(Vec::new()),
         }
     }
 
@@ -144,6 +163,22 @@ impl StepSlot {
 
     pub(crate) fn error(&self) -> Option<&JobError> {
         self.error.get()
+    }
+
+    /// Attempts made so far: 0 before the step starts, 1 once it has (more under a retry policy).
+    pub(crate) fn attempts(&self) -> u32 {
+        match self.attempts.load(Ordering::Acquire) {
+            0 => u32::from(self.started_at.load(Ordering::Acquire) != NOT_SET),
+            n => n,
+        }
+    }
+
+    /// The attempts that failed and were retried, oldest first.
+    pub(crate) fn retried(&self) -> Vec<RetriedAttempt> {
+        self.retried
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Moves from `from` to `to`; false if the step was elsewhere.
@@ -218,8 +253,6 @@ pub(crate) struct Run<X: Sealed> {
     cells: Box<[Box<X::Cell>]>,
     slots: Box<[StepSlot]>,
     spawner: Arc<X::Spawner>,
-    // Kept for the execution policies (retry back-off, timeouts) that sleep.
-    #[allow(dead_code)]
     timer: Arc<X::Timer>,
     sequential: bool,
     remaining: AtomicUsize,
@@ -432,7 +465,9 @@ impl<X: Sealed> Run<X> {
         } else {
             StepState::Pending
         };
-        if slot.transition(from, StepState::Failed) {
+        let moved = slot.transition(from, StepState::Failed)
+            || (started && slot.transition(StepState::Retrying, StepState::Failed));
+        if moved {
             slot.ended_at.store(now.0, Ordering::Relaxed);
             let error =
                 JobError::spawn_failed(&self.topology.name, &self.topology.steps[index].name);
@@ -457,6 +492,44 @@ impl<X: Sealed> Run<X> {
     /// In sequential mode: the next step, in definition order, that can run.
     fn next_in_sequence(&self, after: usize) -> Option<usize> {
         (after + 1..self.slots.len()).find(|&i| self.slots[i].state() == StepState::Waiting)
+    }
+}
+
+impl<X: Sealed> RunHooks for Run<X> {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.timer.sleep(duration)
+    }
+
+    fn attempt_started(&self, index: usize, attempt: u32) {
+        if let Some(slot) = self.slots.get(index) {
+            slot.attempts.store(attempt, Ordering::Release);
+            if attempt > 1 {
+                slot.state
+                    .store(StepState::Running as u8, Ordering::Release);
+            }
+        }
+    }
+
+    fn attempt_failed(&self, index: usize, attempt: u32, error: String) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        let ended = Duration::from_nanos(self.now().0 - 1);
+        let mut retried = slot.retried.lock().unwrap_or_else(PoisonError::into_inner);
+        // An attempt starts where the previous one's back-off ended; the first with the step.
+        let started = match retried.last() {
+            Some(previous) => previous.ended,
+            None => load_time(&slot.started_at).unwrap_or_default(),
+        };
+        let record = RetriedAttempt {
+            attempt,
+            started,
+            ended,
+            error,
+        };
+        retried.push(record);
+        slot.state
+            .store(StepState::Retrying as u8, Ordering::Release);
     }
 }
 
@@ -525,7 +598,13 @@ impl<X: Sealed> Future for Driver<X> {
                 this.run.mark_running(index);
                 this.phase = Phase::Running;
             }
-            let outcome = match this.run.cells[index].poll_step(cx) {
+            let poll = if this.run.topology.steps[index].has_policy {
+                let hooks: Arc<dyn RunHooks> = this.run.clone();
+                context::enter(hooks, index, || this.run.cells[index].poll_step(cx))
+            } else {
+                this.run.cells[index].poll_step(cx)
+            };
+            let outcome = match poll {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(outcome) => outcome,
             };

@@ -137,6 +137,9 @@ pub enum JobErrorKind {
     SpawnFailed,
     /// The job instance was cancelled before the step ended.
     Cancelled,
+    /// The step's last attempt ran longer than its timeout
+    /// ([`StepBuilder::timeout`](crate::StepBuilder::timeout)).
+    TimedOut,
 }
 
 /// Why a step, and so its job, did not succeed.
@@ -157,6 +160,7 @@ struct Inner {
     job: Arc<str>,
     step: Arc<str>,
     detail: Detail,
+    attempts: u32,
 }
 
 enum Detail {
@@ -164,6 +168,7 @@ enum Detail {
     Source(BoxError),
     Panic(String),
     Cause(JobError),
+    Timeout(std::time::Duration),
 }
 
 impl JobError {
@@ -174,6 +179,7 @@ impl JobError {
                 job: job.clone(),
                 step: step.clone(),
                 detail,
+                attempts: 1,
             }),
         }
     }
@@ -205,6 +211,18 @@ impl JobError {
     pub(crate) fn internal(job: &Arc<str>, step: &Arc<str>, message: &str) -> Self {
         let message = format!("asyncjob internal error: {message} (please report this)");
         Self::failed(job, step, message.into())
+    }
+
+    pub(crate) fn timed_out(job: &Arc<str>, step: &Arc<str>, limit: std::time::Duration) -> Self {
+        Self::new(JobErrorKind::TimedOut, job, step, Detail::Timeout(limit))
+    }
+
+    /// Records that the step was tried `attempts` times before this error.
+    pub(crate) fn after_attempts(mut self, attempts: u32) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.attempts = attempts;
+        }
+        self
     }
 
     pub(crate) fn spawn_failed(job: &Arc<str>, step: &Arc<str>) -> Self {
@@ -241,6 +259,16 @@ impl JobError {
             Detail::Panic(message) => Some(message),
             _ => None,
         }
+    }
+
+    /// How many times the step was tried: more than 1 when a retry policy retried it.
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts
+    }
+
+    /// `true` if the step's last attempt timed out.
+    pub fn is_timed_out(&self) -> bool {
+        self.kind() == JobErrorKind::TimedOut
     }
 
     /// `true` if the step returned an error.
@@ -294,6 +322,12 @@ impl fmt::Debug for JobError {
             Detail::Cause(cause) => {
                 d.field("root_cause", cause);
             }
+            Detail::Timeout(limit) => {
+                d.field("timeout", limit);
+            }
+        }
+        if self.inner.attempts > 1 {
+            d.field("attempts", &self.inner.attempts);
         }
         d.finish()
     }
@@ -302,12 +336,24 @@ impl fmt::Debug for JobError {
 impl fmt::Display for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let step = &self.inner.step;
+        let attempts = match self.inner.attempts {
+            0 | 1 => String::new(),
+            n => format!(" after {n} attempts"),
+        };
         match (&self.inner.kind, &self.inner.detail) {
-            (JobErrorKind::StepFailed, _) => write!(f, "step {step:?} failed"),
+            (JobErrorKind::StepFailed, _) => write!(f, "step {step:?} failed{attempts}"),
             (JobErrorKind::StepPanicked, Detail::Panic(message)) => {
-                write!(f, "step {step:?} panicked: {message}")
+                write!(f, "step {step:?} panicked{attempts}: {message}")
             }
-            (JobErrorKind::StepPanicked, _) => write!(f, "step {step:?} panicked"),
+            (JobErrorKind::StepPanicked, _) => write!(f, "step {step:?} panicked{attempts}"),
+            (JobErrorKind::TimedOut, Detail::Timeout(limit)) => {
+                write!(f, "step {step:?} timed out after {limit:?}")?;
+                match self.inner.attempts {
+                    0 | 1 => Ok(()),
+                    n => write!(f, " (attempt {n})"),
+                }
+            }
+            (JobErrorKind::TimedOut, _) => write!(f, "step {step:?} timed out{attempts}"),
             (JobErrorKind::DependencyFailed, Detail::Cause(cause)) => write!(
                 f,
                 "step {step:?} was skipped: its dependency {:?} failed",
@@ -331,7 +377,7 @@ impl StdError for JobError {
         match &self.inner.detail {
             Detail::Source(source) => Some(source.as_ref()),
             Detail::Cause(cause) => Some(cause),
-            Detail::None | Detail::Panic(_) => None,
+            Detail::None | Detail::Panic(_) | Detail::Timeout(_) => None,
         }
     }
 }

@@ -31,6 +31,8 @@ pub enum StepState {
     Skipped = 5,
     /// The job was cancelled before the step ended.
     Cancelled = 6,
+    /// An attempt failed; the step waits out its retry policy's delay before the next one.
+    Retrying = 7,
 }
 
 impl StepState {
@@ -42,6 +44,7 @@ impl StepState {
             3 => StepState::Succeeded,
             4 => StepState::Failed,
             5 => StepState::Skipped,
+            7 => StepState::Retrying,
             _ => StepState::Cancelled,
         }
     }
@@ -64,6 +67,7 @@ impl StepState {
             StepState::Failed => "failed",
             StepState::Skipped => "skipped",
             StepState::Cancelled => "cancelled",
+            StepState::Retrying => "retrying",
         }
     }
 }
@@ -165,6 +169,20 @@ impl JobOptions {
     }
 }
 
+/// An attempt of a step that failed and was retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetriedAttempt {
+    /// The attempt's number, from 1.
+    pub attempt: u32,
+    /// When it started, from the start of the instance.
+    pub start_offset: Duration,
+    /// When it failed, from the start of the instance.
+    pub end_offset: Duration,
+    /// Its error, as text.
+    pub error: String,
+}
+
 /// What a job instance knows about one of its steps, at the moment it was asked.
 ///
 /// Times come twice: as wall-clock instants ([`started_at`](Self::started_at),
@@ -192,6 +210,9 @@ pub struct StepSnapshot {
     pub ordering_dependencies: Vec<usize>,
     /// How many times the step's future was started: 0 until it starts, then 1.
     pub attempts: u32,
+    /// The attempts that failed and were retried under the step's retry policy, oldest first
+    /// (the last attempt is described by the step's own times, state and error).
+    pub retried: Vec<RetriedAttempt>,
     /// When the step's future first ran (wall clock), if it has.
     pub started_at: Option<SystemTime>,
     /// When the step ended (wall clock): it succeeded, failed or was skipped.
@@ -252,6 +273,8 @@ struct RawStep {
     state: StepState,
     times: StepTimes,
     error: Option<JobError>,
+    attempts: u32,
+    retried: Vec<crate::engine::RetriedAttempt>,
 }
 
 /// One run of a [`JobDefinition`](crate::JobDefinition): started with an input on an executor,
@@ -423,6 +446,8 @@ impl<X: Mode> JobInstance<X> {
                     state,
                     times,
                     error: slot.error().cloned(),
+                    attempts: slot.attempts(),
+                    retried: slot.retried(),
                 })
             })
             .collect();
@@ -448,7 +473,17 @@ impl<X: Mode> JobInstance<X> {
             state: raw.state,
             data_dependencies: meta.data.clone(),
             ordering_dependencies: meta.order.clone(),
-            attempts: u32::from(times.started.is_some()),
+            attempts: raw.attempts,
+            retried: raw
+                .retried
+                .into_iter()
+                .map(|r| RetriedAttempt {
+                    attempt: r.attempt,
+                    start_offset: r.started,
+                    end_offset: r.ended,
+                    error: r.error,
+                })
+                .collect(),
             started_at: times.started.map(|t| origin + t),
             ended_at: times.ended.map(|t| origin + t),
             waiting: times.ready,

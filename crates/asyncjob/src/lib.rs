@@ -182,6 +182,7 @@
 #![warn(missing_docs)]
 
 mod builder;
+mod context;
 mod definition;
 mod engine;
 mod error;
@@ -199,7 +200,8 @@ pub use executor::{
     BoxFuture, Executor, FuturesSpawner, LocalBoxFuture, LocalExecutor, SpawnError, Timer,
 };
 pub use instance::{
-    JobId, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot, StepSnapshot, StepState,
+    JobId, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot, RetriedAttempt,
+    StepSnapshot, StepState,
 };
 pub use mode::{Local, Mode, Sendable};
 pub use parents::{Dependencies, IntoParents, Parents, SendParents};

@@ -94,6 +94,7 @@ pub fn fill_color(state: StepState) -> &'static str {
         StepState::Failed => "#f28b82",
         StepState::Skipped => "#fbc88a",
         StepState::Cancelled => "#d4b3e8",
+        StepState::Retrying => "#f7c6d9",
     }
 }
 
@@ -108,6 +109,7 @@ pub fn line_color(state: StepState) -> &'static str {
         StepState::Failed => "#c5221f",
         StepState::Skipped => "#d9730d",
         StepState::Cancelled => "#7b3fa0",
+        StepState::Retrying => "#b0306a",
     }
 }
 

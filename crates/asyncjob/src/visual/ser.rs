@@ -61,6 +61,7 @@ impl Serialize for JobErrorKind {
             JobErrorKind::DependencyFailed => "dependency_failed",
             JobErrorKind::SpawnFailed => "spawn_failed",
             JobErrorKind::Cancelled => "cancelled",
+            JobErrorKind::TimedOut => "timed_out",
         })
     }
 }

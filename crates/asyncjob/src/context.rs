@@ -1,0 +1,62 @@
+//! What a step's future can ask of the run that drives it — a timer, and somewhere to record
+//! its attempts — without holding on to the run.
+//!
+//! A step future lives inside a `Shared` that the run owns, so it cannot own the run (that would
+//! be a cycle), and a `Send` step may run on a local executor whose timer is not `Send`. So the
+//! driver lends the run to the step for the duration of each poll, through a thread-local, and
+//! only for steps that have an execution policy (retry or timeout): plain steps pay nothing.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::executor::BoxFuture;
+
+/// What a run offers the step it is polling.
+pub(crate) trait RunHooks {
+    /// A future that completes after `duration`, on the run's timer.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+    /// Attempt `attempt` of step `index` is starting.
+    fn attempt_started(&self, index: usize, attempt: u32);
+    /// Attempt `attempt` of step `index` failed and will be retried.
+    fn attempt_failed(&self, index: usize, attempt: u32, error: String);
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<(Arc<dyn RunHooks>, usize)>> = const { RefCell::new(None) };
+}
+
+/// Lends `hooks` to the step `index` while `poll` runs.
+pub(crate) fn enter<R>(hooks: Arc<dyn RunHooks>, index: usize, poll: impl FnOnce() -> R) -> R {
+    struct Restore(Option<(Arc<dyn RunHooks>, usize)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            CURRENT.with(|current| *current.borrow_mut() = previous);
+        }
+    }
+    let previous = CURRENT.with(|current| current.borrow_mut().replace((hooks, index)));
+    let _restore = Restore(previous);
+    poll()
+}
+
+fn with<R>(f: impl FnOnce(&dyn RunHooks, usize) -> R) -> Option<R> {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        current.as_ref().map(|(hooks, index)| f(&**hooks, *index))
+    })
+}
+
+/// A sleep on the current run's timer; `None` outside a driver's poll (which asyncjob never
+/// does to a step with a policy).
+pub(crate) fn sleep(duration: Duration) -> Option<BoxFuture<'static, ()>> {
+    with(|hooks, _| hooks.sleep(duration))
+}
+
+pub(crate) fn attempt_started(attempt: u32) {
+    with(|hooks, index| hooks.attempt_started(index, attempt));
+}
+
+pub(crate) fn attempt_failed(attempt: u32, error: String) {
+    with(|hooks, index| hooks.attempt_failed(index, attempt, error));
+}
