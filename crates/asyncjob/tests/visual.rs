@@ -858,3 +858,56 @@ fn snapshots_serialise() {
     assert_eq!(steps[0]["attempts"], 1);
     assert!(steps[0]["running"].as_f64().is_some());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Retries.
+
+#[test]
+fn retried_attempts_show_in_the_gantt_chart_and_the_trace() {
+    use asyncjob::retry::Retry;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let mut job = JobBuilder::<Arc<AtomicU32>>::new("retries");
+    job.step("flaky")
+        .retry(Retry::fixed(5, Duration::ZERO))
+        .run(|calls: Arc<AtomicU32>| async move {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err("not yet"),
+                _ => Ok(()),
+            }
+        })
+        .expect("a well-formed step");
+    let job = job.seal();
+    let mut pool = LocalPool::new();
+    let instance = job.start_local(executor(&pool), Arc::new(AtomicU32::new(0)));
+    pool.run_until(instance.wait())
+        .expect("succeeds on the third attempt");
+
+    let gantt = parse_gantt(&instance.to_mermaid_gantt());
+    let (_, bars) = &gantt.sections[0];
+    let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
+    assert_eq!(labels, ["waiting", "attempt 1", "attempt 2", "attempt 3"]);
+    assert!(
+        bars[1].tags.contains(&"crit".to_owned()),
+        "a failed attempt is marked"
+    );
+
+    let trace: serde_json::Value =
+        serde_json::from_str(&instance.to_chrome_trace()).expect("valid JSON");
+    let attempts: Vec<(u64, Option<&str>)> = trace["traceEvents"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["cat"] == "attempt")
+        .map(|e| {
+            (
+                e["args"]["attempt"].as_u64().expect("number"),
+                e["args"]["error"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        [(1, Some("not yet")), (2, Some("not yet")), (3, None)]
+    );
+}

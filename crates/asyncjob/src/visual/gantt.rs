@@ -112,18 +112,29 @@ struct Attempt {
     outcome: StepState,
 }
 
-/// The attempts of a step. Today a step runs at most once; with retries, each attempt will
-/// have its own times and outcome, and its own bar.
+/// The attempts of a step: each retried attempt (failed), then the last one, with the state
+/// of the step.
 fn attempts(step: &StepSnapshot) -> Vec<Attempt> {
-    match step.start_offset {
-        None => Vec::new(),
-        Some(start) => vec![Attempt {
-            number: step.attempts.max(1),
-            start,
-            end: step.end_offset,
-            outcome: step.state,
-        }],
-    }
+    let Some(first_start) = step.start_offset else {
+        return Vec::new();
+    };
+    let mut attempts: Vec<Attempt> = step
+        .retried
+        .iter()
+        .map(|retried| Attempt {
+            number: retried.attempt,
+            start: retried.start_offset,
+            end: Some(retried.end_offset),
+            outcome: StepState::Failed,
+        })
+        .collect();
+    attempts.push(Attempt {
+        number: step.attempts.max(1),
+        start: step.retried.last().map_or(first_start, |r| r.end_offset),
+        end: step.end_offset,
+        outcome: step.state,
+    });
+    attempts
 }
 
 fn bars(step: &StepSnapshot, now: Duration) -> Vec<Bar> {

@@ -104,8 +104,17 @@ impl JobSnapshot {
                 });
                 events.slice("queued", "queued", tid, ready, queued_end, step_args);
             }
-            if let Some(start) = step.start_offset {
-                // One attempt until retries exist: each will be a slice of its own.
+            if let Some(first_start) = step.start_offset {
+                for retried in &step.retried {
+                    let (start, end) = (retried.start_offset, retried.end_offset);
+                    events.slice(&step.name, "attempt", tid, start, end, |out| {
+                        step_args(out);
+                        let _ = write!(out, ",\"attempt\":{}", retried.attempt);
+                        out.push_str(",\"error\":");
+                        json_quoted(out, &retried.error);
+                    });
+                }
+                let start = step.retried.last().map_or(first_start, |r| r.end_offset);
                 let end = step.end_offset.unwrap_or(self.elapsed);
                 events.slice(&step.name, "attempt", tid, start, end, |out| {
                     step_args(out);
