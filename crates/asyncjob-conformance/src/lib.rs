@@ -125,6 +125,12 @@ macro_rules! suite {
             retry_policy_can_refuse_some_errors,
             retry_recovers_from_a_panic,
             timeout_fires_drops_the_attempt_and_is_retried,
+            cancel_drops_running_steps_and_stops_waiting_ones,
+            cancel_right_after_start_ends_the_job,
+            cancel_interrupts_a_retry_back_off,
+            fail_fast_cancels_other_branches,
+            deadline_cancels_a_late_job,
+            cancel_on_drop_guard_cancels,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {

@@ -1078,3 +1078,246 @@ pub fn timeout_fires_drops_the_attempt_and_is_retried<H: Harness>(h: &H) {
         Some(StepState::Skipped)
     );
 }
+
+/// A job whose root step hangs (holding a drop-counted guard) and whose other steps wait for it.
+fn hanging_job() -> asyncjob::JobDefinition<(Arc<Live>, Arc<Flaky>)> {
+    type In = (Arc<Live>, Arc<Flaky>);
+    let mut job = JobBuilder::<In>::new("hanging");
+    let root = build(job.step("root").run(|(live, started): In| async move {
+        let _guard = LiveGuard::new(&live);
+        started.call();
+        futures::future::pending::<()>().await;
+        Res::Ok(1u32)
+    }));
+    let child = build(
+        job.step("child")
+            .after(&root)
+            .run(|(_, f): In, n| async move {
+                f.call();
+                Res::Ok(n)
+            }),
+    );
+    build(
+        job.step("grandchild")
+            .after(&child)
+            .run(|(_, f): In, n| async move {
+                f.call();
+                Res::Ok(n)
+            }),
+    );
+    job.seal()
+}
+
+/// Blocks until `flaky` has been called once (the root step is running).
+fn until_called<H: Harness>(h: &H, flaky: &Flaky) {
+    h.block_on(std::future::poll_fn(|cx| {
+        if flaky.calls() > 0 {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }));
+}
+
+/// `cancel()` while a step runs and others wait: the running future is dropped, the waiting
+/// steps never start, every step ends `Cancelled`, and `wait()` reports `Cancelled`.
+pub fn cancel_drops_running_steps_and_stops_waiting_ones<H: Harness>(h: &H) {
+    let live = Arc::new(Live::default());
+    let started = Arc::new(Flaky::default());
+    let instance = h.start(
+        &hanging_job(),
+        (live.clone(), started.clone()),
+        JobOptions::new(),
+    );
+    until_called(h, &started);
+    assert_eq!(live.0.load(Ordering::SeqCst), 1, "the root runs");
+    assert!(instance.cancel(), "on {}", h.name());
+    assert!(!instance.cancel(), "a second cancel does nothing");
+    let error = h.block_on(instance.wait()).expect_err("cancelled");
+    assert_eq!(error.kind(), JobErrorKind::Cancelled, "on {}", h.name());
+    assert!(error.is_cancelled() && error.step().is_empty());
+    assert_eq!(error.to_string(), "job \"hanging\" was cancelled");
+    assert_eq!(
+        live.0.load(Ordering::SeqCst),
+        0,
+        "the running future was dropped"
+    );
+    assert_eq!(started.calls(), 1, "the waiting steps never ran");
+    for step in instance.steps() {
+        assert_eq!(
+            step.state,
+            StepState::Cancelled,
+            "{} on {}",
+            step.name,
+            h.name()
+        );
+        assert!(step.error.is_some_and(|e| e.is_cancelled()));
+    }
+    assert!(instance.is_cancelled() && instance.is_finished());
+    assert!(
+        instance
+            .to_dot()
+            .contains(asyncjob::visual::fill_color(StepState::Cancelled))
+    );
+}
+
+/// `cancel()` right after `start()`: nothing that had not started runs afterwards; the job ends.
+pub fn cancel_right_after_start_ends_the_job<H: Harness>(h: &H) {
+    let live = Arc::new(Live::default());
+    let started = Arc::new(Flaky::default());
+    let instance = h.start(
+        &hanging_job(),
+        (live.clone(), started.clone()),
+        JobOptions::new(),
+    );
+    assert!(instance.cancel());
+    let error = h.block_on(instance.wait()).expect_err("cancelled");
+    assert!(error.is_cancelled(), "on {}", h.name());
+    assert_eq!(live.0.load(Ordering::SeqCst), 0);
+    for step in instance.steps() {
+        assert_eq!(
+            step.state,
+            StepState::Cancelled,
+            "{} on {}",
+            step.name,
+            h.name()
+        );
+    }
+    // Cancelling a finished job does nothing.
+    let mut job = JobBuilder::<()>::new("quick");
+    build(job.step("only").run(|()| async { Res::Ok(()) }));
+    let instance = h.start(&job.seal(), (), JobOptions::new());
+    h.block_on(instance.wait()).expect("succeeds");
+    assert!(!instance.cancel());
+    h.block_on(instance.wait()).expect("still a success");
+}
+
+/// `cancel()` while a step waits out its retry back-off ends it at once.
+pub fn cancel_interrupts_a_retry_back_off<H: Harness>(h: &H) {
+    use asyncjob::retry::Retry;
+    let mut job = JobBuilder::<Arc<Flaky>>::new("backing off");
+    build(
+        job.step("again")
+            .retry(Retry::fixed(3, std::time::Duration::from_secs(3600)))
+            .run(|f: Arc<Flaky>| async move { Err::<(), _>(format!("try {}", f.call())) }),
+    );
+    let flaky = Arc::new(Flaky::default());
+    let instance = h.start(&job.seal(), flaky.clone(), JobOptions::new());
+    h.block_on(std::future::poll_fn(|cx| {
+        if instance.step_by_name("again").map(|s| s.state) == Some(StepState::Retrying) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }));
+    assert!(instance.cancel());
+    let error = h.block_on(instance.wait()).expect_err("cancelled");
+    assert!(error.is_cancelled(), "on {}", h.name());
+    assert_eq!(flaky.calls(), 1);
+    let step = instance.step_by_name("again").expect("exists");
+    assert_eq!((step.state, step.retried.len()), (StepState::Cancelled, 1));
+}
+
+/// With `fail_fast`, the first failure cancels the rest of the job (a hanging branch is dropped)
+/// and `wait()` reports the failure.
+pub fn fail_fast_cancels_other_branches<H: Harness>(h: &H) {
+    type In = (Arc<Live>, Arc<Flaky>);
+    let mut job = JobBuilder::<In>::new("fail fast");
+    build(job.step("hangs").run(|(live, started): In| async move {
+        let _guard = LiveGuard::new(&live);
+        started.call();
+        futures::future::pending::<()>().await;
+        Res::Ok(())
+    }));
+    build(job.step("fails").run(|(_, started): In| async move {
+        // Fail only once the other branch is running, so that there is something to cancel.
+        std::future::poll_fn(|cx| {
+            if started.calls() > 0 {
+                std::task::Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        Err::<(), _>("broken")
+    }));
+    let live = Arc::new(Live::default());
+    let input = (live.clone(), Arc::new(Flaky::default()));
+    let instance = h.start(&job.seal(), input, JobOptions::new().fail_fast());
+    let error = h.block_on(instance.wait()).expect_err("fails");
+    assert_eq!(
+        (error.kind(), error.step()),
+        (JobErrorKind::StepFailed, "fails"),
+        "on {}",
+        h.name()
+    );
+    assert_eq!(
+        live.0.load(Ordering::SeqCst),
+        0,
+        "the hanging branch was dropped"
+    );
+    let state = |name: &str| instance.step_by_name(name).map(|s| s.state);
+    assert_eq!(
+        (state("hangs"), state("fails")),
+        (Some(StepState::Cancelled), Some(StepState::Failed))
+    );
+}
+
+/// A job that runs past its deadline is cancelled, and reports a job-level timeout.
+pub fn deadline_cancels_a_late_job<H: Harness>(h: &H) {
+    let live = Arc::new(Live::default());
+    let options = JobOptions::new().deadline(std::time::Duration::from_millis(20));
+    let instance = h.start(
+        &hanging_job(),
+        (live.clone(), Arc::new(Flaky::default())),
+        options,
+    );
+    let error = h.block_on(instance.wait()).expect_err("too late");
+    assert_eq!(error.kind(), JobErrorKind::TimedOut, "on {}", h.name());
+    assert_eq!(
+        error.to_string(),
+        "job \"hanging\" ran past its deadline of 20ms"
+    );
+    assert_eq!(live.0.load(Ordering::SeqCst), 0);
+    assert!(
+        instance
+            .steps()
+            .iter()
+            .all(|s| s.state == StepState::Cancelled)
+    );
+}
+
+/// Dropping a `cancel_on_drop` guard cancels the job; a disarmed guard lets it run on.
+pub fn cancel_on_drop_guard_cancels<H: Harness>(h: &H) {
+    let live = Arc::new(Live::default());
+    let started = Arc::new(Flaky::default());
+    let instance = h.start(
+        &hanging_job(),
+        (live.clone(), started.clone()),
+        JobOptions::new(),
+    );
+    until_called(h, &started);
+    let guard = instance.cancel_on_drop();
+    drop(guard);
+    assert!(
+        h.block_on(instance.wait())
+            .expect_err("cancelled")
+            .is_cancelled(),
+        "on {}",
+        h.name()
+    );
+    assert_eq!(live.0.load(Ordering::SeqCst), 0);
+
+    let mut job = JobBuilder::<()>::new("kept");
+    let only = build(job.step("only").run(|()| async {
+        yield_now().await;
+        Res::Ok(5)
+    }));
+    let instance = h.start(&job.seal(), (), JobOptions::new());
+    let instance = instance.cancel_on_drop().disarm();
+    h.block_on(instance.wait()).expect("not cancelled");
+    assert_eq!(instance.output(&only), Some(5));
+}

@@ -15,7 +15,7 @@ use futures_util::future::Either;
 
 use crate::context;
 use crate::definition::{JobDefinition, StepDef};
-use crate::engine::{Cell, StepMeta, StepResult, Topology};
+use crate::engine::{CancelSignal, Cell, StepMeta, StepResult, Topology};
 use crate::error::{BoxError, DefinitionError, DefinitionErrorKind, JobError};
 use crate::mode::private::Sealed;
 use crate::mode::{Local, Mode, Sendable};
@@ -489,6 +489,7 @@ async fn step_body<M, P, I, F, Fut, O, E>(
     input: I,
     function: Arc<StepFn<F>>,
     topology: Arc<Topology>,
+    cancel: Arc<CancelSignal>,
     index: usize,
 ) -> StepResult<O>
 where
@@ -503,14 +504,17 @@ where
         let message = "a dependency's output is missing";
         JobError::internal(&topology.name, &step_name(&topology, index), message)
     };
+    let cancelled = || JobError::cancelled(&topology.name, &step_name(&topology, index));
     let options = &function.options;
     if options.is_plain() {
         // The common case: one attempt, no clone of the input.
         let args = P::read(&captured).ok_or_else(missing)?;
         drop(captured);
-        return attempt(&function.function, input, args, None)
-            .await
-            .map_err(|failure| failure.into_error(&topology, index, 1));
+        let attempt = attempt(&function.function, input, args, None);
+        return match cancel.guard(index, attempt).await {
+            Some(outcome) => outcome.map_err(|failure| failure.into_error(&topology, index, 1)),
+            None => Err(cancelled()),
+        };
     }
     let mut number = 1;
     loop {
@@ -531,7 +535,9 @@ where
         context::attempt_failed(number, failure.describe());
         if !delay.is_zero() {
             if let Some(sleep) = context::sleep(delay) {
-                sleep.await;
+                if cancel.guard(index, sleep).await.is_none() {
+                    return Err(cancelled());
+                }
             }
         }
         number = number.saturating_add(1);
@@ -563,6 +569,7 @@ where
         topology: &Arc<Topology>,
         index: usize,
         cells: &[Box<<Sendable as Sealed>::Cell>],
+        cancel: &Arc<CancelSignal>,
     ) -> Option<Box<<Sendable as Sealed>::Cell>> {
         let captured = self.parents.capture(cells)?;
         let body = step_body::<Sendable, P, I, F, Fut, O, E>(
@@ -570,6 +577,7 @@ where
             input.clone(),
             self.function.clone(),
             topology.clone(),
+            cancel.clone(),
             index,
         );
         let future: <Sendable as Sealed>::Future<StepResult<O>> = Box::pin(body);
@@ -592,6 +600,7 @@ where
         topology: &Arc<Topology>,
         index: usize,
         cells: &[Box<<Local as Sealed>::Cell>],
+        cancel: &Arc<CancelSignal>,
     ) -> Option<Box<<Local as Sealed>::Cell>> {
         let captured = self.parents.capture(cells)?;
         let body = step_body::<Local, P, I, F, Fut, O, E>(
@@ -599,6 +608,7 @@ where
             input.clone(),
             self.function.clone(),
             topology.clone(),
+            cancel.clone(),
             index,
         );
         let future: <Local as Sealed>::Future<StepResult<O>> = Box::pin(body);

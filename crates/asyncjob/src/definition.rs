@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::builder::StepHandle;
-use crate::engine::{Run, Topology};
+use crate::engine::{CancelSignal, Run, Topology};
 use crate::error::{DefinitionError, DefinitionErrorKind, JobError};
 use crate::executor::{Executor, LocalExecutor, Timer};
 use crate::instance::{JobId, JobInstance, JobInstanceWithResult, JobOptions};
@@ -22,6 +22,7 @@ pub(crate) trait StepDef<I, M: Sealed>: Send + Sync {
         topology: &Arc<Topology>,
         index: usize,
         cells: &[Box<M::Cell>],
+        cancel: &Arc<CancelSignal>,
     ) -> Option<Box<M::Cell>>;
 }
 
@@ -171,14 +172,14 @@ impl<I, M: Mode> JobDefinition<I, M> {
         })
     }
 
-    fn instantiate(&self, input: &I) -> Vec<Box<M::Cell>> {
+    fn instantiate(&self, input: &I, cancel: &Arc<CancelSignal>) -> Vec<Box<M::Cell>> {
         let topology = &self.inner.topology;
         let mut cells: Vec<Box<M::Cell>> = Vec::with_capacity(self.inner.nodes.len());
         for (index, node) in self.inner.nodes.iter().enumerate() {
             // `None` cannot happen: the builder only accepts handles of this definition, whose
             // types match. Should it happen anyway, the step fails instead of the process.
             let cell = node
-                .instantiate(input, topology, index, &cells)
+                .instantiate(input, topology, index, &cells, cancel)
                 .unwrap_or_else(|| {
                     let step = &topology.steps[index].name;
                     M::failed_cell(JobError::internal(
@@ -211,8 +212,9 @@ impl<I, M: Mode> JobDefinition<I, M> {
     where
         E: LocalExecutor + Timer + 'static,
     {
+        let cancel = CancelSignal::new(self.len());
         let cells = self
-            .instantiate(&input)
+            .instantiate(&input, &cancel)
             .into_iter()
             .map(M::into_local)
             .collect();
@@ -222,8 +224,9 @@ impl<I, M: Mode> JobDefinition<I, M> {
             cells,
             executor.clone(),
             executor,
-            options.id.unwrap_or_else(JobId::next),
-            options.sequential,
+            cancel,
+            options.id.clone().unwrap_or_else(JobId::next),
+            &options,
         );
         JobInstance { run }
     }
@@ -258,15 +261,17 @@ impl<I> JobDefinition<I, Sendable> {
     where
         E: Executor + Timer + Send + Sync + 'static,
     {
-        let cells = self.instantiate(&input).into_boxed_slice();
+        let cancel = CancelSignal::new(self.len());
+        let cells = self.instantiate(&input, &cancel).into_boxed_slice();
         let executor = Arc::new(executor);
         let run = Run::<Sendable>::start(
             self.inner.topology.clone(),
             cells,
             executor.clone(),
             executor,
-            options.id.unwrap_or_else(JobId::next),
-            options.sequential,
+            cancel,
+            options.id.clone().unwrap_or_else(JobId::next),
+            &options,
         );
         JobInstance { run }
     }

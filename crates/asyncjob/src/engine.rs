@@ -16,6 +16,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::Shared;
+use futures_util::task::AtomicWaker;
 
 use crate::context::{self, RunHooks};
 use crate::error::JobError;
@@ -189,6 +190,62 @@ impl StepSlot {
     }
 }
 
+/// The cancellation signal of one run, shared with its step futures (which cannot hold the run
+/// itself: it owns them).
+#[derive(Debug)]
+pub(crate) struct CancelSignal {
+    cancelled: AtomicBool,
+    /// One waker per step, registered only while the step's future is pending.
+    wakers: Box<[AtomicWaker]>,
+}
+
+impl CancelSignal {
+    pub(crate) fn new(steps: usize) -> Arc<Self> {
+        Arc::new(CancelSignal {
+            cancelled: AtomicBool::new(false),
+            wakers: (0..steps).map(|_| AtomicWaker::new()).collect(),
+        })
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Sets the signal and wakes every pending step; `false` if it was already set.
+    fn cancel(&self) -> bool {
+        if self.cancelled.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        for waker in self.wakers.iter() {
+            waker.wake();
+        }
+        true
+    }
+
+    /// Runs `future` until it completes (`Some`) or the run is cancelled (`None`, and `future`
+    /// is dropped by the caller).
+    pub(crate) async fn guard<F: Future>(&self, index: usize, future: F) -> Option<F::Output> {
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| {
+            if self.is_cancelled() {
+                return Poll::Ready(None);
+            }
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            if let Some(waker) = self.wakers.get(index) {
+                waker.register(cx.waker());
+            }
+            if self.is_cancelled() {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
 /// When something happened, relative to the run's origin.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stamp(u64);
@@ -246,8 +303,8 @@ impl Completion {
     }
 }
 
-/// One run of a job definition.
-pub(crate) struct Run<X: Sealed> {
+/// One run of a job definition. (Public only in name: the module is private.)
+pub struct Run<X: Sealed> {
     pub(crate) topology: Arc<Topology>,
     pub(crate) id: JobId,
     cells: Box<[Box<X::Cell>]>,
@@ -255,6 +312,8 @@ pub(crate) struct Run<X: Sealed> {
     spawner: Arc<X::Spawner>,
     timer: Arc<X::Timer>,
     sequential: bool,
+    fail_fast: bool,
+    cancel: Arc<CancelSignal>,
     remaining: AtomicUsize,
     first_error: OnceLock<JobError>,
     completion: Completion,
@@ -282,9 +341,11 @@ impl<X: Sealed> Run<X> {
         cells: Box<[Box<X::Cell>]>,
         spawner: Arc<X::Spawner>,
         timer: Arc<X::Timer>,
+        cancel: Arc<CancelSignal>,
         id: JobId,
-        sequential: bool,
+        options: &crate::instance::JobOptions,
     ) -> Arc<Self> {
+        let sequential = options.sequential;
         let slots = topology
             .steps
             .iter()
@@ -297,6 +358,8 @@ impl<X: Sealed> Run<X> {
             spawner,
             timer,
             sequential,
+            fail_fast: options.fail_fast,
+            cancel,
             remaining: AtomicUsize::new(topology.steps.len()),
             first_error: OnceLock::new(),
             completion: Completion::default(),
@@ -304,6 +367,9 @@ impl<X: Sealed> Run<X> {
             origin_wall: SystemTime::now(),
             topology,
         });
+        if let Some(deadline) = options.deadline {
+            X::spawn_deadline(&run, deadline);
+        }
         if run.topology.steps.is_empty() {
             run.completion.finish();
         } else if sequential {
@@ -373,15 +439,66 @@ impl<X: Sealed> Run<X> {
         self.completion.poll(cx)
     }
 
-    fn mark_running(&self, index: usize) {
+    /// Moves a ready step to `Running`; `false` if it was cancelled meanwhile.
+    fn mark_running(&self, index: usize) -> bool {
         let slot = &self.slots[index];
+        if !slot.transition(StepState::Pending, StepState::Running) {
+            return false;
+        }
         let now = self.now();
         if slot.ready_at.load(Ordering::Relaxed) == NOT_SET {
             slot.ready_at.store(now.0, Ordering::Relaxed);
         }
         slot.started_at.store(now.0, Ordering::Relaxed);
-        slot.state
-            .store(StepState::Running as u8, Ordering::Release);
+        true
+    }
+
+    /// Cancels the run: steps that have not started never will, running steps are dropped at
+    /// their next wake-up. `false` if the run had already ended or been cancelled.
+    pub(crate) fn cancel(&self, reason: JobError) -> bool {
+        if self.is_finished() || !self.cancel.cancel() {
+            return false;
+        }
+        let _ = self.first_error.set(reason);
+        let now = self.now();
+        for (index, slot) in self.slots.iter().enumerate() {
+            let cancelled = slot.transition(StepState::Waiting, StepState::Cancelled)
+                || slot.transition(StepState::Pending, StepState::Cancelled);
+            if cancelled {
+                let name = &self.topology.steps[index].name;
+                let _ = slot
+                    .error
+                    .set(JobError::cancelled(&self.topology.name, name));
+                slot.ended_at.store(now.0, Ordering::Relaxed);
+                self.end_one();
+            }
+        }
+        true
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    pub(crate) fn spawner(&self) -> &X::Spawner {
+        &self.spawner
+    }
+
+    /// The task that cancels the run at its deadline. It holds the run weakly, so a run that
+    /// ended in time is not kept alive by it.
+    pub(crate) fn deadline_task(
+        self: &Arc<Self>,
+        deadline: Duration,
+    ) -> impl Future<Output = ()> + use<X> {
+        let run = Arc::downgrade(self);
+        let sleep = self.timer.sleep(deadline);
+        async move {
+            sleep.await;
+            if let Some(run) = run.upgrade() {
+                let reason = JobError::deadline_exceeded(&run.topology.name, deadline);
+                run.cancel(reason);
+            }
+        }
     }
 
     /// Counts one step as ended; the last one wakes the waiters.
@@ -423,9 +540,18 @@ impl<X: Sealed> Run<X> {
                     }
                 }
             }
+            Err(error) if error.is_cancelled() => {
+                let _ = slot.error.set(error);
+                slot.state
+                    .store(StepState::Cancelled as u8, Ordering::Release);
+            }
             Err(error) => {
                 slot.state.store(StepState::Failed as u8, Ordering::Release);
                 self.record_failure(index, error, now);
+                if self.fail_fast {
+                    let reason = JobError::cancelled_job(&self.topology.name);
+                    self.cancel(reason);
+                }
             }
         }
         self.end_one();
@@ -595,7 +721,11 @@ impl<X: Sealed> Future for Driver<X> {
                         }
                     }
                 }
-                this.run.mark_running(index);
+                if !this.run.mark_running(index) {
+                    // Cancelled before it could start: nothing left for this driver.
+                    this.phase = Phase::Done;
+                    return Poll::Ready(());
+                }
                 this.phase = Phase::Running;
             }
             let poll = if this.run.topology.steps[index].has_policy {

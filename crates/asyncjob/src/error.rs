@@ -135,7 +135,8 @@ pub enum JobErrorKind {
     DependencyFailed,
     /// The executor refused to run the step or dropped it before it finished (it shut down).
     SpawnFailed,
-    /// The job instance was cancelled before the step ended.
+    /// The job instance was cancelled (by [`JobInstance::cancel`](crate::JobInstance::cancel),
+    /// a fail-fast failure or its deadline) before the step ended.
     Cancelled,
     /// The step's last attempt ran longer than its timeout
     /// ([`StepBuilder::timeout`](crate::StepBuilder::timeout)).
@@ -225,6 +226,25 @@ impl JobError {
         self
     }
 
+    pub(crate) fn cancelled(job: &Arc<str>, step: &Arc<str>) -> Self {
+        Self::new(JobErrorKind::Cancelled, job, step, Detail::None)
+    }
+
+    /// The job as a whole was cancelled ([`step`](Self::step) is empty).
+    pub(crate) fn cancelled_job(job: &Arc<str>) -> Self {
+        Self::new(JobErrorKind::Cancelled, job, &Arc::from(""), Detail::None)
+    }
+
+    /// The job as a whole ran past its deadline ([`step`](Self::step) is empty).
+    pub(crate) fn deadline_exceeded(job: &Arc<str>, deadline: std::time::Duration) -> Self {
+        Self::new(
+            JobErrorKind::TimedOut,
+            job,
+            &Arc::from(""),
+            Detail::Timeout(deadline),
+        )
+    }
+
     pub(crate) fn spawn_failed(job: &Arc<str>, step: &Arc<str>) -> Self {
         Self::new(JobErrorKind::SpawnFailed, job, step, Detail::None)
     }
@@ -234,7 +254,9 @@ impl JobError {
         self.inner.kind
     }
 
-    /// The name of the step this error is about.
+    /// The name of the step this error is about; empty for an error about the whole job (it was
+    /// [cancelled](crate::JobInstance::cancel) or ran past its
+    /// [deadline](crate::JobOptions::deadline)).
     pub fn step(&self) -> &str {
         &self.inner.step
     }
@@ -336,6 +358,15 @@ impl fmt::Debug for JobError {
 impl fmt::Display for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let step = &self.inner.step;
+        if step.is_empty() {
+            let job = &self.inner.job;
+            return match &self.inner.detail {
+                Detail::Timeout(deadline) => {
+                    write!(f, "job {job:?} ran past its deadline of {deadline:?}")
+                }
+                _ => write!(f, "job {job:?} was cancelled"),
+            };
+        }
         let attempts = match self.inner.attempts {
             0 | 1 => String::new(),
             n => format!(" after {n} attempts"),

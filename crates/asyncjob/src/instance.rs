@@ -147,6 +147,8 @@ impl From<String> for JobId {
 pub struct JobOptions {
     pub(crate) id: Option<JobId>,
     pub(crate) sequential: bool,
+    pub(crate) fail_fast: bool,
+    pub(crate) deadline: Option<Duration>,
 }
 
 impl JobOptions {
@@ -165,6 +167,21 @@ impl JobOptions {
     /// topological order), like go-asyncjob's `WithSequentialExecution`.
     pub fn sequential(mut self) -> Self {
         self.sequential = true;
+        self
+    }
+
+    /// Cancels the rest of the job as soon as a step fails. By default (as in go-asyncjob) the
+    /// branches that do not depend on the failed step go on.
+    pub fn fail_fast(mut self) -> Self {
+        self.fail_fast = true;
+        self
+    }
+
+    /// Cancels the job if it has not ended `deadline` after it started; it then ends with an
+    /// error of kind [`TimedOut`](crate::JobErrorKind::TimedOut) about the whole job. Time is
+    /// measured by the executor's [`Timer`](crate::Timer).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
         self
     }
 }
@@ -281,7 +298,8 @@ struct RawStep {
 /// it runs on its own; this handle looks at it and waits for it.
 ///
 /// Dropping the handle does not stop the job: its steps keep running on the executor, as
-/// goroutines do in go-asyncjob. Cheap to clone. `Send + Sync` in the [`Sendable`] mode.
+/// goroutines do in go-asyncjob. To stop it, call [`cancel`](Self::cancel), or hold the guard
+/// of [`cancel_on_drop`](Self::cancel_on_drop). Cheap to clone. `Send + Sync` in the [`Sendable`] mode.
 pub struct JobInstance<X: Mode = Sendable> {
     pub(crate) run: Arc<Run<X>>,
 }
@@ -333,6 +351,33 @@ impl<X: Mode> JobInstance<X> {
                 Some(error) => Err(error.clone()),
                 None => Ok(()),
             }
+        }
+    }
+
+    /// Cancels the instance: steps that have not started never will, and the futures of running
+    /// steps are dropped; they all end as [`Cancelled`](StepState::Cancelled). [`wait`](Self::wait)
+    /// then reports an error of kind [`Cancelled`](crate::JobErrorKind::Cancelled) (unless a
+    /// step had failed before). The instance can still be inspected and drawn.
+    ///
+    /// Returns `false` if the instance had already ended or been cancelled.
+    pub fn cancel(&self) -> bool {
+        self.run
+            .cancel(JobError::cancelled_job(&self.run.topology.name))
+    }
+
+    /// `true` once [`cancel`](Self::cancel) was called (or fail-fast or the deadline cancelled
+    /// the instance).
+    pub fn is_cancelled(&self) -> bool {
+        self.run.is_cancelled()
+    }
+
+    /// A guard that cancels the instance when dropped. Dropping a [`JobInstance`] itself lets
+    /// the job run on (as goroutines do in go-asyncjob); hold this guard instead to tie the job
+    /// to a scope.
+    pub fn cancel_on_drop(&self) -> CancelOnDrop<X> {
+        CancelOnDrop {
+            instance: self.clone(),
+            armed: true,
         }
     }
 
@@ -497,6 +542,38 @@ impl<X: Mode> JobInstance<X> {
             end_offset: times.ended,
             error: raw.error,
         })
+    }
+}
+
+/// Cancels its job instance when dropped: see [`JobInstance::cancel_on_drop`].
+#[must_use = "dropping the guard cancels the job at once"]
+#[derive(Debug)]
+pub struct CancelOnDrop<X: Mode = Sendable> {
+    instance: JobInstance<X>,
+    armed: bool,
+}
+
+impl<X: Mode> CancelOnDrop<X> {
+    /// Lets the job run on after all: the guard goes without cancelling it.
+    pub fn disarm(mut self) -> JobInstance<X> {
+        self.armed = false;
+        self.instance.clone()
+    }
+}
+
+impl<X: Mode> std::ops::Deref for CancelOnDrop<X> {
+    type Target = JobInstance<X>;
+
+    fn deref(&self) -> &JobInstance<X> {
+        &self.instance
+    }
+}
+
+impl<X: Mode> Drop for CancelOnDrop<X> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.instance.cancel();
+        }
     }
 }
 

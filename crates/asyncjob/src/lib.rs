@@ -200,8 +200,8 @@ pub use executor::{
     BoxFuture, Executor, FuturesSpawner, LocalBoxFuture, LocalExecutor, SpawnError, Timer,
 };
 pub use instance::{
-    JobId, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot, RetriedAttempt,
-    StepSnapshot, StepState,
+    CancelOnDrop, JobId, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot,
+    RetriedAttempt, StepSnapshot, StepState,
 };
 pub use mode::{Local, Mode, Sendable};
 pub use parents::{Dependencies, IntoParents, Parents, SendParents};

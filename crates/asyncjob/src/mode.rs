@@ -9,7 +9,10 @@
 
 use std::future::Future;
 
-use crate::engine::{Cell, Driver, ErasedCell, StepResult};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::{Cell, Driver, ErasedCell, Run, StepResult};
 use crate::error::JobError;
 use crate::executor::{BoxFuture, Executor, LocalBoxFuture, LocalExecutor, SpawnError, Timer};
 
@@ -50,6 +53,10 @@ pub(crate) mod private {
         /// A cell whose step fails at once with `error`.
         fn failed_cell(error: JobError) -> Box<Self::Cell>;
 
+        /// Spawns the task that cancels `run` at its deadline. If the executor refuses it, the
+        /// run has no deadline (it cannot run anyway: its first step is refused too).
+        fn spawn_deadline(run: &Arc<Run<Self>>, deadline: Duration);
+
         /// Spawns a driver. A driver that is dropped unpolled fails its step, so an error needs
         /// no further handling by the caller.
         fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError>;
@@ -73,6 +80,10 @@ pub(crate) mod private {
         fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError> {
             spawner.spawn(Box::pin(driver))
         }
+
+        fn spawn_deadline(run: &Arc<Run<Self>>, deadline: Duration) {
+            let _ = run.spawner().spawn(Box::pin(run.deadline_task(deadline)));
+        }
     }
 
     impl Sealed for Local {
@@ -92,6 +103,12 @@ pub(crate) mod private {
 
         fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError> {
             spawner.spawn_local(Box::pin(driver))
+        }
+
+        fn spawn_deadline(run: &Arc<Run<Self>>, deadline: Duration) {
+            let _ = run
+                .spawner()
+                .spawn_local(Box::pin(run.deadline_task(deadline)));
         }
     }
 }
