@@ -131,6 +131,8 @@ macro_rules! suite {
             fail_fast_cancels_other_branches,
             deadline_cancels_a_late_job,
             cancel_on_drop_guard_cancels,
+            cancel_drops_a_running_step_with_policies,
+            interceptors_see_job_step_and_attempt,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {

@@ -1321,3 +1321,123 @@ pub fn cancel_on_drop_guard_cancels<H: Harness>(h: &H) {
     h.block_on(instance.wait()).expect("not cancelled");
     assert_eq!(instance.output(&only), Some(5));
 }
+
+/// `cancel()` drops a running step that has execution policies (retry, timeout) too.
+pub fn cancel_drops_a_running_step_with_policies<H: Harness>(h: &H) {
+    use asyncjob::retry::Retry;
+    type In = (Arc<Live>, Arc<Flaky>);
+    let mut job = JobBuilder::<In>::new("policies");
+    build(
+        job.step("hangs")
+            .retry(Retry::fixed(3, std::time::Duration::ZERO))
+            .timeout(std::time::Duration::from_secs(3600))
+            .run(|(live, started): In| async move {
+                let _guard = LiveGuard::new(&live);
+                started.call();
+                futures::future::pending::<()>().await;
+                Res::Ok(())
+            }),
+    );
+    let live = Arc::new(Live::default());
+    let started = Arc::new(Flaky::default());
+    let instance = h.start(
+        &job.seal(),
+        (live.clone(), started.clone()),
+        JobOptions::new(),
+    );
+    until_called(h, &started);
+    assert!(instance.cancel());
+    assert!(
+        h.block_on(instance.wait())
+            .expect_err("cancelled")
+            .is_cancelled(),
+        "on {}",
+        h.name()
+    );
+    assert_eq!(
+        live.0.load(Ordering::SeqCst),
+        0,
+        "the running attempt was dropped"
+    );
+    assert_eq!(
+        instance.step_by_name("hangs").map(|s| s.state),
+        Some(StepState::Cancelled)
+    );
+}
+
+/// Interceptors run around every attempt with the job, instance id, step and attempt number;
+/// the job's run outside the step's.
+pub fn interceptors_see_job_step_and_attempt<H: Harness>(h: &H) {
+    use asyncjob::intercept::{AttemptScope, Interceptor, StepContext};
+    use asyncjob::retry::Retry;
+
+    type Log = Arc<Mutex<Vec<String>>>;
+    struct Recorder(&'static str, Log);
+    struct Scope(String, Log);
+    impl Interceptor for Recorder {
+        fn attempt(&self, c: &StepContext<'_>) -> Box<dyn AttemptScope> {
+            let label = format!("{} {}/{}/{}#{}", self.0, c.job, c.job_id, c.step, c.attempt);
+            Box::new(Scope(label, self.1.clone()))
+        }
+    }
+    impl AttemptScope for Scope {
+        fn enter(&self) {
+            self.1
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("enter {}", self.0));
+        }
+        fn exit(&self) {
+            self.1
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("exit {}", self.0));
+        }
+    }
+
+    let log: Log = Arc::default();
+    let mut job = JobBuilder::<Arc<Flaky>>::new("intercepted");
+    job.intercept(Recorder("job", log.clone()));
+    build(
+        job.step("flaky")
+            .retry(Retry::fixed(2, std::time::Duration::ZERO))
+            .intercept(Recorder("step", log.clone()))
+            .run(|f: Arc<Flaky>| async move {
+                if f.call() == 1 {
+                    return Err("first");
+                }
+                Ok(())
+            }),
+    );
+    let instance = h.start(
+        &job.seal(),
+        Arc::new(Flaky::default()),
+        JobOptions::new().with_id("i-1"),
+    );
+    h.block_on(instance.wait()).expect("succeeds");
+    let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let expected: Vec<String> = [1, 2]
+        .iter()
+        .flat_map(|n| {
+            [
+                format!("enter job intercepted/i-1/flaky#{n}"),
+                format!("enter step intercepted/i-1/flaky#{n}"),
+                format!("exit step intercepted/i-1/flaky#{n}"),
+                format!("exit job intercepted/i-1/flaky#{n}"),
+            ]
+        })
+        .collect();
+    // Each attempt is entered and exited, properly nested, at least once (once for the call of
+    // the step function, once per poll of its future).
+    for (attempt, window) in expected.chunks(4).enumerate() {
+        let first = log.iter().position(|l| l == &window[0]);
+        let first = first.unwrap_or_else(|| {
+            panic!(
+                "attempt {} is entered on {}: {log:?}",
+                attempt + 1,
+                h.name()
+            )
+        });
+        assert_eq!(&log[first..first + 4], window, "on {}", h.name());
+    }
+}

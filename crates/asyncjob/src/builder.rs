@@ -17,6 +17,8 @@ use crate::context;
 use crate::definition::{JobDefinition, StepDef};
 use crate::engine::{CancelSignal, Cell, StepMeta, StepResult, Topology};
 use crate::error::{BoxError, DefinitionError, DefinitionErrorKind, JobError};
+use crate::instance::JobId;
+use crate::intercept::{Interceptor, Interceptors, Scoped, Scopes, StepContext};
 use crate::mode::private::Sealed;
 use crate::mode::{Local, Mode, Sendable};
 use crate::parents::{Dependencies, IntoParents, Parents, SendParents};
@@ -89,6 +91,7 @@ pub struct JobBuilder<I, M: Mode = Sendable> {
     steps: Vec<StepMeta>,
     nodes: Vec<Box<dyn StepDef<I, M>>>,
     names: HashSet<Arc<str>>,
+    interceptors: Interceptors,
 }
 
 impl<I, M: Mode> fmt::Debug for JobBuilder<I, M> {
@@ -123,6 +126,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
             steps: Vec::new(),
             nodes: Vec::new(),
             names: HashSet::new(),
+            interceptors: Interceptors::default(),
         }
     }
 
@@ -153,9 +157,21 @@ impl<I, M: Mode> JobBuilder<I, M> {
         }
     }
 
+    /// Runs `interceptor` around every attempt of every step of the job (outside the steps' own
+    /// interceptors): see [`intercept`](crate::intercept).
+    pub fn intercept(&mut self, interceptor: impl Interceptor) -> &mut Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
     /// Seals the definition: no step can be added any more, and it can be started any number
     /// of times, concurrently.
-    pub fn seal(self) -> JobDefinition<I, M> {
+    pub fn seal(mut self) -> JobDefinition<I, M> {
+        if !self.interceptors.is_empty() {
+            for meta in &mut self.steps {
+                meta.has_policy = true;
+            }
+        }
         let roots = self
             .steps
             .iter()
@@ -168,6 +184,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
             name: self.name,
             steps: self.steps,
             roots,
+            interceptors: self.interceptors,
         };
         JobDefinition::new(Arc::new(topology), self.nodes)
     }
@@ -313,6 +330,13 @@ impl<'a, I, M: Mode, P> StepBuilder<'a, I, M, P> {
         self.options.timeout = Some(limit);
         self
     }
+
+    /// Runs `interceptor` around every attempt of this step (inside the job's interceptors):
+    /// go-asyncjob's `WithContextEnrichment`. See [`intercept`](crate::intercept).
+    pub fn intercept(mut self, interceptor: impl Interceptor) -> Self {
+        self.options.interceptors.push(Arc::new(interceptor));
+        self
+    }
 }
 
 impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents> {
@@ -370,11 +394,12 @@ type Types<Fut, O, E> = PhantomData<fn() -> (Fut, O, E)>;
 pub(crate) struct StepOptions {
     retry: Option<Arc<dyn RetryPolicy>>,
     timeout: Option<Duration>,
+    interceptors: Interceptors,
 }
 
 impl StepOptions {
     fn is_plain(&self) -> bool {
-        self.retry.is_none() && self.timeout.is_none()
+        self.retry.is_none() && self.timeout.is_none() && self.interceptors.is_empty()
     }
 }
 
@@ -481,6 +506,24 @@ where
     }
 }
 
+/// The interceptors' scopes for one attempt: the job's, then the step's.
+fn scopes(topology: &Topology, options: &StepOptions, index: usize, attempt: u32) -> Scopes {
+    if topology.interceptors.is_empty() && options.interceptors.is_empty() {
+        return Scopes::none();
+    }
+    let job_id = context::job_id().unwrap_or_else(|| JobId::new(""));
+    let step = step_name(topology, index);
+    let context = StepContext {
+        job: &topology.name,
+        job_id: &job_id,
+        step: &step,
+        attempt,
+    };
+    let mut scopes = topology.interceptors.scopes(&context);
+    scopes.extend(options.interceptors.scopes(&context));
+    scopes
+}
+
 /// The future of one step of one run: read the parents' outputs, call the function, await it,
 /// retry under the step's policy, and turn errors, panics and timeouts into a [`JobError`]
 /// naming the step.
@@ -520,10 +563,17 @@ where
     loop {
         context::attempt_started(number);
         let args = P::read(&captured).ok_or_else(missing)?;
-        let failure = match attempt(&function.function, input.clone(), args, options.timeout).await
-        {
-            Ok(output) => return Ok(output),
-            Err(failure) => failure,
+        let scopes = scopes(&topology, options, index, number);
+        let attempt =
+            scopes.run(|| attempt(&function.function, input.clone(), args, options.timeout));
+        let attempt = Scoped {
+            scopes,
+            future: std::pin::pin!(attempt),
+        };
+        let failure = match cancel.guard(index, attempt).await {
+            Some(Ok(output)) => return Ok(output),
+            Some(Err(failure)) => failure,
+            None => return Err(cancelled()),
         };
         let delay = options
             .retry

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::executor::BoxFuture;
+use crate::instance::JobId;
 
 /// What a run offers the step it is polling.
 pub(crate) trait RunHooks {
@@ -18,6 +19,8 @@ pub(crate) trait RunHooks {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
     /// Attempt `attempt` of step `index` is starting.
     fn attempt_started(&self, index: usize, attempt: u32);
+    /// The id of the run.
+    fn job_id(&self) -> JobId;
     /// Attempt `attempt` of step `index` failed and will be retried.
     fn attempt_failed(&self, index: usize, attempt: u32, error: String);
 }
@@ -59,4 +62,9 @@ pub(crate) fn attempt_started(attempt: u32) {
 
 pub(crate) fn attempt_failed(attempt: u32, error: String) {
     with(|hooks, index| hooks.attempt_failed(index, attempt, error));
+}
+
+/// The id of the current run.
+pub(crate) fn job_id() -> Option<JobId> {
+    with(|hooks, _| hooks.job_id())
 }

@@ -22,6 +22,7 @@ use crate::context::{self, RunHooks};
 use crate::error::JobError;
 use crate::executor::{BoxFuture, Timer};
 use crate::instance::{JobId, StepState};
+use crate::intercept::Interceptors;
 use crate::mode::private::Sealed;
 
 /// What a step's future resolves to.
@@ -34,6 +35,8 @@ pub(crate) struct Topology {
     pub(crate) name: Arc<str>,
     pub(crate) steps: Vec<StepMeta>,
     pub(crate) roots: Vec<usize>,
+    /// The job-wide interceptors, run around every step.
+    pub(crate) interceptors: Interceptors,
 }
 
 /// One step of a [`Topology`].
@@ -622,6 +625,10 @@ impl<X: Sealed> Run<X> {
 }
 
 impl<X: Sealed> RunHooks for Run<X> {
+    fn job_id(&self) -> JobId {
+        self.id.clone()
+    }
+
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         self.timer.sleep(duration)
     }

@@ -188,6 +188,7 @@ mod engine;
 mod error;
 pub mod executor;
 mod instance;
+pub mod intercept;
 pub mod mode;
 mod parents;
 pub mod retry;
