@@ -30,6 +30,16 @@ mod tests;
 #[doc = include_str!("../../../docs/runtimes.md")]
 mod runtimes_md {}
 
+/// The code blocks of `docs/guide.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide.md")]
+mod guide_md {}
+
+/// The code blocks of `docs/from-go-asyncjob.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/from-go-asyncjob.md")]
+mod from_go_asyncjob_md {}
+
 pub use tests::*;
 
 /// An executor under test.
@@ -133,6 +143,7 @@ macro_rules! suite {
             cancel_on_drop_guard_cancels,
             cancel_drops_a_running_step_with_policies,
             interceptors_see_job_step_and_attempt,
+            tracing_spans_carry_job_step_and_attempt,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {

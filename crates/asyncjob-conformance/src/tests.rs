@@ -1441,3 +1441,132 @@ pub fn interceptors_see_job_step_and_attempt<H: Harness>(h: &H) {
         assert_eq!(&log[first..first + 4], window, "on {}", h.name());
     }
 }
+
+/// A process-wide `tracing` subscriber that records spans and their fields, and which spans were
+/// entered. Set once; tests look only at the spans of their own job instance.
+mod recorder {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Mutex, OnceLock};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    /// A span's name and fields.
+    pub(crate) type SpanData = (String, BTreeMap<String, String>);
+
+    #[derive(Default)]
+    pub(crate) struct Recorder {
+        next: AtomicU64,
+        pub(crate) spans: Mutex<HashMap<u64, SpanData>>,
+        pub(crate) entered: Mutex<HashSet<u64>>,
+    }
+
+    struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+
+    struct Global(&'static Recorder);
+
+    impl Subscriber for Global {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, attributes: &Attributes<'_>) -> Id {
+            let id = self.0.next.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut fields = BTreeMap::new();
+            attributes.record(&mut Fields(&mut fields));
+            let name = attributes.metadata().name().to_owned();
+            self.0
+                .spans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, (name, fields));
+            Id::from_u64(id)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, id: &Id) {
+            self.0
+                .entered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.into_u64());
+        }
+        fn exit(&self, _: &Id) {}
+    }
+
+    pub(crate) fn get() -> &'static Recorder {
+        static RECORDER: OnceLock<&'static Recorder> = OnceLock::new();
+        RECORDER.get_or_init(|| {
+            let recorder: &'static Recorder = Box::leak(Box::default());
+            // Fails only if another global subscriber is set, which nothing here does.
+            let _ = tracing::subscriber::set_global_default(Global(recorder));
+            recorder
+        })
+    }
+}
+
+/// With the `tracing` feature, `TracingInterceptor` puts each attempt in a `step` span with the
+/// job, instance id, step and attempt as fields, and enters it.
+pub fn tracing_spans_carry_job_step_and_attempt<H: Harness>(h: &H) {
+    use asyncjob::retry::Retry;
+    use asyncjob::tracing::TracingInterceptor;
+
+    let recorder = recorder::get();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let id = format!(
+        "traced-{}-{}",
+        h.name(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+
+    let mut job = JobBuilder::<Arc<Flaky>>::new("traced");
+    job.intercept(TracingInterceptor::new());
+    build(
+        job.step("flaky")
+            .retry(Retry::fixed(2, std::time::Duration::ZERO))
+            .run(|f: Arc<Flaky>| async move {
+                if f.call() == 1 {
+                    return Err("first");
+                }
+                Ok(())
+            }),
+    );
+    let options = JobOptions::new().with_id(id.clone());
+    let instance = h.start(&job.seal(), Arc::new(Flaky::default()), options);
+    h.block_on(instance.wait()).expect("succeeds");
+
+    let spans = recorder.spans.lock().unwrap_or_else(|e| e.into_inner());
+    let entered = recorder.entered.lock().unwrap_or_else(|e| e.into_inner());
+    let mut mine: Vec<(String, &str, bool)> = spans
+        .iter()
+        .filter(|(_, (_, fields))| fields.get("job_id") == Some(&id))
+        .map(|(span, (name, fields))| {
+            assert_eq!(name, "step");
+            assert_eq!(fields.get("job").map(String::as_str), Some("traced"));
+            assert_eq!(fields.get("step").map(String::as_str), Some("flaky"));
+            let attempt = fields.get("attempt").map(String::as_str).unwrap_or("?");
+            (attempt.to_owned(), "flaky", entered.contains(span))
+        })
+        .collect();
+    mine.sort();
+    assert_eq!(
+        mine,
+        [
+            ("1".to_owned(), "flaky", true),
+            ("2".to_owned(), "flaky", true)
+        ],
+        "on {}",
+        h.name()
+    );
+}

@@ -192,6 +192,8 @@ pub mod intercept;
 pub mod mode;
 mod parents;
 pub mod retry;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 pub mod visual;
 
 pub use builder::{JobBuilder, NoParents, StepBuilder, StepHandle};
