@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use asyncjob::retry::Retry;
 use asyncjob::{DefinitionError, JobBuilder, JobWithResult, Timer};
 
 /// The errors of the fake SQL library.
@@ -171,8 +172,10 @@ impl SqlLib {
 /// A [`DefinitionError`] if the job is malformed (it is not).
 pub fn build() -> Result<JobWithResult<Arc<SqlLib>, Summary>, DefinitionError> {
     let mut job = JobBuilder::<Arc<SqlLib>>::new("sqlSummaryJob");
+    // Connecting may fail for a while: retry with exponential back-off.
     let conn = job
         .step("GetConnection")
+        .retry(Retry::exponential(4, Duration::from_millis(2)).max_delay(Duration::from_millis(20)))
         .run(|lib| async move { lib.connect().await })?;
     let auth = job
         .step("CheckAuth")
@@ -185,15 +188,20 @@ pub fn build() -> Result<JobWithResult<Arc<SqlLib>, Summary>, DefinitionError> {
         .step("GetTableClient2")
         .after(&conn)
         .run(|lib, conn| async move { lib.table_client(&conn, "table2").await })?;
+    // A query that hangs is abandoned after a second, and tried once more.
     let q1 = job
         .step("QueryTable1")
         .after(&t1)
         .wait_for(&auth)
+        .timeout(Duration::from_secs(1))
+        .retry(Retry::fixed(2, Duration::ZERO))
         .run(|lib, client| async move { lib.query(&client, 1).await })?;
     let q2 = job
         .step("QueryTable2")
         .after(&t2)
         .wait_for(&auth)
+        .timeout(Duration::from_secs(1))
+        .retry(Retry::fixed(2, Duration::ZERO))
         .run(|lib, client| async move { lib.query(&client, 2).await })?;
     let summary = job
         .step("Summarize")

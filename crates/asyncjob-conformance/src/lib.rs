@@ -30,10 +30,10 @@ mod tests;
 #[doc = include_str!("../../../docs/runtimes.md")]
 mod runtimes_md {}
 
-/// The code blocks of `docs/guide.md`, compiled and run as doctests.
+/// The code blocks of `docs/policies.md`, compiled and run as doctests.
 #[cfg(doctest)]
-#[doc = include_str!("../../../docs/guide.md")]
-mod guide_md {}
+#[doc = include_str!("../../../docs/policies.md")]
+mod policies_md {}
 
 /// The code blocks of `docs/from-go-asyncjob.md`, compiled and run as doctests.
 #[cfg(doctest)]
