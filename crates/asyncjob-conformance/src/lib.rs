@@ -64,6 +64,18 @@ pub trait Harness {
     where
         I: Clone + Send + Sync + 'static;
 
+    /// Starts `job` on the executor, with `timer` instead of the executor's own timer (wrap the
+    /// executor in [`asyncjob::WithTimer`]).
+    fn start_with_timer<I>(
+        &self,
+        job: &JobDefinition<I>,
+        input: I,
+        options: JobOptions,
+        timer: RecordingTimer,
+    ) -> JobInstance<Self::Mode>
+    where
+        I: Clone + Send + Sync + 'static;
+
     /// Starts `job` on the executor, keeping its result typed.
     fn start_with_result<I, O>(
         &self,
@@ -74,6 +86,33 @@ pub trait Harness {
     where
         I: Clone + Send + Sync + 'static,
         O: Clone + Send + Sync + 'static;
+}
+
+/// A test timer: records every sleep asked of it and completes it at once, so that tests check
+/// the delays a policy asks for without waiting for them.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingTimer {
+    sleeps: std::sync::Arc<std::sync::Mutex<Vec<Duration>>>,
+}
+
+impl RecordingTimer {
+    /// The sleeps asked for so far, in order.
+    pub fn sleeps(&self) -> Vec<Duration> {
+        self.sleeps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl asyncjob::Timer for RecordingTimer {
+    fn sleep(&self, duration: Duration) -> asyncjob::BoxFuture<'static, ()> {
+        self.sleeps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(duration);
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Fails the process (naming the test) if it is not dropped within `limit`: a hang becomes a
@@ -144,6 +183,7 @@ macro_rules! suite {
             cancel_drops_a_running_step_with_policies,
             interceptors_see_job_step_and_attempt,
             tracing_spans_carry_job_step_and_attempt,
+            retry_delays_follow_the_policy,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {

@@ -1570,3 +1570,47 @@ pub fn tracing_spans_carry_job_step_and_attempt<H: Harness>(h: &H) {
         h.name()
     );
 }
+
+/// Back-off delays go through the executor's timer, exactly as the policy computes them
+/// (checked with a recording timer: no wall-clock time is involved).
+pub fn retry_delays_follow_the_policy<H: Harness>(h: &H) {
+    use asyncjob::retry::Retry;
+    use std::time::Duration;
+    let ms = Duration::from_millis;
+    let mut job = JobBuilder::<Arc<Flaky>>::new("delays");
+    build(
+        job.step("exponential")
+            .retry(Retry::exponential(5, ms(10)).max_delay(ms(50)))
+            .run(|f: Arc<Flaky>| async move { Err::<(), _>(format!("no {}", f.call())) }),
+    );
+    build(
+        job.step("linear")
+            .retry(Retry::linear(3, ms(1), ms(2)))
+            .run(|_| async { Err::<(), _>("never") }),
+    );
+    let timer = crate::RecordingTimer::default();
+    let flaky = Arc::new(Flaky::default());
+    let instance = h.start_with_timer(
+        &job.seal(),
+        flaky.clone(),
+        JobOptions::new().sequential(),
+        timer.clone(),
+    );
+    let error = h
+        .block_on(instance.wait())
+        .expect_err("every attempt fails");
+    assert_eq!(
+        (error.step(), error.attempts()),
+        ("exponential", 5),
+        "on {}",
+        h.name()
+    );
+    assert_eq!(flaky.calls(), 5);
+    // Sequential, so the exponential step's four delays come first, then the linear step's two.
+    assert_eq!(
+        timer.sleeps(),
+        [ms(10), ms(20), ms(40), ms(50), ms(1), ms(3)],
+        "on {}",
+        h.name()
+    );
+}

@@ -4,11 +4,12 @@
 use std::future::Future;
 use std::time::Duration;
 
+use asyncjob::WithTimer;
 use asyncjob::{
     BoxFuture, FuturesSpawner, JobDefinition, JobInstance, JobInstanceWithResult, JobOptions,
     JobWithResult, Sendable, Timer,
 };
-use asyncjob_conformance::Harness;
+use asyncjob_conformance::{Harness, RecordingTimer};
 use futures::executor::ThreadPool;
 
 /// A timer that sleeps on a thread of its own: enough for a test harness.
@@ -56,6 +57,19 @@ impl Harness for Pool {
         I: Clone + Send + Sync + 'static,
     {
         job.start_with(self.0.clone(), input, options)
+    }
+
+    fn start_with_timer<I>(
+        &self,
+        job: &JobDefinition<I>,
+        input: I,
+        options: JobOptions,
+        timer: RecordingTimer,
+    ) -> JobInstance
+    where
+        I: Clone + Send + Sync + 'static,
+    {
+        job.start_with(WithTimer::new(self.0.clone(), timer), input, options)
     }
 
     fn start_with_result<I, O>(

@@ -2,10 +2,11 @@
 
 use std::future::Future;
 
+use asyncjob::WithTimer;
 use asyncjob::{
     JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Local,
 };
-use asyncjob_conformance::Harness;
+use asyncjob_conformance::{Harness, RecordingTimer};
 use asyncjob_local::LocalRuntime;
 
 struct Runtime(LocalRuntime);
@@ -26,6 +27,19 @@ impl Harness for Runtime {
         I: Clone + Send + Sync + 'static,
     {
         job.start_local_with(self.0.spawner(), input, options)
+    }
+
+    fn start_with_timer<I>(
+        &self,
+        job: &JobDefinition<I>,
+        input: I,
+        options: JobOptions,
+        timer: RecordingTimer,
+    ) -> JobInstance<Local>
+    where
+        I: Clone + Send + Sync + 'static,
+    {
+        job.start_local_with(WithTimer::new(self.0.spawner(), timer), input, options)
     }
 
     fn start_with_result<I, O>(

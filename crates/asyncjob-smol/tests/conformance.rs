@@ -5,10 +5,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use asyncjob::WithTimer;
 use asyncjob::{
     JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Sendable,
 };
-use asyncjob_conformance::Harness;
+use asyncjob_conformance::{Harness, RecordingTimer};
 use asyncjob_smol::SmolExecutor;
 
 type Ex = async_executor::Executor<'static>;
@@ -80,6 +81,23 @@ impl Harness for Smol {
         I: Clone + Send + Sync + 'static,
     {
         job.start_with(SmolExecutor::new(&self.executor), input, options)
+    }
+
+    fn start_with_timer<I>(
+        &self,
+        job: &JobDefinition<I>,
+        input: I,
+        options: JobOptions,
+        timer: RecordingTimer,
+    ) -> JobInstance
+    where
+        I: Clone + Send + Sync + 'static,
+    {
+        job.start_with(
+            WithTimer::new(SmolExecutor::new(&self.executor), timer),
+            input,
+            options,
+        )
     }
 
     fn start_with_result<I, O>(

@@ -3,10 +3,11 @@
 
 use std::future::Future;
 
+use asyncjob::WithTimer;
 use asyncjob::{
     JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Sendable,
 };
-use asyncjob_conformance::Harness;
+use asyncjob_conformance::{Harness, RecordingTimer};
 use asyncjob_tokio::TokioExecutor;
 use tokio::runtime::{Builder, Runtime};
 
@@ -60,6 +61,19 @@ impl Harness for Tokio {
         I: Clone + Send + Sync + 'static,
     {
         job.start_with(self.executor(), input, options)
+    }
+
+    fn start_with_timer<I>(
+        &self,
+        job: &JobDefinition<I>,
+        input: I,
+        options: JobOptions,
+        timer: RecordingTimer,
+    ) -> JobInstance
+    where
+        I: Clone + Send + Sync + 'static,
+    {
+        job.start_with(WithTimer::new(self.executor(), timer), input, options)
     }
 
     fn start_with_result<I, O>(

@@ -266,3 +266,66 @@ impl<S, T: Timer> Timer for FuturesSpawner<S, T> {
         self.timer.sleep(duration)
     }
 }
+
+/// An executor with another timer: spawns through `E`, sleeps through `T`.
+///
+/// Useful to give a runtime's executor a different clock — a test timer that records or fakes
+/// delays, say — or to pair a spawner that has no timer with one.
+///
+/// ```
+/// use std::time::Duration;
+/// use asyncjob::{BoxFuture, FuturesSpawner, Timer, WithTimer};
+///
+/// /// Never waits: every sleep completes at once.
+/// #[derive(Clone)]
+/// struct Instant;
+/// impl Timer for Instant {
+///     fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
+///         Box::pin(async {})
+///     }
+/// }
+///
+/// let pool = futures::executor::ThreadPool::new().unwrap();
+/// let executor = WithTimer::new(FuturesSpawner::new(pool), Instant);
+/// # let _ = executor;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct WithTimer<E, T> {
+    executor: E,
+    timer: T,
+}
+
+impl<E, T> WithTimer<E, T> {
+    /// Spawns through `executor`, sleeps through `timer`.
+    pub fn new(executor: E, timer: T) -> Self {
+        WithTimer { executor, timer }
+    }
+
+    /// The executor.
+    pub fn executor(&self) -> &E {
+        &self.executor
+    }
+
+    /// The timer.
+    pub fn timer(&self) -> &T {
+        &self.timer
+    }
+}
+
+impl<E: Executor, T> Executor for WithTimer<E, T> {
+    fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        self.executor.spawn(future)
+    }
+}
+
+impl<E: LocalExecutor, T> LocalExecutor for WithTimer<E, T> {
+    fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        self.executor.spawn_local(future)
+    }
+}
+
+impl<E, T: Timer> Timer for WithTimer<E, T> {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.timer.sleep(duration)
+    }
+}

@@ -201,6 +201,7 @@ pub use definition::{JobDefinition, JobWithResult, StepInfo};
 pub use error::{BoxError, DefinitionError, DefinitionErrorKind, JobError, JobErrorKind};
 pub use executor::{
     BoxFuture, Executor, FuturesSpawner, LocalBoxFuture, LocalExecutor, SpawnError, Timer,
+    WithTimer,
 };
 pub use instance::{
     CancelOnDrop, JobId, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot,
