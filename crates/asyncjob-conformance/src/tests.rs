@@ -1223,8 +1223,18 @@ pub fn cancel_interrupts_a_retry_back_off<H: Harness>(h: &H) {
 /// With `fail_fast`, the first failure cancels the rest of the job (a hanging branch is dropped)
 /// and `wait()` reports the failure.
 pub fn fail_fast_cancels_other_branches<H: Harness>(h: &H) {
+    // Asked for by the instance, then by the definition.
+    for per_definition in [false, true] {
+        fail_fast_run(h, per_definition);
+    }
+}
+
+fn fail_fast_run<H: Harness>(h: &H, per_definition: bool) {
     type In = (Arc<Live>, Arc<Flaky>);
     let mut job = JobBuilder::<In>::new("fail fast");
+    if per_definition {
+        job.fail_fast();
+    }
     build(job.step("hangs").run(|(live, started): In| async move {
         let _guard = LiveGuard::new(&live);
         started.call();
@@ -1246,7 +1256,12 @@ pub fn fail_fast_cancels_other_branches<H: Harness>(h: &H) {
     }));
     let live = Arc::new(Live::default());
     let input = (live.clone(), Arc::new(Flaky::default()));
-    let instance = h.start(&job.seal(), input, JobOptions::new().fail_fast());
+    let options = if per_definition {
+        JobOptions::new()
+    } else {
+        JobOptions::new().fail_fast()
+    };
+    let instance = h.start(&job.seal(), input, options);
     let error = h.block_on(instance.wait()).expect_err("fails");
     assert_eq!(
         (error.kind(), error.step()),

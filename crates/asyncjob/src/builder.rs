@@ -92,6 +92,7 @@ pub struct JobBuilder<I, M: Mode = Sendable> {
     nodes: Vec<Box<dyn StepDef<I, M>>>,
     names: HashSet<Arc<str>>,
     interceptors: Interceptors,
+    fail_fast: bool,
 }
 
 impl<I, M: Mode> fmt::Debug for JobBuilder<I, M> {
@@ -127,6 +128,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
             nodes: Vec::new(),
             names: HashSet::new(),
             interceptors: Interceptors::default(),
+            fail_fast: false,
         }
     }
 
@@ -164,6 +166,13 @@ impl<I, M: Mode> JobBuilder<I, M> {
         self
     }
 
+    /// Makes every instance of the job fail-fast, as if started with
+    /// [`JobOptions::fail_fast`](crate::JobOptions::fail_fast): the first failure cancels the rest.
+    pub fn fail_fast(&mut self) -> &mut Self {
+        self.fail_fast = true;
+        self
+    }
+
     /// Seals the definition: no step can be added any more, and it can be started any number
     /// of times, concurrently.
     pub fn seal(mut self) -> JobDefinition<I, M> {
@@ -185,6 +194,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
             steps: self.steps,
             roots,
             interceptors: self.interceptors,
+            fail_fast: self.fail_fast,
         };
         JobDefinition::new(Arc::new(topology), self.nodes)
     }

@@ -37,6 +37,8 @@ pub(crate) struct Topology {
     pub(crate) roots: Vec<usize>,
     /// The job-wide interceptors, run around every step.
     pub(crate) interceptors: Interceptors,
+    /// Every instance is fail-fast ([`JobBuilder::fail_fast`](crate::JobBuilder::fail_fast)).
+    pub(crate) fail_fast: bool,
 }
 
 /// One step of a [`Topology`].
@@ -361,7 +363,7 @@ impl<X: Sealed> Run<X> {
             spawner,
             timer,
             sequential,
-            fail_fast: options.fail_fast,
+            fail_fast: options.fail_fast || topology.fail_fast,
             cancel,
             remaining: AtomicUsize::new(topology.steps.len()),
             first_error: OnceLock::new(),
