@@ -35,6 +35,16 @@ mod runtimes_md {}
 #[doc = include_str!("../../../docs/policies.md")]
 mod policies_md {}
 
+/// The code blocks of `docs/guide.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide.md")]
+mod guide_md {}
+
+/// The code blocks of `docs/from-go-asyncjob.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/from-go-asyncjob.md")]
+mod from_go_asyncjob_md {}
+
 pub use tests::*;
 
 /// An executor under test.
