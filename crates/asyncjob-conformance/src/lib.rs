@@ -25,6 +25,11 @@ use asyncjob::{
 
 mod tests;
 
+/// The code blocks of the README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme_md {}
+
 /// The code blocks of `docs/runtimes.md`, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/runtimes.md")]
