@@ -40,6 +40,13 @@ async fn yield_now() {
     .await
 }
 
+/// Resolves once `condition` holds, yielding to the executor in between.
+async fn until(mut condition: impl FnMut() -> bool) {
+    while !condition() {
+        yield_now().await;
+    }
+}
+
 fn build<T>(result: Result<T, DefinitionError>) -> T {
     result.unwrap_or_else(|error| panic!("the test job is well formed: {error}"))
 }
@@ -1110,14 +1117,7 @@ fn hanging_job() -> asyncjob::JobDefinition<(Arc<Live>, Arc<Flaky>)> {
 
 /// Blocks until `flaky` has been called once (the root step is running).
 fn until_called<H: Harness>(h: &H, flaky: &Flaky) {
-    h.block_on(std::future::poll_fn(|cx| {
-        if flaky.calls() > 0 {
-            std::task::Poll::Ready(())
-        } else {
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    }));
+    h.block_on(until(|| flaky.calls() > 0));
 }
 
 /// `cancel()` while a step runs and others wait: the running future is dropped, the waiting
@@ -1204,13 +1204,8 @@ pub fn cancel_interrupts_a_retry_back_off<H: Harness>(h: &H) {
     );
     let flaky = Arc::new(Flaky::default());
     let instance = h.start(&job.seal(), flaky.clone(), JobOptions::new());
-    h.block_on(std::future::poll_fn(|cx| {
-        if instance.step_by_name("again").map(|s| s.state) == Some(StepState::Retrying) {
-            std::task::Poll::Ready(())
-        } else {
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
+    h.block_on(until(|| {
+        instance.step_by_name("again").map(|s| s.state) == Some(StepState::Retrying)
     }));
     assert!(instance.cancel());
     let error = h.block_on(instance.wait()).expect_err("cancelled");
@@ -1243,15 +1238,7 @@ fn fail_fast_run<H: Harness>(h: &H, per_definition: bool) {
     }));
     build(job.step("fails").run(|(_, started): In| async move {
         // Fail only once the other branch is running, so that there is something to cancel.
-        std::future::poll_fn(|cx| {
-            if started.calls() > 0 {
-                std::task::Poll::Ready(())
-            } else {
-                cx.waker().wake_by_ref();
-                std::task::Poll::Pending
-            }
-        })
-        .await;
+        until(|| started.calls() > 0).await;
         Err::<(), _>("broken")
     }));
     let live = Arc::new(Live::default());
