@@ -402,6 +402,7 @@ impl<X: Sealed> Run<X> {
             run: self.clone(),
             current: index,
             phase: Phase::Ready,
+            inline_at: None,
         };
         // On failure the driver has been dropped unpolled, and its drop failed the step.
         let _ = X::spawn(&self.spawner, driver);
@@ -444,13 +445,12 @@ impl<X: Sealed> Run<X> {
         self.completion.poll(cx)
     }
 
-    /// Moves a ready step to `Running`; `false` if it was cancelled meanwhile.
-    fn mark_running(&self, index: usize) -> bool {
+    /// Moves a ready step to `Running`, started at `now`; `false` if it was cancelled meanwhile.
+    fn mark_running(&self, index: usize, now: Stamp) -> bool {
         let slot = &self.slots[index];
         if !slot.transition(StepState::Pending, StepState::Running) {
             return false;
         }
-        let now = self.now();
         if slot.ready_at.load(Ordering::Relaxed) == NOT_SET {
             slot.ready_at.store(now.0, Ordering::Relaxed);
         }
@@ -695,6 +695,9 @@ pub struct Driver<X: Sealed> {
     run: Arc<Run<X>>,
     current: usize,
     phase: Phase,
+    /// Set when the current step runs inline, right after the previous one: the previous
+    /// step's end, which is also this step's start (one clock read for both transitions).
+    inline_at: Option<Stamp>,
 }
 
 impl<X: Sealed> std::fmt::Debug for Driver<X> {
@@ -730,7 +733,8 @@ impl<X: Sealed> Future for Driver<X> {
                         }
                     }
                 }
-                if !this.run.mark_running(index) {
+                let now = this.inline_at.take().unwrap_or_else(|| this.run.now());
+                if !this.run.mark_running(index, now) {
                     // Cancelled before it could start: nothing left for this driver.
                     this.phase = Phase::Done;
                     return Poll::Ready(());
@@ -765,6 +769,7 @@ impl<X: Sealed> Future for Driver<X> {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
+            this.inline_at = Some(now);
         }
     }
 }
