@@ -19,7 +19,10 @@ const STEPS: u64 = 1_000_000;
 
 fn chain() -> (JobDefinition<u64>, asyncjob::StepHandle<u64>) {
     let mut job = JobBuilder::<u64>::new("deep");
-    let mut link = job.step("0").run(|n| async move { Res::Ok(n) }).expect("ok");
+    let mut link = job
+        .step("0")
+        .run(|n| async move { Res::Ok(n) })
+        .expect("ok");
     for i in 1..STEPS {
         link = job
             .step(i.to_string())
