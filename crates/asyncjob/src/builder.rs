@@ -534,6 +534,55 @@ fn scopes(topology: &Topology, options: &StepOptions, index: usize, attempt: u32
     scopes
 }
 
+/// The future of a step without policy nor interceptor (the common case): one attempt, no clone
+/// of the input.
+/// Kept apart from [`step_body`] so that its state machine, boxed once per step and run, stays
+/// small.
+async fn plain_body<M, P, I, F, Fut, O, E>(
+    captured: P::Captured,
+    input: I,
+    function: Arc<StepFn<F>>,
+    topology: Arc<Topology>,
+    cancel: Arc<CancelSignal>,
+    index: usize,
+) -> StepResult<O>
+where
+    M: Mode,
+    P: Parents<M>,
+    F: Fn(I, P::Output) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+    E: Into<BoxError>,
+{
+    let Some(args) = P::read(&captured) else {
+        let message = "a dependency's output is missing";
+        return Err(JobError::internal(
+            &topology.name,
+            &step_name(&topology, index),
+            message,
+        ));
+    };
+    drop(captured);
+    let called = std::panic::catch_unwind(AssertUnwindSafe(|| (function.function)(input, args)));
+    let failure = match called {
+        Ok(future) => match cancel
+            .guard(index, AssertUnwindSafe(future).catch_unwind())
+            .await
+        {
+            Some(Ok(Ok(output))) => return Ok(output),
+            Some(Ok(Err(error))) => Failure::Error(error.into()),
+            Some(Err(panic)) => Failure::Panic(panic_message(panic)),
+            None => {
+                return Err(JobError::cancelled(
+                    &topology.name,
+                    &step_name(&topology, index),
+                ));
+            }
+        },
+        Err(panic) => Failure::Panic(panic_message(panic)),
+    };
+    Err(failure.into_error(&topology, index, 1))
+}
+
 /// The future of one step of one run: read the parents' outputs, call the function, await it,
 /// retry under the step's policy, and turn errors, panics and timeouts into a [`JobError`]
 /// naming the step.
@@ -559,7 +608,7 @@ where
     };
     let cancelled = || JobError::cancelled(&topology.name, &step_name(&topology, index));
     let options = &function.options;
-    if options.is_plain() {
+    if options.is_plain() && topology.interceptors.is_empty() {
         // The common case: one attempt, no clone of the input.
         let args = P::read(&captured).ok_or_else(missing)?;
         drop(captured);
@@ -632,7 +681,7 @@ where
         cancel: &Arc<CancelSignal>,
     ) -> Option<Box<<Sendable as Sealed>::Cell>> {
         let captured = self.parents.capture(cells)?;
-        let body = step_body::<Sendable, P, I, F, Fut, O, E>(
+        let args = (
             captured,
             input.clone(),
             self.function.clone(),
@@ -640,7 +689,16 @@ where
             cancel.clone(),
             index,
         );
-        let future: <Sendable as Sealed>::Future<StepResult<O>> = Box::pin(body);
+        let future: <Sendable as Sealed>::Future<StepResult<O>> =
+            if self.function.options.is_plain() && topology.interceptors.is_empty() {
+                Box::pin(plain_body::<Sendable, P, I, F, Fut, O, E>(
+                    args.0, args.1, args.2, args.3, args.4, args.5,
+                ))
+            } else {
+                Box::pin(step_body::<Sendable, P, I, F, Fut, O, E>(
+                    args.0, args.1, args.2, args.3, args.4, args.5,
+                ))
+            };
         Some(Box::new(Cell::new(future)))
     }
 }
@@ -663,7 +721,7 @@ where
         cancel: &Arc<CancelSignal>,
     ) -> Option<Box<<Local as Sealed>::Cell>> {
         let captured = self.parents.capture(cells)?;
-        let body = step_body::<Local, P, I, F, Fut, O, E>(
+        let args = (
             captured,
             input.clone(),
             self.function.clone(),
@@ -671,7 +729,16 @@ where
             cancel.clone(),
             index,
         );
-        let future: <Local as Sealed>::Future<StepResult<O>> = Box::pin(body);
+        let future: <Local as Sealed>::Future<StepResult<O>> =
+            if self.function.options.is_plain() && topology.interceptors.is_empty() {
+                Box::pin(plain_body::<Local, P, I, F, Fut, O, E>(
+                    args.0, args.1, args.2, args.3, args.4, args.5,
+                ))
+            } else {
+                Box::pin(step_body::<Local, P, I, F, Fut, O, E>(
+                    args.0, args.1, args.2, args.3, args.4, args.5,
+                ))
+            };
         Some(Box::new(Cell::new(future)))
     }
 }
