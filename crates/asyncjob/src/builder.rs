@@ -427,6 +427,12 @@ struct StepNode<P, F, Fut, O, E> {
 }
 
 impl<P, F, Fut, O, E> StepNode<P, F, Fut, O, E> {
+    /// A step without retry, timeout or interceptors (its own or the job's) runs the small
+    /// [`plain_body`].
+    fn is_plain(&self, topology: &Topology) -> bool {
+        self.function.options.is_plain() && topology.interceptors.is_empty()
+    }
+
     fn new(parents: P, function: F, options: StepOptions) -> Self {
         StepNode {
             parents,
@@ -534,6 +540,13 @@ fn scopes(topology: &Topology, options: &StepOptions, index: usize, attempt: u32
     scopes
 }
 
+/// The error of a step whose parents' outputs cannot be read: a bug of asyncjob's, reported
+/// against the step rather than by a panic.
+fn missing_output(topology: &Topology, index: usize) -> JobError {
+    let message = "a dependency's output is missing";
+    JobError::internal(&topology.name, &step_name(topology, index), message)
+}
+
 /// The future of a step without policy nor interceptor (the common case): one attempt, no clone
 /// of the input.
 /// Kept apart from [`step_body`] so that its state machine, boxed once per step and run, stays
@@ -553,14 +566,7 @@ where
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
 {
-    let Some(args) = P::read(&captured) else {
-        let message = "a dependency's output is missing";
-        return Err(JobError::internal(
-            &topology.name,
-            &step_name(&topology, index),
-            message,
-        ));
-    };
+    let args = P::read(&captured).ok_or_else(|| missing_output(&topology, index))?;
     drop(captured);
     let called = std::panic::catch_unwind(AssertUnwindSafe(|| (function.function)(input, args)));
     let failure = match called {
@@ -583,8 +589,9 @@ where
     Err(failure.into_error(&topology, index, 1))
 }
 
-/// The future of one step of one run: read the parents' outputs, call the function, await it,
-/// retry under the step's policy, and turn errors, panics and timeouts into a [`JobError`]
+/// The future of one step with execution policies or interceptors (plain steps run
+/// [`plain_body`]): read the parents' outputs, call the function, await it, retry under the step's
+/// policy, and turn errors, panics and timeouts into a [`JobError`]
 /// naming the step.
 async fn step_body<M, P, I, F, Fut, O, E>(
     captured: P::Captured,
@@ -602,22 +609,9 @@ where
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
 {
-    let missing = || {
-        let message = "a dependency's output is missing";
-        JobError::internal(&topology.name, &step_name(&topology, index), message)
-    };
+    let missing = || missing_output(&topology, index);
     let cancelled = || JobError::cancelled(&topology.name, &step_name(&topology, index));
     let options = &function.options;
-    if options.is_plain() && topology.interceptors.is_empty() {
-        // The common case: one attempt, no clone of the input.
-        let args = P::read(&captured).ok_or_else(missing)?;
-        drop(captured);
-        let attempt = attempt(&function.function, input, args, None);
-        return match cancel.guard(index, attempt).await {
-            Some(outcome) => outcome.map_err(|failure| failure.into_error(&topology, index, 1)),
-            None => Err(cancelled()),
-        };
-    }
     let mut number = 1;
     loop {
         context::attempt_started(number);
@@ -681,24 +675,17 @@ where
         cancel: &Arc<CancelSignal>,
     ) -> Option<Box<<Sendable as Sealed>::Cell>> {
         let captured = self.parents.capture(cells)?;
-        let args = (
-            captured,
-            input.clone(),
-            self.function.clone(),
-            topology.clone(),
-            cancel.clone(),
-            index,
-        );
-        let future: <Sendable as Sealed>::Future<StepResult<O>> =
-            if self.function.options.is_plain() && topology.interceptors.is_empty() {
-                Box::pin(plain_body::<Sendable, P, I, F, Fut, O, E>(
-                    args.0, args.1, args.2, args.3, args.4, args.5,
-                ))
-            } else {
-                Box::pin(step_body::<Sendable, P, I, F, Fut, O, E>(
-                    args.0, args.1, args.2, args.3, args.4, args.5,
-                ))
-            };
+        let (input, function) = (input.clone(), self.function.clone());
+        let (topology, cancel) = (topology.clone(), cancel.clone());
+        let future: <Sendable as Sealed>::Future<StepResult<O>> = if self.is_plain(&topology) {
+            Box::pin(plain_body::<Sendable, P, I, F, Fut, O, E>(
+                captured, input, function, topology, cancel, index,
+            ))
+        } else {
+            Box::pin(step_body::<Sendable, P, I, F, Fut, O, E>(
+                captured, input, function, topology, cancel, index,
+            ))
+        };
         Some(Box::new(Cell::new(future)))
     }
 }
@@ -721,24 +708,17 @@ where
         cancel: &Arc<CancelSignal>,
     ) -> Option<Box<<Local as Sealed>::Cell>> {
         let captured = self.parents.capture(cells)?;
-        let args = (
-            captured,
-            input.clone(),
-            self.function.clone(),
-            topology.clone(),
-            cancel.clone(),
-            index,
-        );
-        let future: <Local as Sealed>::Future<StepResult<O>> =
-            if self.function.options.is_plain() && topology.interceptors.is_empty() {
-                Box::pin(plain_body::<Local, P, I, F, Fut, O, E>(
-                    args.0, args.1, args.2, args.3, args.4, args.5,
-                ))
-            } else {
-                Box::pin(step_body::<Local, P, I, F, Fut, O, E>(
-                    args.0, args.1, args.2, args.3, args.4, args.5,
-                ))
-            };
+        let (input, function) = (input.clone(), self.function.clone());
+        let (topology, cancel) = (topology.clone(), cancel.clone());
+        let future: <Local as Sealed>::Future<StepResult<O>> = if self.is_plain(&topology) {
+            Box::pin(plain_body::<Local, P, I, F, Fut, O, E>(
+                captured, input, function, topology, cancel, index,
+            ))
+        } else {
+            Box::pin(step_body::<Local, P, I, F, Fut, O, E>(
+                captured, input, function, topology, cancel, index,
+            ))
+        };
         Some(Box::new(Cell::new(future)))
     }
 }
