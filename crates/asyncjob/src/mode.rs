@@ -8,8 +8,10 @@
 //! `Send + Sync`), so a local definition can live in a `static` too.
 
 use std::future::Future;
-
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::engine::{Cell, Driver, ErasedCell, Run, StepResult};
@@ -78,11 +80,11 @@ pub(crate) mod private {
         }
 
         fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError> {
-            spawner.spawn(Box::pin(driver))
+            spawner.spawn(Box::pin(Contained(Some(driver))))
         }
 
         fn spawn_deadline(run: &Arc<Run<Self>>, deadline: Duration) {
-            let _ = run.spawner().spawn(Box::pin(run.deadline_task(deadline)));
+            let _ = run.spawner().spawn(Box::pin(deadline_task(run, deadline)));
         }
     }
 
@@ -102,14 +104,70 @@ pub(crate) mod private {
         }
 
         fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError> {
-            spawner.spawn_local(Box::pin(driver))
+            spawner.spawn_local(Box::pin(Contained(Some(driver))))
         }
 
         fn spawn_deadline(run: &Arc<Run<Self>>, deadline: Duration) {
             let _ = run
                 .spawner()
-                .spawn_local(Box::pin(run.deadline_task(deadline)));
+                .spawn_local(Box::pin(deadline_task(run, deadline)));
         }
+    }
+}
+
+/// A driver, with any panic that escapes it contained: a panic that is not the step's own (those
+/// are caught and reported by the step), such as one from the timer's sleep, drops the driver at
+/// once — which fails its step and skips its dependents — instead of unwinding into the executor
+/// (which, depending on the executor, would kill a worker thread or reach whoever drives it).
+#[derive(Debug)]
+struct Contained<F>(Option<F>);
+
+impl<F: Future<Output = ()> + Unpin> Future for Contained<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(future) = self.0.as_mut() else {
+            return Poll::Ready(());
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(future).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(())) | Err(_) => {
+                self.0 = None;
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+/// The task that cancels `run` at its deadline. If the timer fails (its sleep panics), the
+/// deadline cannot be kept: the run is ended at once with an error that says so, rather than
+/// left to run unbounded.
+fn deadline_task<X: private::Sealed>(
+    run: &Arc<Run<X>>,
+    deadline: Duration,
+) -> impl Future<Output = ()> + use<X> {
+    let weak = Arc::downgrade(run);
+    let task = std::panic::catch_unwind(AssertUnwindSafe(|| run.deadline_task(deadline)));
+    async move {
+        let outcome = match task {
+            Ok(task) => futures_util::FutureExt::catch_unwind(AssertUnwindSafe(task)).await,
+            Err(panic) => Err(panic),
+        };
+        if let (Err(panic), Some(run)) = (outcome, weak.upgrade()) {
+            let reason =
+                JobError::deadline_timer_failed(&run.topology.name, deadline, panic_message(panic));
+            run.cancel(reason);
+        }
+    }
+}
+
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    match panic.downcast::<String>() {
+        Ok(message) => *message,
+        Err(panic) => match panic.downcast::<&'static str>() {
+            Ok(message) => (*message).to_owned(),
+            Err(_) => "a panic with a non-string payload".to_owned(),
+        },
     }
 }
 
