@@ -7,14 +7,12 @@
 //! for `!Send` work. A definition is `Send + Sync` in both modes (step functions are always
 //! `Send + Sync`), so a local definition can live in a `static` too.
 
-use std::future::Future;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::{Cell, Driver, ErasedCell, Run, StepResult};
+use crate::engine::{Cell, Driver, ErasedCell, OutputCell, Run, StepResult};
 use crate::error::JobError;
-use crate::executor::{BoxFuture, Executor, LocalBoxFuture, LocalExecutor, SpawnError, Timer};
+use crate::executor::{Executor, LocalExecutor, SpawnError, Timer};
 
 /// The steps of a job are `Send`: the job can run on a multi-threaded runtime, and on a local one.
 ///
@@ -38,20 +36,20 @@ pub(crate) mod private {
 
     /// The per-mode types and operations the engine needs. Not nameable outside the crate.
     pub trait Sealed: Sized + 'static {
-        /// A step's boxed future.
-        type Future<T: 'static>: Future<Output = T> + Unpin + 'static;
         /// A type-erased step cell.
         type Cell: ?Sized + ErasedCell;
+        /// A step's output of type `T`, as its dependents hold it.
+        type Output<T: 'static>: ?Sized + OutputCell<T> + 'static;
         /// The executor a run of this mode spawns on.
         type Spawner: ?Sized;
         /// The timer a run of this mode sleeps on.
         type Timer: ?Sized + Timer;
 
         /// Forgets that a cell is `Send`, so that a `Send` job can run on a local executor.
-        fn into_local(cell: Box<Self::Cell>) -> Box<dyn ErasedCell>;
+        fn into_local(cell: Arc<Self::Cell>) -> Arc<dyn ErasedCell>;
 
         /// A cell whose step fails at once with `error`.
-        fn failed_cell(error: JobError) -> Box<Self::Cell>;
+        fn failed_cell(error: JobError) -> Arc<Self::Cell>;
 
         /// Spawns the task that cancels `run` at its deadline. If the executor refuses it, the
         /// run has no deadline (it cannot run anyway: its first step is refused too).
@@ -63,18 +61,17 @@ pub(crate) mod private {
     }
 
     impl Sealed for Sendable {
-        type Future<T: 'static> = BoxFuture<'static, T>;
         type Cell = dyn ErasedCell + Send + Sync;
+        type Output<T: 'static> = dyn OutputCell<T> + Send + Sync;
         type Spawner = dyn Executor + Send + Sync;
         type Timer = dyn Timer + Send + Sync;
 
-        fn into_local(cell: Box<Self::Cell>) -> Box<dyn ErasedCell> {
+        fn into_local(cell: Arc<Self::Cell>) -> Arc<dyn ErasedCell> {
             cell
         }
 
-        fn failed_cell(error: JobError) -> Box<Self::Cell> {
-            let future: Self::Future<StepResult<()>> = Box::pin(std::future::ready(Err(error)));
-            Box::new(Cell::new(future))
+        fn failed_cell(error: JobError) -> Arc<Self::Cell> {
+            Cell::<Self, _>::new(std::future::ready(StepResult::<()>::Err(error)))
         }
 
         fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError> {
@@ -87,18 +84,17 @@ pub(crate) mod private {
     }
 
     impl Sealed for Local {
-        type Future<T: 'static> = LocalBoxFuture<'static, T>;
         type Cell = dyn ErasedCell;
+        type Output<T: 'static> = dyn OutputCell<T>;
         type Spawner = dyn LocalExecutor;
         type Timer = dyn Timer;
 
-        fn into_local(cell: Box<Self::Cell>) -> Box<dyn ErasedCell> {
+        fn into_local(cell: Arc<Self::Cell>) -> Arc<dyn ErasedCell> {
             cell
         }
 
-        fn failed_cell(error: JobError) -> Box<Self::Cell> {
-            let future: Self::Future<StepResult<()>> = Box::pin(std::future::ready(Err(error)));
-            Box::new(Cell::new(future))
+        fn failed_cell(error: JobError) -> Arc<Self::Cell> {
+            Cell::<Self, _>::new(std::future::ready(StepResult::<()>::Err(error)))
         }
 
         fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError> {
@@ -113,9 +109,5 @@ pub(crate) mod private {
     }
 }
 
-/// The `Shared` output of a step of type `T` in mode `M`.
-pub(crate) type SharedOutput<M, T> =
-    futures_util::future::Shared<<M as private::Sealed>::Future<StepResult<T>>>;
-
-/// The concrete cell of a step of type `T` in mode `M`.
-pub(crate) type CellOf<M, T> = Cell<<M as private::Sealed>::Future<StepResult<T>>>;
+/// A step's output of type `T` in mode `M`, as its dependents hold it.
+pub(crate) type OutputRef<M, T> = Arc<<M as private::Sealed>::Output<T>>;
