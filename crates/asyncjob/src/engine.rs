@@ -24,7 +24,7 @@ use crate::error::JobError;
 use crate::executor::{BoxFuture, Timer};
 use crate::instance::{JobId, StepState};
 use crate::intercept::Interceptors;
-use crate::mode::private::Sealed;
+use crate::mode::private::{Sealed, Spawner as _};
 use crate::mode::{Local, OutputRef, Sendable};
 
 /// What a step's future resolves to.
@@ -429,7 +429,7 @@ impl<X: Sealed> Run<X> {
             topology,
         });
         if let Some(deadline) = options.deadline {
-            X::spawn_deadline(&run, deadline);
+            X::Spawner::spawn_deadline(&run.spawner, &run, deadline);
         }
         if run.topology.steps.is_empty() {
             run.completion.finish();
@@ -461,7 +461,7 @@ impl<X: Sealed> Run<X> {
             inline_at: None,
         };
         // On failure the driver has been dropped unpolled, and its drop failed the step.
-        let _ = X::spawn(&self.spawner, driver);
+        let _ = self.spawner.spawn_driver(driver);
     }
 
     pub(crate) fn slots(&self) -> &[StepSlot] {
@@ -539,10 +539,6 @@ impl<X: Sealed> Run<X> {
 
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
-    }
-
-    pub(crate) fn spawner(&self) -> &X::Spawner {
-        &self.spawner
     }
 
     /// The task that cancels the run at its deadline. It holds the run weakly, so a run that

@@ -41,7 +41,7 @@ pub(crate) mod private {
         /// A step's output of type `T`, as its dependents hold it.
         type Output<T: 'static>: ?Sized + OutputCell<T> + 'static;
         /// The executor a run of this mode spawns on.
-        type Spawner: ?Sized;
+        type Spawner: ?Sized + Spawner<Self>;
         /// The timer a run of this mode sleeps on.
         type Timer: ?Sized + Timer;
 
@@ -50,20 +50,44 @@ pub(crate) mod private {
 
         /// A cell whose step fails at once with `error`.
         fn failed_cell(error: JobError) -> Arc<Self::Cell>;
+    }
+
+    /// An executor as the engine sees it: one that spawns drivers of mode `X` without boxing them
+    /// when the executor can ([`Executor::spawn_unboxed`]).
+    pub trait Spawner<X: Sealed> {
+        /// Spawns a driver. A driver that is dropped unpolled fails its step, so an error needs
+        /// no further handling by the caller.
+        fn spawn_driver(&self, driver: Driver<X>) -> Result<(), SpawnError>;
 
         /// Spawns the task that cancels `run` at its deadline. If the executor refuses it, the
         /// run has no deadline (it cannot run anyway: its first step is refused too).
-        fn spawn_deadline(run: &Arc<Run<Self>>, deadline: Duration);
+        fn spawn_deadline(&self, run: &Arc<Run<X>>, deadline: Duration);
+    }
 
-        /// Spawns a driver. A driver that is dropped unpolled fails its step, so an error needs
-        /// no further handling by the caller.
-        fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError>;
+    impl<E: Executor> Spawner<Sendable> for E {
+        fn spawn_driver(&self, driver: Driver<Sendable>) -> Result<(), SpawnError> {
+            self.spawn_unboxed(driver)
+        }
+
+        fn spawn_deadline(&self, run: &Arc<Run<Sendable>>, deadline: Duration) {
+            let _ = self.spawn_unboxed(run.deadline_task(deadline));
+        }
+    }
+
+    impl<E: LocalExecutor> Spawner<Local> for E {
+        fn spawn_driver(&self, driver: Driver<Local>) -> Result<(), SpawnError> {
+            self.spawn_local_unboxed(driver)
+        }
+
+        fn spawn_deadline(&self, run: &Arc<Run<Local>>, deadline: Duration) {
+            let _ = self.spawn_local_unboxed(run.deadline_task(deadline));
+        }
     }
 
     impl Sealed for Sendable {
         type Cell = dyn ErasedCell + Send + Sync;
         type Output<T: 'static> = dyn OutputCell<T> + Send + Sync;
-        type Spawner = dyn Executor + Send + Sync;
+        type Spawner = dyn Spawner<Sendable> + Send + Sync;
         type Timer = dyn Timer + Send + Sync;
 
         fn into_local(cell: Arc<Self::Cell>) -> Arc<dyn ErasedCell> {
@@ -73,20 +97,12 @@ pub(crate) mod private {
         fn failed_cell(error: JobError) -> Arc<Self::Cell> {
             Cell::<Self, _>::new(std::future::ready(StepResult::<()>::Err(error)))
         }
-
-        fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError> {
-            spawner.spawn(Box::pin(driver))
-        }
-
-        fn spawn_deadline(run: &Arc<Run<Self>>, deadline: Duration) {
-            let _ = run.spawner().spawn(Box::pin(run.deadline_task(deadline)));
-        }
     }
 
     impl Sealed for Local {
         type Cell = dyn ErasedCell;
         type Output<T: 'static> = dyn OutputCell<T>;
-        type Spawner = dyn LocalExecutor;
+        type Spawner = dyn Spawner<Local>;
         type Timer = dyn Timer;
 
         fn into_local(cell: Arc<Self::Cell>) -> Arc<dyn ErasedCell> {
@@ -95,16 +111,6 @@ pub(crate) mod private {
 
         fn failed_cell(error: JobError) -> Arc<Self::Cell> {
             Cell::<Self, _>::new(std::future::ready(StepResult::<()>::Err(error)))
-        }
-
-        fn spawn(spawner: &Self::Spawner, driver: Driver<Self>) -> Result<(), SpawnError> {
-            spawner.spawn_local(Box::pin(driver))
-        }
-
-        fn spawn_deadline(run: &Arc<Run<Self>>, deadline: Duration) {
-            let _ = run
-                .spawner()
-                .spawn_local(Box::pin(run.deadline_task(deadline)));
         }
     }
 }
