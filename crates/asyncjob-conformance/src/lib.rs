@@ -100,18 +100,68 @@ pub trait Harness {
 
 /// A test timer: records every sleep asked of it and completes it at once, so that tests check
 /// the delays a policy asks for without waiting for them.
+///
+/// A [`held`](Self::held) timer instead keeps every sleep pending until the test
+/// [`release`](Self::release)s it: back-offs and timeouts then end exactly when the test says.
 #[derive(Debug, Clone, Default)]
 pub struct RecordingTimer {
     sleeps: std::sync::Arc<std::sync::Mutex<Vec<Duration>>>,
+    held: bool,
+    live: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Weak<HeldSleep>>>>,
+}
+
+/// One sleep of a held [`RecordingTimer`].
+#[derive(Debug)]
+struct HeldSleep {
+    duration: Duration,
+    done: std::sync::atomic::AtomicBool,
+    waker: futures::task::AtomicWaker,
 }
 
 impl RecordingTimer {
+    /// A timer whose sleeps stay pending until [`release`](Self::release)d.
+    pub fn held() -> Self {
+        RecordingTimer {
+            held: true,
+            ..Self::default()
+        }
+    }
+
     /// The sleeps asked for so far, in order.
     pub fn sleeps(&self) -> Vec<Duration> {
         self.sleeps
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The sleeps that exist now (asked for, not yet released, not dropped), in order.
+    pub fn pending(&self) -> Vec<Duration> {
+        self.live_sleeps()
+            .iter()
+            .filter(|s| !s.done.load(std::sync::atomic::Ordering::SeqCst))
+            .map(|s| s.duration)
+            .collect()
+    }
+
+    /// Completes the pending sleeps of `duration` (not those asked for later); returns how many.
+    pub fn release(&self, duration: Duration) -> usize {
+        let mut released = 0;
+        for sleep in self.live_sleeps() {
+            if sleep.duration == duration
+                && !sleep.done.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                sleep.waker.wake();
+                released += 1;
+            }
+        }
+        released
+    }
+
+    fn live_sleeps(&self) -> Vec<std::sync::Arc<HeldSleep>> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|s| s.strong_count() > 0);
+        live.iter().filter_map(std::sync::Weak::upgrade).collect()
     }
 }
 
@@ -121,7 +171,30 @@ impl asyncjob::Timer for RecordingTimer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(duration);
-        Box::pin(std::future::ready(()))
+        if !self.held {
+            return Box::pin(std::future::ready(()));
+        }
+        let sleep = std::sync::Arc::new(HeldSleep {
+            duration,
+            done: std::sync::atomic::AtomicBool::new(false),
+            waker: futures::task::AtomicWaker::new(),
+        });
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(std::sync::Arc::downgrade(&sleep));
+        Box::pin(std::future::poll_fn(move |cx| {
+            use std::sync::atomic::Ordering::SeqCst;
+            if sleep.done.load(SeqCst) {
+                return std::task::Poll::Ready(());
+            }
+            sleep.waker.register(cx.waker());
+            if sleep.done.load(SeqCst) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        }))
     }
 }
 
@@ -194,6 +267,7 @@ macro_rules! suite {
             interceptors_see_job_step_and_attempt,
             tracing_spans_carry_job_step_and_attempt,
             retry_delays_follow_the_policy,
+            cancel_at_every_boundary_of_a_20_step_job,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {

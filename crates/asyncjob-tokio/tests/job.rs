@@ -94,3 +94,74 @@ fn runtime_shut_down_mid_run_ends_the_job() {
     });
     assert!(result.expect_err("the runtime shut down").is_spawn_failed());
 }
+
+/// Polls `condition` from the test thread (the runtime runs on its own workers) until it holds;
+/// fails the test after `WAIT`.
+fn until(what: &str, condition: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < WAIT, "{what} never happened");
+        std::thread::yield_now();
+    }
+}
+
+/// The runtime shuts down while a step waits out a retry back-off, while a step runs under a
+/// timeout, and while a job runs under a deadline: each time the timer's sleep dies with the
+/// runtime, the step is reported as "executor shut down", and `wait()` ends (awaited from
+/// another runtime); nothing panics.
+#[test]
+fn runtime_shut_down_during_a_back_off_a_timeout_or_a_deadline_ends_the_job() {
+    use asyncjob::retry::Retry;
+    use asyncjob::{JobOptions, StepState};
+    let hour = Duration::from_secs(3600);
+    for case in ["back-off", "timeout", "deadline"] {
+        let mut job = JobBuilder::<()>::new(case);
+        let step = job.step("step");
+        let step = match case {
+            "back-off" => step
+                .retry(Retry::fixed(3, hour))
+                .run(|()| async { Err::<(), BoxError>("refused".into()) }),
+            "timeout" => step
+                .timeout(hour)
+                .run(|()| std::future::pending::<Result<(), BoxError>>()),
+            _ => step.run(|()| std::future::pending::<Result<(), BoxError>>()),
+        }
+        .expect("a well-formed step");
+        job.step("after")
+            .wait_for(&step)
+            .run(|()| async { Ok::<_, BoxError>(()) })
+            .expect("a well-formed step");
+        let runtime = multi_thread();
+        let options = if case == "deadline" {
+            JobOptions::new().deadline(hour)
+        } else {
+            JobOptions::new()
+        };
+        let executor = TokioExecutor::with_handle(runtime.handle().clone());
+        let instance = job.seal().start_with(executor, (), options);
+        let expected = if case == "back-off" {
+            StepState::Retrying
+        } else {
+            StepState::Running
+        };
+        until(case, || instance.steps()[0].state == expected);
+        drop(runtime);
+        let result = Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("current-thread runtime")
+            .block_on(async {
+                tokio::time::timeout(WAIT, instance.wait())
+                    .await
+                    .expect("the job ends")
+            });
+        let error = result.expect_err("the runtime shut down");
+        assert_eq!(
+            error.to_string(),
+            "step \"step\" could not run: the executor is shut down",
+            "{case}"
+        );
+        let states: Vec<_> = instance.steps().iter().map(|s| s.state).collect();
+        assert_eq!(states, [StepState::Failed, StepState::Skipped], "{case}");
+    }
+}

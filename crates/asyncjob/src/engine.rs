@@ -10,6 +10,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -793,15 +794,26 @@ impl<X: Sealed> Future for Driver<X> {
                 }
                 this.phase = Phase::Running;
             }
-            let poll = if this.run.topology.steps[index].has_policy {
-                let hooks: Arc<dyn RunHooks> = this.run.clone();
-                context::enter(hooks, index, || this.run.cells[index].poll_step(cx))
-            } else {
-                this.run.cells[index].poll_step(cx)
-            };
+            let run = &this.run;
+            // The step's own code runs under its own `catch_unwind`; this one contains a panic
+            // from what surrounds it (the timer, a retry policy, an interceptor, a destructor),
+            // which fails the step instead of unwinding into the executor.
+            let poll = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                if run.topology.steps[index].has_policy {
+                    let hooks: Arc<dyn RunHooks> = run.clone();
+                    context::enter(hooks, index, || run.cells[index].poll_step(cx))
+                } else {
+                    run.cells[index].poll_step(cx)
+                }
+            }));
             let outcome = match poll {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(outcome) => outcome,
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(outcome)) => outcome,
+                Err(panic) => Err(JobError::panicked(
+                    &run.topology.name,
+                    &run.topology.steps[index].name,
+                    crate::builder::panic_message(panic),
+                )),
             };
             let now = this.run.now();
             let inline = this.run.complete(index, outcome, now);

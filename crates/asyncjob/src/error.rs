@@ -170,6 +170,8 @@ enum Detail {
     Panic(String),
     Cause(JobError),
     Timeout(std::time::Duration),
+    /// The timer of the job's deadline failed (its sleep panicked with this message).
+    DeadlineTimer(std::time::Duration, String),
 }
 
 impl JobError {
@@ -242,6 +244,21 @@ impl JobError {
             job,
             &Arc::from(""),
             Detail::Timeout(deadline),
+        )
+    }
+
+    /// The job as a whole could not keep its deadline: the timer failed ([`step`](Self::step) is
+    /// empty).
+    pub(crate) fn deadline_timer_failed(
+        job: &Arc<str>,
+        deadline: std::time::Duration,
+        message: String,
+    ) -> Self {
+        Self::new(
+            JobErrorKind::TimedOut,
+            job,
+            &Arc::from(""),
+            Detail::DeadlineTimer(deadline, message),
         )
     }
 
@@ -347,6 +364,9 @@ impl fmt::Debug for JobError {
             Detail::Timeout(limit) => {
                 d.field("timeout", limit);
             }
+            Detail::DeadlineTimer(deadline, message) => {
+                d.field("deadline", deadline).field("timer_panic", message);
+            }
         }
         if self.inner.attempts > 1 {
             d.field("attempts", &self.inner.attempts);
@@ -364,6 +384,10 @@ impl fmt::Display for JobError {
                 Detail::Timeout(deadline) => {
                     write!(f, "job {job:?} ran past its deadline of {deadline:?}")
                 }
+                Detail::DeadlineTimer(deadline, message) => write!(
+                    f,
+                    "job {job:?}: the timer of its deadline of {deadline:?} failed: {message}"
+                ),
                 _ => write!(f, "job {job:?} was cancelled"),
             };
         }
@@ -408,7 +432,9 @@ impl StdError for JobError {
         match &self.inner.detail {
             Detail::Source(source) => Some(source.as_ref()),
             Detail::Cause(cause) => Some(cause),
-            Detail::None | Detail::Panic(_) | Detail::Timeout(_) => None,
+            Detail::None | Detail::Panic(_) | Detail::Timeout(_) | Detail::DeadlineTimer(..) => {
+                None
+            }
         }
     }
 }

@@ -7,6 +7,8 @@
 //! for `!Send` work. A definition is `Send + Sync` in both modes (step functions are always
 //! `Send + Sync`), so a local definition can live in a `static` too.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,7 +72,7 @@ pub(crate) mod private {
         }
 
         fn spawn_deadline(&self, run: &Arc<Run<Sendable>>, deadline: Duration) {
-            let _ = self.spawn_unboxed(run.deadline_task(deadline));
+            let _ = self.spawn_unboxed(deadline_task(run, deadline));
         }
     }
 
@@ -80,7 +82,7 @@ pub(crate) mod private {
         }
 
         fn spawn_deadline(&self, run: &Arc<Run<Local>>, deadline: Duration) {
-            let _ = self.spawn_local_unboxed(run.deadline_task(deadline));
+            let _ = self.spawn_local_unboxed(deadline_task(run, deadline));
         }
     }
 
@@ -111,6 +113,31 @@ pub(crate) mod private {
 
         fn failed_cell(error: JobError) -> Arc<Self::Cell> {
             Cell::<Self, _>::new(std::future::ready(StepResult::<()>::Err(error)))
+        }
+    }
+}
+
+/// The task that cancels `run` at its deadline. If the timer fails (its sleep panics), the
+/// deadline cannot be kept: the run is ended at once with an error that says so, rather than
+/// left to run unbounded.
+fn deadline_task<X: private::Sealed>(
+    run: &Arc<Run<X>>,
+    deadline: Duration,
+) -> impl Future<Output = ()> + use<X> {
+    let weak = Arc::downgrade(run);
+    let task = std::panic::catch_unwind(AssertUnwindSafe(|| run.deadline_task(deadline)));
+    async move {
+        let outcome = match task {
+            Ok(task) => futures_util::FutureExt::catch_unwind(AssertUnwindSafe(task)).await,
+            Err(panic) => Err(panic),
+        };
+        if let (Err(panic), Some(run)) = (outcome, weak.upgrade()) {
+            let reason = JobError::deadline_timer_failed(
+                &run.topology.name,
+                deadline,
+                crate::builder::panic_message(panic),
+            );
+            run.cancel(reason);
         }
     }
 }

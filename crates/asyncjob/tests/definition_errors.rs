@@ -180,3 +180,115 @@ fn sealed_definition_describes_its_steps() {
     assert_eq!(job.step("a").map(|a| a.dependents().count()), Some(1));
     assert!(job.step("nope").is_none());
 }
+
+#[test]
+fn unicode_blank_names_are_invalid_and_invisible_ones_are_not() {
+    let mut job = JobBuilder::<()>::new("job");
+    // White space by Unicode's definition (what `str::trim` removes): blank.
+    for name in ["\u{a0}", "\u{3000}\u{2028}", "\r\n\u{85}\u{2029}"] {
+        let error = job
+            .step(name)
+            .run(|()| async { Res::Ok(()) })
+            .expect_err("blank");
+        assert_eq!(error.kind(), DefinitionErrorKind::InvalidName, "{name:?}");
+    }
+    // Not white space, though invisible or unprintable: valid (the pictures show them as a
+    // fallback or an escape).
+    for name in ["\u{200B}", "\0", "\u{FEFF}", "\u{301}"] {
+        job.step(name)
+            .run(|()| async { Res::Ok(()) })
+            .expect("a valid name");
+    }
+    assert_eq!(job.len(), 4);
+}
+
+#[test]
+fn same_ordering_dependency_twice() {
+    let mut job = JobBuilder::<()>::new("job");
+    let a = job.step("a").run(|()| async { Res::Ok(1u8) }).expect("ok");
+    let error = job
+        .step("b")
+        .wait_for(&a)
+        .wait_for(&a)
+        .run(|()| async { Res::Ok(()) })
+        .expect_err("a twice");
+    assert_eq!(error.kind(), DefinitionErrorKind::DuplicateDependency);
+    assert_eq!((error.step(), error.dependency()), ("b", Some("a")));
+    let error = job
+        .step("c")
+        .wait_for((&a, &a))
+        .run(|()| async { Res::Ok(()) })
+        .expect_err("a twice in a tuple");
+    assert_eq!(error.kind(), DefinitionErrorKind::DuplicateDependency);
+    assert_eq!(job.len(), 1);
+}
+
+#[test]
+fn local_definitions_report_the_same_errors() {
+    let mut job = JobBuilder::<std::rc::Rc<u8>>::new_local("local");
+    let a = job.step("a").run(|_| async { Res::Ok(1u8) }).expect("ok");
+    let kinds = [
+        job.step("a").run(|_| async { Res::Ok(()) }).map(drop),
+        job.step(" ").run(|_| async { Res::Ok(()) }).map(drop),
+        job.step("b")
+            .after((&a, &a))
+            .run(|_, _| async { Res::Ok(()) })
+            .map(drop),
+    ]
+    .map(|result| result.expect_err("invalid").kind());
+    assert_eq!(
+        kinds,
+        [
+            DefinitionErrorKind::DuplicateName,
+            DefinitionErrorKind::InvalidName,
+            DefinitionErrorKind::DuplicateDependency
+        ]
+    );
+}
+
+/// Every kind of definition error names the job, the step and the dependency with `{:?}`:
+/// one line, whatever the names.
+#[test]
+fn hostile_names_in_every_definition_error_message() {
+    let hostile = "say \"hi\"\n\\ <&> %%{init}%% --> #;: \u{202E}rlo \u{0} 🚀 e\u{301}";
+    let long = hostile.repeat(200);
+    for name in [hostile, long.as_str()] {
+        let mut other = JobBuilder::<()>::new(name);
+        let foreign = other
+            .step(name)
+            .run(|()| async { Res::Ok(1u8) })
+            .expect("ok");
+        let mut job = JobBuilder::<()>::new(name);
+        let own = job.step(name).run(|()| async { Res::Ok(2u8) }).expect("ok");
+        let errors = [
+            job.step(name).run(|()| async { Res::Ok(()) }).map(drop),
+            job.step(format!("\n{name}\t"))
+                .after(&foreign)
+                .run(|(), _| async { Res::Ok(()) })
+                .map(drop),
+            job.step(format!("{name}!"))
+                .after((&own, &own))
+                .run(|(), _| async { Res::Ok(()) })
+                .map(drop),
+        ]
+        .map(|result| result.expect_err("invalid"));
+        let blank = job
+            .step("\n\t ")
+            .run(|()| async { Res::Ok(()) })
+            .expect_err("blank");
+        let result = job.seal().with_result(&foreign).expect_err("foreign");
+        for error in errors.iter().chain([&blank, &result]) {
+            let text = error.to_string();
+            assert!(
+                !text.chars().any(|c| c.is_control() || c == '\u{202E}'),
+                "{:?}: {text:?}",
+                error.kind()
+            );
+            assert!(text.contains(&format!("{:?}", error.job())));
+            assert!(text.contains(&format!("{:?}", error.step())));
+            if let Some(dependency) = error.dependency() {
+                assert!(text.contains(&format!("{dependency:?}")));
+            }
+        }
+    }
+}

@@ -272,6 +272,17 @@ fn hostile_names() -> Vec<String> {
         "s0".into(),
         "job".into(),
         "a\"\\<{".repeat(2_000),
+        // Added by the reliability audit (issue 6): Mermaid arrows and keywords after a line
+        // break, NUL, bidi overrides and isolates, ZWJ emoji, BOM and zero-width space, leading
+        // combining marks, and names that are only NUL or only a zero-width space.
+        "arrow --> b -.-> c ==> d --x e ---".into(),
+        "x\ntitle t\nsection s\ndateFormat YYYY\nclick s0 href \"javascript:alert(1)\"".into(),
+        "nul\0byte\0".into(),
+        "\u{202E}override\u{202C} \u{2067}isolate\u{2069} \u{200F}rlm ltr\u{200E}".into(),
+        "👩\u{200D}👩\u{200D}👧 zwj \u{FEFF}bom \u{200B}zwsp 🏳\u{FE0F}\u{200D}🌈".into(),
+        "\u{301}\u{302}\u{20DD} leading combining marks".into(),
+        "\0".into(),
+        "\u{200B}".into(),
     ]
 }
 
@@ -381,6 +392,8 @@ fn hostile_names_make_a_valid_gantt_chart() {
     );
     assert_eq!(gantt.sections[11].0, "step 11"); // only control characters
     assert_eq!(gantt.sections[15].0.chars().count(), 64);
+    assert_eq!(gantt.sections[18].0, "nul byte");
+    assert_eq!(gantt.sections[22].0, "step 22"); // only NUL
     for (index, (_, bars)) in gantt.sections.iter().enumerate() {
         assert!(
             bars.iter()
@@ -910,4 +923,164 @@ fn retried_attempts_show_in_the_gantt_chart_and_the_trace() {
         attempts,
         [(1, Some("not yet")), (2, Some("not yet")), (3, None)]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile job names, and names in error messages.
+
+/// Job names as hostile as the step names, each in every format: definition and instance DOT
+/// (parsed, and rendered by Graphviz when it is installed), the Gantt chart (line by line), the
+/// trace (JSON) and, with `serde`, the snapshot (JSON). Job names may be empty: only step names
+/// must not be blank.
+#[test]
+fn hostile_job_names_in_every_format() {
+    let mut job_names: Vec<String> = vec![String::new(), " ".into(), "\n".into(), "\0".into()];
+    job_names.extend(hostile_names());
+    job_names.push(hostile_names().concat()); // about 10,300 characters of everything at once
+    for name in &job_names {
+        let mut job = JobBuilder::<u32>::new(name.as_str());
+        let step = job
+            .step(name.as_str())
+            .run(|n| async move { Ok::<_, Error>(n) })
+            .or_else(|_| {
+                job.step("fallback")
+                    .run(|n| async move { Ok::<_, Error>(n) })
+            })
+            .expect("a valid step");
+        let job = job.seal();
+        assert_eq!(job.name(), name);
+        let definition_dot = parse_dot(&job.to_dot());
+        assert_eq!(
+            definition_dot.node("job")["label"],
+            dot_form(&shortened(name))
+        );
+        let mut pool = LocalPool::new();
+        let instance = job.start_local(executor(&pool), 1);
+        pool.run_until(instance.wait()).expect("succeeds");
+        assert_eq!(instance.output(&step), Some(1));
+        let text = instance.to_dot();
+        let dot = parse_dot(&text);
+        assert!(dot.node("job")["tooltip"].starts_with(&dot_form(name)));
+        let gantt_text = instance.to_mermaid_gantt();
+        let gantt = parse_gantt(&gantt_text);
+        assert_eq!(gantt.sections.len(), 1);
+        let title = gantt_text.lines().nth(1).expect("a title");
+        assert!(title.starts_with("    title "), "{title:?}");
+        let trace: serde_json::Value =
+            serde_json::from_str(&instance.to_chrome_trace()).expect("valid JSON");
+        assert_eq!(trace["otherData"]["job"], name.as_str());
+        #[cfg(feature = "serde")]
+        {
+            let value = serde_json::to_value(instance.snapshot()).expect("serialisable");
+            assert_eq!(value["name"], name.as_str());
+        }
+        if name.len() < 100 {
+            render_with_graphviz(&text);
+        }
+    }
+}
+
+/// A string's characters that would break a one-line message: line breaks, control and
+/// format characters (bidi overrides), none of which `{:?}` leaves raw.
+fn breaks_a_line(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{FEFF}'
+        )
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// Every error message names its job and steps with `{:?}` (quoted, escaped): one line, with no
+/// control or bidi characters, whatever the names. Checked for every kind of `JobError` a run can
+/// produce, and (in `definition_errors.rs`) every kind of `DefinitionError`.
+#[test]
+fn hostile_names_in_every_error_message() {
+    use asyncjob::retry::Retry;
+    let names: Vec<String> = hostile_names()
+        .into_iter()
+        .filter(|n| !n.trim().is_empty())
+        .collect();
+    for name in &names {
+        let mut job = JobBuilder::<u32>::new(name.as_str());
+        // Each step is named `name` plus what it does, so that all names differ.
+        let failed = job
+            .step(format!("{name} failed"))
+            .run(|_| async { Err::<u32, Error>("no".into()) })
+            .expect("valid");
+        job.step(format!("{name} skipped"))
+            .after(&failed)
+            .run(|_, n| async move { Ok::<_, Error>(n) })
+            .expect("valid");
+        job.step(format!("{name} panicked"))
+            .run(|_| async {
+                if true {
+                    panic!("boom");
+                }
+                Ok::<u32, Error>(0)
+            })
+            .expect("valid");
+        job.step(format!("{name} timed out"))
+            .timeout(Duration::ZERO)
+            .retry(Retry::fixed(2, Duration::ZERO))
+            .run(|_| std::future::pending::<Result<u32, Error>>())
+            .expect("valid");
+        let job = job.seal();
+        let mut pool = LocalPool::new();
+        let instance = job.start_local(executor(&pool), 1);
+        pool.run_until(instance.wait()).expect_err("steps fail");
+        let mut errors: Vec<_> = instance
+            .steps()
+            .into_iter()
+            .filter_map(|s| s.error)
+            .collect();
+        assert_eq!(errors.len(), 4);
+
+        // Cancelled (a step, and the job), a deadline, and a refused spawn.
+        let mut stuck = JobBuilder::<()>::new(name.as_str());
+        stuck
+            .step(name.as_str())
+            .run(|()| std::future::pending::<Result<(), Error>>())
+            .expect("valid");
+        let stuck = stuck.seal();
+        let instance = stuck.start_local(executor(&pool), ());
+        pool.run_until_stalled();
+        instance.cancel();
+        errors.push(pool.run_until(instance.wait()).expect_err("cancelled"));
+        errors.extend(instance.steps().into_iter().filter_map(|s| s.error));
+        let options = JobOptions::new().deadline(Duration::ZERO);
+        let instance = stuck.start_local_with(executor(&pool), (), options);
+        errors.push(
+            pool.run_until(instance.wait())
+                .expect_err("past its deadline"),
+        );
+        let refusing = FuturesSpawner::new(Refuse).with_timer(NoSleep);
+        let instance = stuck.start_local(refusing, ());
+        errors.push(pool.run_until(instance.wait()).expect_err("refused"));
+
+        let mut kinds = HashSet::new();
+        for error in &errors {
+            kinds.insert(format!("{:?}", error.kind()));
+            let text = error.to_string();
+            assert!(!text.chars().any(breaks_a_line), "{text:?}");
+            assert!(text.contains(&format!("{:?}", error.step())) || error.step().is_empty());
+            assert!(text.contains(&format!("{:?}", error.job())) || !error.step().is_empty());
+            let debug = format!("{error:?}");
+            assert!(!debug.chars().any(breaks_a_line), "{debug:?}");
+        }
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
+    }
+}
+
+/// A `LocalSpawn` that refuses everything.
+struct Refuse;
+
+impl futures::task::LocalSpawn for Refuse {
+    fn spawn_local_obj(
+        &self,
+        _: futures::task::LocalFutureObj<'static, ()>,
+    ) -> Result<(), futures::task::SpawnError> {
+        Err(futures::task::SpawnError::shutdown())
+    }
 }
