@@ -188,6 +188,18 @@ impl LocalExecutor for LocalSpawner {
     /// Returns [`SpawnError`] if the [`LocalRuntime`] has been dropped; `future` is then dropped
     /// before this returns.
     fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        self.spawn_local_unboxed(future)
+    }
+
+    /// As [`spawn_local`](LocalExecutor::spawn_local), without boxing `future` first.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn_local`](LocalExecutor::spawn_local).
+    fn spawn_local_unboxed<F>(&self, future: F) -> Result<(), SpawnError>
+    where
+        F: Future<Output = ()> + 'static,
+    {
         let executor = self.executor.upgrade().ok_or_else(SpawnError::shutdown)?;
         executor.spawn(future).detach();
         Ok(())
@@ -202,7 +214,19 @@ impl Executor for LocalSpawner {
     /// Returns [`SpawnError`] if the [`LocalRuntime`] has been dropped; `future` is then dropped
     /// before this returns.
     fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
-        self.spawn_local(future)
+        self.spawn_local_unboxed(future)
+    }
+
+    /// As [`spawn`](Executor::spawn), without boxing `future` first.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Executor::spawn).
+    fn spawn_unboxed<F>(&self, future: F) -> Result<(), SpawnError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn_local_unboxed(future)
     }
 }
 

@@ -170,6 +170,18 @@ impl Executor for SmolExecutor {
     /// Returns [`SpawnError`] if the executor has been dropped; `future` is then dropped before
     /// this returns.
     fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        self.spawn_unboxed(future)
+    }
+
+    /// As [`spawn`](Executor::spawn), without boxing `future` first.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Executor::spawn).
+    fn spawn_unboxed<F>(&self, future: F) -> Result<(), SpawnError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         match &self.target {
             Target::Owned(executor) => {
                 let executor = executor.upgrade().ok_or_else(SpawnError::shutdown)?;

@@ -176,6 +176,18 @@ impl Executor for TokioExecutor {
     /// Returns [`SpawnError`] if there is no runtime (see [`TokioExecutor::new`]) or if the runtime
     /// has shut down; in both cases `future` is dropped before this returns.
     fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
+        self.spawn_unboxed(future)
+    }
+
+    /// As [`spawn`](Executor::spawn), without boxing `future` first.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Executor::spawn).
+    fn spawn_unboxed<F>(&self, future: F) -> Result<(), SpawnError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         let task = self.with_runtime(move |handle| handle.spawn(future));
         if task.is_some_and(accepted) {
             Ok(())

@@ -647,7 +647,7 @@ where
     }
 }
 
-fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
     match panic.downcast::<String>() {
         Ok(message) => *message,
         Err(panic) => match panic.downcast::<&'static str>() {
@@ -671,22 +671,23 @@ where
         input: &I,
         topology: &Arc<Topology>,
         index: usize,
-        cells: &[Box<<Sendable as Sealed>::Cell>],
+        cells: &[Arc<<Sendable as Sealed>::Cell>],
         cancel: &Arc<CancelSignal>,
-    ) -> Option<Box<<Sendable as Sealed>::Cell>> {
+    ) -> Option<Arc<<Sendable as Sealed>::Cell>> {
         let captured = self.parents.capture(cells)?;
         let (input, function) = (input.clone(), self.function.clone());
         let (topology, cancel) = (topology.clone(), cancel.clone());
-        let future: <Sendable as Sealed>::Future<StepResult<O>> = if self.is_plain(&topology) {
-            Box::pin(plain_body::<Sendable, P, I, F, Fut, O, E>(
+        // Two cell types, one per body: a plain step's state stays small.
+        let cell: Arc<<Sendable as Sealed>::Cell> = if self.is_plain(&topology) {
+            Cell::<Sendable, _>::new(plain_body::<Sendable, P, I, F, Fut, O, E>(
                 captured, input, function, topology, cancel, index,
             ))
         } else {
-            Box::pin(step_body::<Sendable, P, I, F, Fut, O, E>(
+            Cell::<Sendable, _>::new(step_body::<Sendable, P, I, F, Fut, O, E>(
                 captured, input, function, topology, cancel, index,
             ))
         };
-        Some(Box::new(Cell::new(future)))
+        Some(cell)
     }
 }
 
@@ -704,22 +705,23 @@ where
         input: &I,
         topology: &Arc<Topology>,
         index: usize,
-        cells: &[Box<<Local as Sealed>::Cell>],
+        cells: &[Arc<<Local as Sealed>::Cell>],
         cancel: &Arc<CancelSignal>,
-    ) -> Option<Box<<Local as Sealed>::Cell>> {
+    ) -> Option<Arc<<Local as Sealed>::Cell>> {
         let captured = self.parents.capture(cells)?;
         let (input, function) = (input.clone(), self.function.clone());
         let (topology, cancel) = (topology.clone(), cancel.clone());
-        let future: <Local as Sealed>::Future<StepResult<O>> = if self.is_plain(&topology) {
-            Box::pin(plain_body::<Local, P, I, F, Fut, O, E>(
+        // Two cell types, one per body: a plain step's state stays small.
+        let cell: Arc<<Local as Sealed>::Cell> = if self.is_plain(&topology) {
+            Cell::<Local, _>::new(plain_body::<Local, P, I, F, Fut, O, E>(
                 captured, input, function, topology, cancel, index,
             ))
         } else {
-            Box::pin(step_body::<Local, P, I, F, Fut, O, E>(
+            Cell::<Local, _>::new(step_body::<Local, P, I, F, Fut, O, E>(
                 captured, input, function, topology, cancel, index,
             ))
         };
-        Some(Box::new(Cell::new(future)))
+        Some(cell)
     }
 }
 

@@ -21,9 +21,9 @@ pub(crate) trait StepDef<I, M: Sealed>: Send + Sync {
         input: &I,
         topology: &Arc<Topology>,
         index: usize,
-        cells: &[Box<M::Cell>],
+        cells: &[Arc<M::Cell>],
         cancel: &Arc<CancelSignal>,
-    ) -> Option<Box<M::Cell>>;
+    ) -> Option<Arc<M::Cell>>;
 }
 
 /// A sealed, immutable job definition: a graph of named steps over the input type `I`.
@@ -172,9 +172,9 @@ impl<I, M: Mode> JobDefinition<I, M> {
         })
     }
 
-    fn instantiate(&self, input: &I, cancel: &Arc<CancelSignal>) -> Vec<Box<M::Cell>> {
+    fn instantiate(&self, input: &I, cancel: &Arc<CancelSignal>) -> Vec<Arc<M::Cell>> {
         let topology = &self.inner.topology;
-        let mut cells: Vec<Box<M::Cell>> = Vec::with_capacity(self.inner.nodes.len());
+        let mut cells: Vec<Arc<M::Cell>> = Vec::with_capacity(self.inner.nodes.len());
         for (index, node) in self.inner.nodes.iter().enumerate() {
             // `None` cannot happen: the builder only accepts handles of this definition, whose
             // types match. Should it happen anyway, the step fails instead of the process.

@@ -9,6 +9,8 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -23,7 +25,8 @@ use crate::error::JobError;
 use crate::executor::{BoxFuture, Timer};
 use crate::instance::{JobId, StepState};
 use crate::intercept::Interceptors;
-use crate::mode::private::Sealed;
+use crate::mode::private::{Sealed, Spawner as _};
+use crate::mode::{Local, OutputRef, Sendable};
 
 /// What a step's future resolves to.
 pub(crate) type StepResult<T> = Result<T, JobError>;
@@ -61,64 +64,118 @@ impl StepMeta {
     }
 }
 
-/// A step's output cell, erased over the output type.
-pub trait ErasedCell: Any {
+/// A step's cell, erased over the step's output and future types: what the run holds.
+pub trait ErasedCell: 'static {
     /// Drives the step's future.
     fn poll_step(&self, cx: &mut Context<'_>) -> Poll<Result<(), JobError>>;
     /// The output, if the step succeeded, as `&T`.
     fn output_any(&self, f: &mut dyn FnMut(&dyn Any));
-    /// For downcasting to the typed cell.
-    fn as_any(&self) -> &dyn Any;
+    /// Stores a handle on this cell's output in `out`, an `Option<OutputRef<M, T>>` (see
+    /// [`crate::mode`]); leaves `out` alone if the cell's mode or output type differ.
+    fn capture(self: Arc<Self>, out: &mut dyn Any);
 }
 
-/// A step's typed output cell: the `Shared` future that computes the output and then holds it.
+/// A step's output as its dependents hold it: typed over the output, erased over the step's
+/// future.
+pub trait OutputCell<T> {
+    /// The output, once the step has succeeded.
+    fn peek(&self) -> Option<&T>;
+}
+
+/// A step's cell: the `Shared` future that runs the step and then holds its output.
 ///
-/// The driver polls its own clone of the `Shared` (a `Shared` that has yielded its output lets go
-/// of it, so the cell keeps another, never polled, for peeking and for dependents to clone). The
-/// mutex is uncontended: only the step's driver polls.
-pub(crate) struct Cell<F: Future>
+/// The step's future lives unboxed inside the `Shared` (one allocation for both). The driver
+/// polls its own clone of the `Shared` (a `Shared` that has yielded its output lets go of it, so
+/// the cell keeps another, never polled, for peeking). The mutex is uncontended: only the step's
+/// driver polls. Dependents hold the cell itself, through an [`OutputCell`].
+pub(crate) struct Cell<M, F: Future>
 where
     F::Output: Clone,
 {
     output: Shared<F>,
     driver: Mutex<Shared<F>>,
+    mode: PhantomData<fn() -> M>,
 }
 
-impl<F: Future> Cell<F>
+impl<M, F: Future> Cell<M, F>
 where
     F::Output: Clone,
 {
-    pub(crate) fn new(future: F) -> Self {
+    pub(crate) fn new(future: F) -> Arc<Self> {
         let output = futures_util::FutureExt::shared(future);
-        Cell {
+        Arc::new(Cell {
             driver: Mutex::new(output.clone()),
             output,
-        }
-    }
-
-    pub(crate) fn shared(&self) -> Shared<F> {
-        self.output.clone()
+            mode: PhantomData,
+        })
     }
 }
 
-impl<F, T> ErasedCell for Cell<F>
+impl<M, F, T> Cell<M, F>
 where
-    F: Future<Output = StepResult<T>> + Unpin + 'static,
-    T: Clone + 'static,
+    F: Future<Output = StepResult<T>>,
+    T: Clone,
 {
-    fn poll_step(&self, cx: &mut Context<'_>) -> Poll<Result<(), JobError>> {
+    fn poll_driver(&self, cx: &mut Context<'_>) -> Poll<Result<(), JobError>> {
         let mut driver = self.driver.lock().unwrap_or_else(PoisonError::into_inner);
         Pin::new(&mut *driver).poll(cx).map(|out| out.map(drop))
     }
+}
+
+impl<M, F, T> OutputCell<T> for Cell<M, F>
+where
+    F: Future<Output = StepResult<T>>,
+    T: Clone,
+{
+    fn peek(&self) -> Option<&T> {
+        match self.output.peek() {
+            Some(Ok(value)) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+impl<F, T> ErasedCell for Cell<Sendable, F>
+where
+    F: Future<Output = StepResult<T>> + Send + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    fn poll_step(&self, cx: &mut Context<'_>) -> Poll<Result<(), JobError>> {
+        self.poll_driver(cx)
+    }
 
     fn output_any(&self, f: &mut dyn FnMut(&dyn Any)) {
-        if let Some(Ok(value)) = self.output.peek() {
+        if let Some(value) = self.peek() {
             f(value);
         }
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
+    fn capture(self: Arc<Self>, out: &mut dyn Any) {
+        if let Some(out) = out.downcast_mut::<Option<OutputRef<Sendable, T>>>() {
+            *out = Some(self);
+        }
+    }
+}
+
+impl<F, T> ErasedCell for Cell<Local, F>
+where
+    F: Future<Output = StepResult<T>> + 'static,
+    T: Clone + 'static,
+{
+    fn poll_step(&self, cx: &mut Context<'_>) -> Poll<Result<(), JobError>> {
+        self.poll_driver(cx)
+    }
+
+    fn output_any(&self, f: &mut dyn FnMut(&dyn Any)) {
+        if let Some(value) = self.peek() {
+            f(value);
+        }
+    }
+
+    fn capture(self: Arc<Self>, out: &mut dyn Any) {
+        if let Some(out) = out.downcast_mut::<Option<OutputRef<Local, T>>>() {
+            *out = Some(self);
+        }
     }
 }
 
@@ -312,7 +369,7 @@ impl Completion {
 pub struct Run<X: Sealed> {
     pub(crate) topology: Arc<Topology>,
     pub(crate) id: JobId,
-    cells: Box<[Box<X::Cell>]>,
+    cells: Box<[Arc<X::Cell>]>,
     slots: Box<[StepSlot]>,
     spawner: Arc<X::Spawner>,
     timer: Arc<X::Timer>,
@@ -343,7 +400,7 @@ impl<X: Sealed> Run<X> {
     /// Sets up a run and starts its first steps.
     pub(crate) fn start(
         topology: Arc<Topology>,
-        cells: Box<[Box<X::Cell>]>,
+        cells: Box<[Arc<X::Cell>]>,
         spawner: Arc<X::Spawner>,
         timer: Arc<X::Timer>,
         cancel: Arc<CancelSignal>,
@@ -373,7 +430,7 @@ impl<X: Sealed> Run<X> {
             topology,
         });
         if let Some(deadline) = options.deadline {
-            X::spawn_deadline(&run, deadline);
+            X::Spawner::spawn_deadline(&run.spawner, &run, deadline);
         }
         if run.topology.steps.is_empty() {
             run.completion.finish();
@@ -405,14 +462,14 @@ impl<X: Sealed> Run<X> {
             inline_at: None,
         };
         // On failure the driver has been dropped unpolled, and its drop failed the step.
-        let _ = X::spawn(&self.spawner, driver);
+        let _ = self.spawner.spawn_driver(driver);
     }
 
     pub(crate) fn slots(&self) -> &[StepSlot] {
         &self.slots
     }
 
-    pub(crate) fn cells(&self) -> &[Box<X::Cell>] {
+    pub(crate) fn cells(&self) -> &[Arc<X::Cell>] {
         &self.cells
     }
 
@@ -483,10 +540,6 @@ impl<X: Sealed> Run<X> {
 
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
-    }
-
-    pub(crate) fn spawner(&self) -> &X::Spawner {
-        &self.spawner
     }
 
     /// The task that cancels the run at its deadline. It holds the run weakly, so a run that
@@ -741,15 +794,26 @@ impl<X: Sealed> Future for Driver<X> {
                 }
                 this.phase = Phase::Running;
             }
-            let poll = if this.run.topology.steps[index].has_policy {
-                let hooks: Arc<dyn RunHooks> = this.run.clone();
-                context::enter(hooks, index, || this.run.cells[index].poll_step(cx))
-            } else {
-                this.run.cells[index].poll_step(cx)
-            };
+            let run = &this.run;
+            // The step's own code runs under its own `catch_unwind`; this one contains a panic
+            // from what surrounds it (the timer, a retry policy, an interceptor, a destructor),
+            // which fails the step instead of unwinding into the executor.
+            let poll = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                if run.topology.steps[index].has_policy {
+                    let hooks: Arc<dyn RunHooks> = run.clone();
+                    context::enter(hooks, index, || run.cells[index].poll_step(cx))
+                } else {
+                    run.cells[index].poll_step(cx)
+                }
+            }));
             let outcome = match poll {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(outcome) => outcome,
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(outcome)) => outcome,
+                Err(panic) => Err(JobError::panicked(
+                    &run.topology.name,
+                    &run.topology.steps[index].name,
+                    crate::builder::panic_message(panic),
+                )),
             };
             let now = this.run.now();
             let inline = this.run.complete(index, outcome, now);

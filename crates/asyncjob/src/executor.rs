@@ -87,6 +87,22 @@ pub trait Executor {
     ///
     /// Returns [`SpawnError`] if the runtime cannot accept the future (it is shut down).
     fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError>;
+
+    /// Spawns a future of a concrete type. The default boxes it and calls
+    /// [`spawn`](Self::spawn); an adapter whose runtime takes futures of any type (as Tokio's
+    /// and `async-executor`'s do) overrides it to spare that allocation: asyncjob spawns each
+    /// step that does not run inline through this method.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpawnError`] if the runtime cannot accept the future (it is shut down).
+    fn spawn_unboxed<F>(&self, future: F) -> Result<(), SpawnError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+        Self: Sized,
+    {
+        self.spawn(Box::pin(future))
+    }
 }
 
 /// Spawns futures that are not `Send` onto a single-threaded runtime.
@@ -102,6 +118,21 @@ pub trait LocalExecutor {
     ///
     /// Returns [`SpawnError`] if the executor cannot accept the future (it is shut down).
     fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError>;
+
+    /// Spawns a future of a concrete type. The default boxes it and calls
+    /// [`spawn_local`](Self::spawn_local); an adapter whose runtime takes futures of any type
+    /// overrides it to spare that allocation (see [`Executor::spawn_unboxed`]).
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpawnError`] if the executor cannot accept the future (it is shut down).
+    fn spawn_local_unboxed<F>(&self, future: F) -> Result<(), SpawnError>
+    where
+        F: Future<Output = ()> + 'static,
+        Self: Sized,
+    {
+        self.spawn_local(Box::pin(future))
+    }
 }
 
 /// Sleeps: the only notion of time the core needs (retry back-off and timeouts).
@@ -316,11 +347,25 @@ impl<E: Executor, T> Executor for WithTimer<E, T> {
     fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
         self.executor.spawn(future)
     }
+
+    fn spawn_unboxed<F>(&self, future: F) -> Result<(), SpawnError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.executor.spawn_unboxed(future)
+    }
 }
 
 impl<E: LocalExecutor, T> LocalExecutor for WithTimer<E, T> {
     fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
         self.executor.spawn_local(future)
+    }
+
+    fn spawn_local_unboxed<F>(&self, future: F) -> Result<(), SpawnError>
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        self.executor.spawn_local_unboxed(future)
     }
 }
 

@@ -8,8 +8,10 @@
 //! outputs.
 
 use crate::builder::StepHandle;
-use crate::engine::ErasedCell;
-use crate::mode::{CellOf, Mode, Sendable, SharedOutput};
+use std::sync::Arc;
+
+use crate::engine::{ErasedCell, OutputCell};
+use crate::mode::{Mode, OutputRef, Sendable};
 
 mod private {
     use std::sync::Arc;
@@ -64,7 +66,7 @@ pub trait Parents<M: Mode>: Dependencies + Send + Sync + 'static {
     type Captured: 'static;
 
     #[doc(hidden)]
-    fn capture(&self, cells: &[Box<M::Cell>]) -> Option<Self::Captured>;
+    fn capture(&self, cells: &[Arc<M::Cell>]) -> Option<Self::Captured>;
 
     #[doc(hidden)]
     fn read(captured: &Self::Captured) -> Option<Self::Output>;
@@ -78,18 +80,16 @@ impl<P: Parents<Sendable, Captured: Send + Sync>> SendParents for P {}
 
 fn capture_one<M: Mode, T: Clone + 'static>(
     handle: &StepHandle<T>,
-    cells: &[Box<M::Cell>],
-) -> Option<SharedOutput<M, T>> {
-    let cell: &M::Cell = cells.get(handle.index())?;
-    let cell = ErasedCell::as_any(cell).downcast_ref::<CellOf<M, T>>()?;
-    Some(cell.shared())
+    cells: &[Arc<M::Cell>],
+) -> Option<OutputRef<M, T>> {
+    let cell = cells.get(handle.index())?.clone();
+    let mut output: Option<OutputRef<M, T>> = None;
+    ErasedCell::capture(cell, &mut output);
+    output
 }
 
-fn read_one<M: Mode, T: Clone + 'static>(shared: &SharedOutput<M, T>) -> Option<T> {
-    match shared.peek() {
-        Some(Ok(value)) => Some(value.clone()),
-        _ => None,
-    }
+fn read_one<M: Mode, T: Clone + 'static>(output: &OutputRef<M, T>) -> Option<T> {
+    output.peek().cloned()
 }
 
 // No dependencies: a root step.
@@ -103,7 +103,7 @@ impl<M: Mode> Parents<M> for () {
     type Output = ();
     type Captured = ();
 
-    fn capture(&self, _: &[Box<M::Cell>]) -> Option<()> {
+    fn capture(&self, _: &[Arc<M::Cell>]) -> Option<()> {
         Some(())
     }
 
@@ -150,9 +150,9 @@ impl<T: 'static> IntoParents for &StepHandle<T> {
 
 impl<M: Mode, T: Clone + 'static> Parents<M> for StepHandle<T> {
     type Output = T;
-    type Captured = SharedOutput<M, T>;
+    type Captured = OutputRef<M, T>;
 
-    fn capture(&self, cells: &[Box<M::Cell>]) -> Option<Self::Captured> {
+    fn capture(&self, cells: &[Arc<M::Cell>]) -> Option<Self::Captured> {
         capture_one::<M, T>(self, cells)
     }
 
@@ -212,9 +212,9 @@ impl<T: 'static> IntoParents for &[StepHandle<T>] {
 
 impl<M: Mode, T: Clone + 'static> Parents<M> for Vec<StepHandle<T>> {
     type Output = Vec<T>;
-    type Captured = Vec<SharedOutput<M, T>>;
+    type Captured = Vec<OutputRef<M, T>>;
 
-    fn capture(&self, cells: &[Box<M::Cell>]) -> Option<Self::Captured> {
+    fn capture(&self, cells: &[Arc<M::Cell>]) -> Option<Self::Captured> {
         self.iter()
             .map(|handle| capture_one::<M, T>(handle, cells))
             .collect()
@@ -264,9 +264,9 @@ macro_rules! tuples {
 
         impl<M: Mode, $($T: Clone + 'static),+> Parents<M> for ($(StepHandle<$T>,)+) {
             type Output = ($($T,)+);
-            type Captured = ($(SharedOutput<M, $T>,)+);
+            type Captured = ($(OutputRef<M, $T>,)+);
 
-            fn capture(&self, cells: &[Box<M::Cell>]) -> Option<Self::Captured> {
+            fn capture(&self, cells: &[Arc<M::Cell>]) -> Option<Self::Captured> {
                 let ($($h,)+) = self;
                 Some(($(capture_one::<M, $T>($h, cells)?,)+))
             }

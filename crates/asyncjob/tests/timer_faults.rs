@@ -179,9 +179,6 @@ fn a_panicking_timer_fails_the_step_without_a_panic_escaping() {
 /// What the step's error should say when its timer panics: that the timer failed, with the
 /// panic's message — not "the executor is shut down" (what a dropped task means).
 #[test]
-#[ignore = "needs a fix in builder.rs (step_body, attempt): catch a panic of the timer's \
-            sleep and fail the step with it; today the panic unwinds out of the step future, the \
-            driver is dropped, and the step is reported as SpawnFailed"]
 fn a_panicking_timer_is_reported_as_such() {
     for policy in [Policy::BackOff, Policy::Timeout] {
         let (mut pool, instance, _) = start(policy, Panicking);
