@@ -15,7 +15,7 @@ use futures_util::future::Either;
 
 use crate::context;
 use crate::definition::{JobDefinition, StepDef};
-use crate::engine::{CancelSignal, Cell, StepMeta, StepResult, Topology};
+use crate::engine::{Cell, RunEnv, StepMeta, StepResult, Topology};
 use crate::error::{BoxError, DefinitionError, DefinitionErrorKind, JobError};
 use crate::instance::JobId;
 use crate::intercept::{Interceptor, Interceptors, Scoped, Scopes, StepContext};
@@ -555,8 +555,7 @@ async fn plain_body<M, P, I, F, Fut, O, E>(
     captured: P::Captured,
     input: I,
     function: Arc<StepFn<F>>,
-    topology: Arc<Topology>,
-    cancel: Arc<CancelSignal>,
+    env: Arc<RunEnv>,
     index: usize,
 ) -> StepResult<O>
 where
@@ -566,11 +565,12 @@ where
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
 {
-    let args = P::read(&captured).ok_or_else(|| missing_output(&topology, index))?;
+    let topology = &*env.topology;
+    let args = P::read(&captured).ok_or_else(|| missing_output(topology, index))?;
     drop(captured);
     let called = std::panic::catch_unwind(AssertUnwindSafe(|| (function.function)(input, args)));
     let failure = match called {
-        Ok(future) => match cancel
+        Ok(future) => match env
             .guard(index, AssertUnwindSafe(future).catch_unwind())
             .await
         {
@@ -580,13 +580,13 @@ where
             None => {
                 return Err(JobError::cancelled(
                     &topology.name,
-                    &step_name(&topology, index),
+                    &step_name(topology, index),
                 ));
             }
         },
         Err(panic) => Failure::Panic(panic_message(panic)),
     };
-    Err(failure.into_error(&topology, index, 1))
+    Err(failure.into_error(topology, index, 1))
 }
 
 /// The future of one step with execution policies or interceptors (plain steps run
@@ -597,8 +597,7 @@ async fn step_body<M, P, I, F, Fut, O, E>(
     captured: P::Captured,
     input: I,
     function: Arc<StepFn<F>>,
-    topology: Arc<Topology>,
-    cancel: Arc<CancelSignal>,
+    env: Arc<RunEnv>,
     index: usize,
 ) -> StepResult<O>
 where
@@ -609,21 +608,22 @@ where
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
 {
-    let missing = || missing_output(&topology, index);
-    let cancelled = || JobError::cancelled(&topology.name, &step_name(&topology, index));
+    let topology = &*env.topology;
+    let missing = || missing_output(topology, index);
+    let cancelled = || JobError::cancelled(&topology.name, &step_name(topology, index));
     let options = &function.options;
     let mut number = 1;
     loop {
         context::attempt_started(number);
         let args = P::read(&captured).ok_or_else(missing)?;
-        let scopes = scopes(&topology, options, index, number);
+        let scopes = scopes(topology, options, index, number);
         let attempt =
             scopes.run(|| attempt(&function.function, input.clone(), args, options.timeout));
         let attempt = Scoped {
             scopes,
             future: std::pin::pin!(attempt),
         };
-        let failure = match cancel.guard(index, attempt).await {
+        let failure = match env.guard(index, attempt).await {
             Some(Ok(output)) => return Ok(output),
             Some(Err(failure)) => failure,
             None => return Err(cancelled()),
@@ -633,12 +633,12 @@ where
             .as_ref()
             .and_then(|policy| policy.retry_after(&failure.as_attempt(), number));
         let Some(delay) = delay else {
-            return Err(failure.into_error(&topology, index, number));
+            return Err(failure.into_error(topology, index, number));
         };
         context::attempt_failed(number, failure.describe());
         if !delay.is_zero() {
             if let Some(sleep) = context::sleep(delay) {
-                if cancel.guard(index, sleep).await.is_none() {
+                if env.guard(index, sleep).await.is_none() {
                     return Err(cancelled());
                 }
             }
@@ -669,22 +669,20 @@ where
     fn instantiate(
         &self,
         input: &I,
-        topology: &Arc<Topology>,
         index: usize,
         cells: &[Arc<<Sendable as Sealed>::Cell>],
-        cancel: &Arc<CancelSignal>,
+        env: &Arc<RunEnv>,
     ) -> Option<Arc<<Sendable as Sealed>::Cell>> {
         let captured = self.parents.capture(cells)?;
-        let (input, function) = (input.clone(), self.function.clone());
-        let (topology, cancel) = (topology.clone(), cancel.clone());
+        let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
         // Two cell types, one per body: a plain step's state stays small.
-        let cell: Arc<<Sendable as Sealed>::Cell> = if self.is_plain(&topology) {
+        let cell: Arc<<Sendable as Sealed>::Cell> = if self.is_plain(&env.topology) {
             Cell::<Sendable, _>::new(plain_body::<Sendable, P, I, F, Fut, O, E>(
-                captured, input, function, topology, cancel, index,
+                captured, input, function, env, index,
             ))
         } else {
             Cell::<Sendable, _>::new(step_body::<Sendable, P, I, F, Fut, O, E>(
-                captured, input, function, topology, cancel, index,
+                captured, input, function, env, index,
             ))
         };
         Some(cell)
@@ -703,22 +701,20 @@ where
     fn instantiate(
         &self,
         input: &I,
-        topology: &Arc<Topology>,
         index: usize,
         cells: &[Arc<<Local as Sealed>::Cell>],
-        cancel: &Arc<CancelSignal>,
+        env: &Arc<RunEnv>,
     ) -> Option<Arc<<Local as Sealed>::Cell>> {
         let captured = self.parents.capture(cells)?;
-        let (input, function) = (input.clone(), self.function.clone());
-        let (topology, cancel) = (topology.clone(), cancel.clone());
+        let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
         // Two cell types, one per body: a plain step's state stays small.
-        let cell: Arc<<Local as Sealed>::Cell> = if self.is_plain(&topology) {
+        let cell: Arc<<Local as Sealed>::Cell> = if self.is_plain(&env.topology) {
             Cell::<Local, _>::new(plain_body::<Local, P, I, F, Fut, O, E>(
-                captured, input, function, topology, cancel, index,
+                captured, input, function, env, index,
             ))
         } else {
             Cell::<Local, _>::new(step_body::<Local, P, I, F, Fut, O, E>(
-                captured, input, function, topology, cancel, index,
+                captured, input, function, env, index,
             ))
         };
         Some(cell)

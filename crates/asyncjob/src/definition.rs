@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::builder::StepHandle;
-use crate::engine::{CancelSignal, Run, Topology};
+use crate::engine::{Run, RunEnv, Topology};
 use crate::error::{DefinitionError, DefinitionErrorKind, JobError};
 use crate::executor::{Executor, LocalExecutor, Timer};
 use crate::instance::{JobId, JobInstance, JobInstanceWithResult, JobOptions};
@@ -19,10 +19,9 @@ pub(crate) trait StepDef<I, M: Sealed>: Send + Sync {
     fn instantiate(
         &self,
         input: &I,
-        topology: &Arc<Topology>,
         index: usize,
         cells: &[Arc<M::Cell>],
-        cancel: &Arc<CancelSignal>,
+        env: &Arc<RunEnv>,
     ) -> Option<Arc<M::Cell>>;
 }
 
@@ -172,14 +171,14 @@ impl<I, M: Mode> JobDefinition<I, M> {
         })
     }
 
-    fn instantiate(&self, input: &I, cancel: &Arc<CancelSignal>) -> Vec<Arc<M::Cell>> {
+    fn instantiate(&self, input: &I, env: &Arc<RunEnv>) -> Vec<Arc<M::Cell>> {
         let topology = &self.inner.topology;
         let mut cells: Vec<Arc<M::Cell>> = Vec::with_capacity(self.inner.nodes.len());
         for (index, node) in self.inner.nodes.iter().enumerate() {
             // `None` cannot happen: the builder only accepts handles of this definition, whose
             // types match. Should it happen anyway, the step fails instead of the process.
             let cell = node
-                .instantiate(input, topology, index, &cells, cancel)
+                .instantiate(input, index, &cells, env)
                 .unwrap_or_else(|| {
                     let step = &topology.steps[index].name;
                     M::failed_cell(JobError::internal(
@@ -212,7 +211,7 @@ impl<I, M: Mode> JobDefinition<I, M> {
     where
         E: LocalExecutor + Timer + 'static,
     {
-        let cancel = CancelSignal::new(self.len());
+        let cancel = RunEnv::new(&self.inner.topology);
         let cells = self
             .instantiate(&input, &cancel)
             .into_iter()
@@ -261,7 +260,7 @@ impl<I> JobDefinition<I, Sendable> {
     where
         E: Executor + Timer + Send + Sync + 'static,
     {
-        let cancel = CancelSignal::new(self.len());
+        let cancel = RunEnv::new(&self.inner.topology);
         let cells = self.instantiate(&input, &cancel).into_boxed_slice();
         let executor = Arc::new(executor);
         let run = Run::<Sendable>::start(

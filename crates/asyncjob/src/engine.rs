@@ -252,20 +252,24 @@ impl StepSlot {
     }
 }
 
-/// The cancellation signal of one run, shared with its step futures (which cannot hold the run
-/// itself: it owns them).
+/// What the step futures of one run share (they cannot hold the run itself: it owns them): the
+/// definition's topology, for the names in their errors, and the run's cancellation signal.
 #[derive(Debug)]
-pub(crate) struct CancelSignal {
+pub(crate) struct RunEnv {
+    pub(crate) topology: Arc<Topology>,
     cancelled: AtomicBool,
     /// One waker per step, registered only while the step's future is pending.
     wakers: Box<[AtomicWaker]>,
 }
 
-impl CancelSignal {
-    pub(crate) fn new(steps: usize) -> Arc<Self> {
-        Arc::new(CancelSignal {
+impl RunEnv {
+    pub(crate) fn new(topology: &Arc<Topology>) -> Arc<Self> {
+        Arc::new(RunEnv {
+            topology: topology.clone(),
             cancelled: AtomicBool::new(false),
-            wakers: (0..steps).map(|_| AtomicWaker::new()).collect(),
+            wakers: (0..topology.steps.len())
+                .map(|_| AtomicWaker::new())
+                .collect(),
         })
     }
 
@@ -375,7 +379,7 @@ pub struct Run<X: Sealed> {
     timer: Arc<X::Timer>,
     sequential: bool,
     fail_fast: bool,
-    cancel: Arc<CancelSignal>,
+    cancel: Arc<RunEnv>,
     remaining: AtomicUsize,
     first_error: OnceLock<JobError>,
     completion: Completion,
@@ -403,7 +407,7 @@ impl<X: Sealed> Run<X> {
         cells: Box<[Arc<X::Cell>]>,
         spawner: Arc<X::Spawner>,
         timer: Arc<X::Timer>,
-        cancel: Arc<CancelSignal>,
+        cancel: Arc<RunEnv>,
         id: JobId,
         options: &crate::instance::JobOptions,
     ) -> Arc<Self> {
