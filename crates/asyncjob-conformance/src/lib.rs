@@ -12,6 +12,21 @@
 //!
 //! Time is never measured here: tests order events with channels and a logical clock, so they
 //! do not flake on a loaded machine. A watchdog turns a hang into a failure that names the test.
+//!
+//! One behaviour is a property test: [`random_dags_match_the_model`] runs random DAGs of up to
+//! 200 steps (every kind of dependency; errors, panics, hangs, retries, timeouts) and checks
+//! every step's end, attempts, inputs and ordering against a reference model (see the
+//! `model` module's documentation in `src/model.rs`). It runs 256 cases per executor; two
+//! environment variables change that:
+//!
+//! | variable | default | does |
+//! |---|---|---|
+//! | `ASYNCJOB_MODEL_CASES` | 256 | the number of random DAGs per executor (the watchdog's limit grows with it) |
+//! | `ASYNCJOB_MODEL_SEED` | a fixed seed ([`DEFAULT_SEED`]) | another seed, for other DAGs; a failure prints the seed and the shrunk DAG |
+//!
+//! ```sh
+//! ASYNCJOB_MODEL_CASES=10000 cargo test -p asyncjob-tokio --test conformance random_dags
+//! ```
 
 #![forbid(unsafe_code)]
 
@@ -23,6 +38,7 @@ use asyncjob::{
     JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Mode,
 };
 
+mod model;
 mod tests;
 
 /// The code blocks of the README, compiled and run as doctests.
@@ -50,6 +66,7 @@ mod guide_md {}
 #[doc = include_str!("../../../docs/from-go-asyncjob.md")]
 mod from_go_asyncjob_md {}
 
+pub use model::*;
 pub use tests::*;
 
 /// An executor under test.
@@ -198,6 +215,13 @@ impl asyncjob::Timer for RecordingTimer {
     }
 }
 
+/// How long a test of the suite may run before the [`Watchdog`] stops it: 120 s, and more when
+/// `ASYNCJOB_MODEL_CASES` asks for more than the default number of random DAGs.
+pub fn watchdog_limit() -> Duration {
+    let scale = model_cases().div_ceil(DEFAULT_CASES).max(1);
+    Duration::from_secs(120).saturating_mul(scale)
+}
+
 /// Fails the process (naming the test) if it is not dropped within `limit`: a hang becomes a
 /// clear failure instead of a CI time-out.
 #[derive(Debug)]
@@ -268,6 +292,7 @@ macro_rules! suite {
             tracing_spans_carry_job_step_and_attempt,
             retry_delays_follow_the_policy,
             cancel_at_every_boundary_of_a_20_step_job,
+            random_dags_match_the_model,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {
@@ -276,7 +301,7 @@ macro_rules! suite {
             fn $test() {
                 let _watchdog = $crate::Watchdog::new(
                     stringify!($test),
-                    ::std::time::Duration::from_secs(120),
+                    $crate::watchdog_limit(),
                 );
                 $crate::$test(&$harness);
             }

@@ -1,0 +1,1529 @@
+//! A model-based property test: random DAGs, run by the engine, checked against a plain
+//! reference model of what every step should end as.
+//!
+//! [`random_dags_match_the_model`] generates (with [`proptest`]) job graphs of 1 to
+//! [`MAX_STEPS`] steps. Step `i` depends only on steps before it, through every kind of
+//! dependency: none, one handle, tuples of 2, 3 and 4 handles, a `Vec` of 0 to 6 handles
+//! (`after(&vec)`), and ordering-only edges (`wait_for`, with one handle, a `Vec`, or one call
+//! per handle, before or after `after`). Each step outputs a `u64` derived from its index and
+//! its parents' outputs, and checks that every parent's output reached it intact.
+//!
+//! Each step follows a *script*, one entry per attempt (the last one repeats): succeed, return
+//! an error or panic (each after 0 to 3 `yield_now`s, never a wall-clock wait), panic while the
+//! step function is called (before it returns its future), or hang until cancelled. A step may
+//! have a retry policy (`Retry::fixed(n, d)`, `n` from 1 to 4) and a timeout. Timers are a
+//! [`RecordingTimer`](crate::RecordingTimer): back-offs and timeouts complete at once, so a step
+//! with a timeout is only given attempts that hang (and time out) or that end on their first
+//! poll (which the engine polls before the timer, so they are not cut).
+//!
+//! # The model
+//!
+//! In definition order (a topological order), each step ends as:
+//!
+//! - **Skipped** (0 attempts) if a dependency failed or was skipped; its error is
+//!   `DependencyFailed`, and its root cause is one of the failed steps above it (exactly that
+//!   step, when only one failed step is above it: the engine keeps the first failure it sees).
+//! - else **Cancelled** (0 attempts) if a dependency hangs or was cancelled: the test cancels
+//!   the instance once every other step has ended and the hanging steps are running.
+//! - else it runs its script: attempt `a` succeeds (**Succeeded**, `a` attempts), hangs without
+//!   a timeout (**Cancelled** by the test, `a` attempts), or fails — an error (`StepFailed`), a
+//!   panic (`StepPanicked`), or a hang cut by the timeout (`TimedOut`) — and is tried again
+//!   while the retry policy allows (`a < n`); the last failure makes the step **Failed**.
+//!
+//! `wait()` then returns the error of one of the failed steps (exactly it, when one failed),
+//! else a job-level `Cancelled` error if the test had to cancel, else `Ok`.
+//!
+//! Every case also checks that no attempt starts before each of its dependencies has
+//! succeeded (a logical clock ticks at the start and end of every attempt), that attempts of a
+//! step do not overlap, that each step function ran exactly as many times as the model says and
+//! the snapshot agrees (`attempts`, `retried`, state, errors, dependencies), that outputs are
+//! readable exactly for the succeeded steps, that the back-off sleeps asked of the timer are
+//! those of the retried attempts, and that every step future has been dropped when `wait()`
+//! returns. Fail-fast stays off.
+//!
+//! # Size and reproduction
+//!
+//! 256 cases per executor by default; `ASYNCJOB_MODEL_CASES=10000` runs more (the suite's
+//! watchdog scales with it). The generator's seed is fixed ([`DEFAULT_SEED`]), so every run
+//! draws the same cases; `ASYNCJOB_MODEL_SEED=<u64>` draws others. A failure is shrunk by
+//! proptest to a small DAG, which is printed with the seed and the command to run it again.
+//! Nothing is written to disk (failure persistence is off).
+//!
+//! ```sh
+//! cargo test -p asyncjob-tokio --test conformance random_dags
+//! ASYNCJOB_MODEL_CASES=10000 cargo test --release -p asyncjob-local --test conformance random_dags
+//! ```
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use asyncjob::retry::Retry;
+use asyncjob::{
+    JobBuilder, JobError, JobErrorKind, JobOptions, Sendable, StepBuilder, StepHandle, StepState,
+};
+use futures::future::BoxFuture;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::strategy::{NewTree, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestError, TestRunner};
+
+use crate::{Harness, RecordingTimer};
+
+/// The largest DAG the test generates.
+pub const MAX_STEPS: usize = 200;
+
+/// Cases per executor when `ASYNCJOB_MODEL_CASES` is not set.
+pub const DEFAULT_CASES: u32 = 256;
+
+/// The generator's seed when `ASYNCJOB_MODEL_SEED` is not set.
+pub const DEFAULT_SEED: u64 = 0x6173_796e_636a_6f62; // "asyncjob"
+
+/// The number of cases asked for by `ASYNCJOB_MODEL_CASES`, else [`DEFAULT_CASES`].
+pub fn model_cases() -> u32 {
+    std::env::var("ASYNCJOB_MODEL_CASES")
+        .ok()
+        .and_then(|cases| cases.trim().parse().ok())
+        .unwrap_or(DEFAULT_CASES)
+}
+
+fn model_seed() -> u64 {
+    std::env::var("ASYNCJOB_MODEL_SEED")
+        .ok()
+        .and_then(|seed| seed.trim().parse().ok())
+        .unwrap_or(DEFAULT_SEED)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generated graph.
+
+/// One attempt of a step's script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// Succeeds after this many `yield_now`s.
+    Ok(u8),
+    /// Returns an error after this many `yield_now`s.
+    Err(u8),
+    /// Panics (inside the future) after this many `yield_now`s.
+    Panic(u8),
+    /// Panics while the step function is called, before it returns a future.
+    PanicInFn,
+    /// Never ends: cut by the step's timeout if it has one, else cancelled by the test.
+    Hang,
+}
+
+/// How a step takes the outputs of its parents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fan {
+    None,
+    One,
+    Two,
+    Three,
+    Four,
+    /// `after(&vec)`, with up to this many handles (possibly none).
+    Vec(usize),
+}
+
+/// A step as generated: dependencies as raw picks, resolved against the step's position (so
+/// that shrinking, which removes steps, keeps every graph valid).
+#[derive(Debug, Clone)]
+struct StepSpec {
+    fan: Fan,
+    data: Vec<Index>,
+    order: Vec<Index>,
+    /// Bit 0: one `wait_for` call per handle; bit 1: `wait_for` before `after`; bit 2: zero
+    /// back-off delay; bit 3: policies set before the dependencies.
+    flags: u8,
+    behaviour: Behaviour,
+}
+
+#[derive(Debug, Clone)]
+struct Behaviour {
+    script: Vec<Attempt>,
+    /// `Retry::fixed(max_attempts, …)`.
+    retry: Option<u32>,
+    timeout: bool,
+}
+
+/// A generated DAG: how far back parents are picked from, and the steps.
+#[derive(Debug, Clone)]
+struct DagSpec {
+    /// Parents are picked among the `window` previous steps (0: among all of them).
+    window: usize,
+    steps: Vec<StepSpec>,
+}
+
+/// A step with its dependencies resolved to indices of earlier steps.
+#[derive(Debug, Clone)]
+struct Step {
+    fan: Fan,
+    data: Vec<usize>,
+    order: Vec<usize>,
+    order_per_handle: bool,
+    order_first: bool,
+    policies_first: bool,
+    backoff: Duration,
+    timeout: Option<Duration>,
+    retry: Option<u32>,
+    script: Vec<Attempt>,
+}
+
+impl Step {
+    fn attempt(&self, number: u32) -> Attempt {
+        let at = usize::try_from(number.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.script
+            .get(at)
+            .or(self.script.last())
+            .copied()
+            .unwrap_or(Attempt::Ok(0))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Dag {
+    steps: Vec<Step>,
+}
+
+impl DagSpec {
+    fn resolve(&self) -> Dag {
+        let steps = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| resolve_step(i, spec, self.window))
+            .collect();
+        Dag { steps }
+    }
+}
+
+/// The fan of the kind of `fan` for `parents` distinct parents.
+fn fan_for(fan: Fan, parents: usize) -> Fan {
+    match (fan, parents) {
+        (Fan::Vec(_), n) => Fan::Vec(n),
+        (_, 0) => Fan::None,
+        (_, 1) => Fan::One,
+        (_, 2) => Fan::Two,
+        (_, 3) => Fan::Three,
+        _ => Fan::Four,
+    }
+}
+
+fn resolve_step(i: usize, spec: &StepSpec, window: usize) -> Step {
+    let span = if window == 0 { i } else { i.min(window) };
+    let pick = |index: &Index| i - 1 - index.index(span);
+    let mut data: Vec<usize> = Vec::new();
+    if span > 0 {
+        for index in &spec.data {
+            let parent = pick(index);
+            if !data.contains(&parent) {
+                data.push(parent);
+            }
+        }
+    }
+    let wanted = match spec.fan {
+        Fan::None => 0,
+        Fan::One => 1,
+        Fan::Two => 2,
+        Fan::Three => 3,
+        Fan::Four => 4,
+        Fan::Vec(n) => n,
+    };
+    data.truncate(wanted);
+    // A tuple needs as many distinct parents as its arity: settle for a smaller one.
+    let fan = fan_for(spec.fan, data.len());
+    let mut order: Vec<usize> = Vec::new();
+    if span > 0 {
+        for index in &spec.order {
+            let parent = pick(index);
+            if !data.contains(&parent) && !order.contains(&parent) {
+                order.push(parent);
+            }
+        }
+    }
+    let behaviour = &spec.behaviour;
+    Step {
+        fan,
+        data,
+        order,
+        order_per_handle: spec.flags & 1 != 0,
+        order_first: spec.flags & 2 != 0,
+        policies_first: spec.flags & 8 != 0,
+        backoff: if spec.flags & 4 != 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(1 + i as u64)
+        },
+        timeout: behaviour
+            .timeout
+            .then(|| Duration::from_secs(100_000 + i as u64)),
+        retry: behaviour.retry,
+        script: behaviour.script.clone(),
+    }
+}
+
+impl fmt::Display for Dag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, step) in self.steps.iter().enumerate() {
+            write!(f, "  s{i}:")?;
+            if step.fan != Fan::None {
+                let kind = if matches!(step.fan, Fan::Vec(_)) {
+                    "vec"
+                } else {
+                    "tuple"
+                };
+                write!(f, " after {kind}{:?}", step.data)?;
+            }
+            if !step.order.is_empty() {
+                let how = if step.order_per_handle { "each" } else { "all" };
+                write!(f, " wait_for({how}){:?}", step.order)?;
+            }
+            if let Some(n) = step.retry {
+                write!(f, " retry(fixed {n}, {:?})", step.backoff)?;
+            }
+            if let Some(limit) = step.timeout {
+                write!(f, " timeout({limit:?})")?;
+            }
+            writeln!(f, " script {:?}", step.script)?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strategies.
+
+/// How often, in a thousand steps, a step of a case ends badly (fails or hangs): a failure
+/// skips everything below it, so large graphs need few of them to keep running deep.
+const BAD_PER_MILLE: [u32; 4] = [0, 5, 25, 100];
+
+fn yields() -> impl Strategy<Value = u8> {
+    prop_oneof![3 => Just(0u8), 2 => 1u8..=3]
+}
+
+/// A failing attempt (for the failures before a retried step's last attempt).
+fn failure() -> impl Strategy<Value = Attempt> {
+    prop_oneof![
+        4 => yields().prop_map(Attempt::Err),
+        2 => yields().prop_map(Attempt::Panic),
+        1 => Just(Attempt::PanicInFn),
+    ]
+}
+
+/// A failing attempt of a step with a timeout: it hangs (and times out) or fails on its first
+/// poll.
+fn timed_failure() -> impl Strategy<Value = Attempt> {
+    prop_oneof![
+        4 => Just(Attempt::Hang),
+        1 => Just(Attempt::Err(0)),
+        1 => Just(Attempt::Panic(0)),
+        1 => Just(Attempt::PanicInFn),
+    ]
+}
+
+fn plain(script: Vec<Attempt>) -> Behaviour {
+    Behaviour {
+        script,
+        retry: None,
+        timeout: false,
+    }
+}
+
+/// `failures` then `last`, under `Retry::fixed(attempts, …)`.
+fn retried(mut failures: Vec<Attempt>, last: Attempt, attempts: u32, timeout: bool) -> Behaviour {
+    failures.push(last);
+    Behaviour {
+        script: failures,
+        retry: Some(attempts),
+        timeout,
+    }
+}
+
+/// A step that ends well: it succeeds, at once or after retried failures and timeouts.
+fn good() -> impl Strategy<Value = Behaviour> {
+    prop_oneof![
+        12 => yields().prop_map(|y| plain(vec![Attempt::Ok(y)])),
+        // Fails k times, then succeeds, within a policy of k + 1 to 4 attempts.
+        3 => (proptest::collection::vec(failure(), 0..=3), yields(), 0u32..=3).prop_map(
+            |(failures, y, spare)| {
+                let n = (failures.len() as u32 + 1 + spare).min(4);
+                retried(failures, Attempt::Ok(y), n, false)
+            }
+        ),
+        // Times out (or fails) k times, then ends on its first poll; with a timeout alone
+        // (no policy) when k = 0.
+        2 => (proptest::collection::vec(timed_failure(), 0..=2), 0u32..=2, any::<bool>())
+            .prop_map(|(failures, spare, policy)| {
+                let n = failures.len() as u32 + 1 + spare;
+                let mut b = retried(failures, Attempt::Ok(0), n, true);
+                if n == 1 && !policy {
+                    b.retry = None;
+                }
+                b
+            }),
+    ]
+}
+
+/// A step that ends badly: it fails (at once, or after its policy gives up) or hangs.
+fn bad() -> impl Strategy<Value = Behaviour> {
+    prop_oneof![
+        3 => failure().prop_map(|a| plain(vec![a])),
+        2 => Just(plain(vec![Attempt::Hang])),
+        // Fails every attempt its policy allows (the last failure repeats).
+        2 => (proptest::collection::vec(failure(), 1..=4), 1u32..=4)
+            .prop_map(|(mut failures, n)| {
+                let last = failures.pop().unwrap_or(Attempt::Err(0));
+                retried(failures, last, n, false)
+            }),
+        // Fails k times, then hangs, within a policy of more than k attempts.
+        1 => (proptest::collection::vec(failure(), 1..=2), 0u32..=1).prop_map(
+            |(failures, spare)| {
+                let n = failures.len() as u32 + 1 + spare;
+                retried(failures, Attempt::Hang, n, false)
+            }
+        ),
+        // Times out every attempt (with or without a policy).
+        2 => (proptest::collection::vec(timed_failure(), 1..=3), proptest::option::of(1u32..=3))
+            .prop_map(|(script, retry)| Behaviour {
+                script,
+                retry,
+                timeout: true,
+            }),
+    ]
+}
+
+fn behaviour(bad_per_mille: u32) -> impl Strategy<Value = Behaviour> {
+    prop_oneof![
+        1000 - bad_per_mille => good(),
+        bad_per_mille => bad(),
+    ]
+}
+
+fn fan() -> impl Strategy<Value = Fan> {
+    prop_oneof![
+        3 => Just(Fan::None),
+        6 => Just(Fan::One),
+        3 => Just(Fan::Two),
+        2 => Just(Fan::Three),
+        1 => Just(Fan::Four),
+        3 => (0usize..=6).prop_map(Fan::Vec),
+    ]
+}
+
+fn step_spec(bad_per_mille: u32) -> impl Strategy<Value = StepSpec> {
+    (
+        fan(),
+        proptest::collection::vec(any::<Index>(), 6),
+        prop_oneof![
+            3 => Just(Vec::new()),
+            2 => proptest::collection::vec(any::<Index>(), 1..=3),
+        ],
+        any::<u8>(),
+        behaviour(bad_per_mille),
+    )
+        .prop_map(|(fan, data, order, flags, behaviour)| StepSpec {
+            fan,
+            data,
+            order,
+            flags,
+            behaviour,
+        })
+}
+
+fn dag_spec() -> impl Strategy<Value = DagSpec> {
+    (
+        0..BAD_PER_MILLE.len(),
+        prop_oneof![Just(0usize), Just(2), Just(8)],
+    )
+        .prop_flat_map(|(profile, window)| {
+            let bad = BAD_PER_MILLE[profile];
+            proptest::collection::vec(step_spec(bad), 1..=MAX_STEPS)
+                .prop_map(move |steps| DagSpec { window, steps })
+        })
+}
+
+/// Random DAGs, drawn by [`dag_spec`] and resolved, with a shrinking of their own that knows
+/// they are graphs (proptest's generic shrinking of the spec would rewire every later step when
+/// it removes one). A failing DAG is cut to its shortest failing prefix (by bisection: steps
+/// depend only on earlier ones, so a prefix is the same graph cut short), then loses the steps
+/// it can do without (last first, the edges to them dropped), then has each remaining step
+/// made plain: a first-poll success without policies, dependencies or yields.
+#[derive(Debug)]
+struct Dags;
+
+impl Strategy for Dags {
+    type Tree = DagTree;
+    type Value = Dag;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        let dag = dag_spec().new_tree(runner)?.current().resolve();
+        let len = dag.steps.len();
+        Ok(DagTree {
+            failing: dag.clone(),
+            current: dag,
+            shrink: Shrink::Prefix { lo: len.min(1) },
+            trying: false,
+        })
+    }
+}
+
+/// Where the shrinking of a [`DagTree`] is.
+#[derive(Debug, Clone, Copy)]
+enum Shrink {
+    /// Bisecting the prefix length: prefixes shorter than `lo` pass.
+    Prefix {
+        lo: usize,
+    },
+    /// Removing step `next` (then the ones before it).
+    Remove {
+        next: usize,
+    },
+    /// Simplifying step `step` in the way numbered `how`.
+    Simplify {
+        step: usize,
+        how: u8,
+    },
+    Done,
+}
+
+#[derive(Debug)]
+struct DagTree {
+    current: Dag,
+    /// The smallest DAG known to fail.
+    failing: Dag,
+    shrink: Shrink,
+    /// `current` is a candidate smaller than `failing`, being tried.
+    trying: bool,
+}
+
+impl DagTree {
+    /// Moves `current` to the next smaller candidate after `failing`; `false` if none is left.
+    fn next_candidate(&mut self) -> bool {
+        loop {
+            let n = self.failing.steps.len();
+            match self.shrink {
+                Shrink::Prefix { lo } => {
+                    if lo < n {
+                        let len = lo + (n - lo) / 2;
+                        self.current = Dag {
+                            steps: self.failing.steps[..len].to_vec(),
+                        };
+                        return true;
+                    }
+                    // The last step is needed (the prefix would be shorter): it stays.
+                    self.shrink = Shrink::Remove {
+                        next: n.saturating_sub(2),
+                    };
+                }
+                Shrink::Remove { next } => {
+                    if next + 1 < n {
+                        self.current = self.failing.without(next);
+                        return true;
+                    }
+                    self.shrink = match next {
+                        0 => Shrink::Simplify { step: 0, how: 0 },
+                        _ => Shrink::Remove { next: next - 1 },
+                    };
+                }
+                Shrink::Simplify { step, how } => {
+                    if step >= n {
+                        self.shrink = Shrink::Done;
+                        continue;
+                    }
+                    let candidate = self.failing.simplified(step, how);
+                    self.shrink = if how >= 3 {
+                        Shrink::Simplify {
+                            step: step + 1,
+                            how: 0,
+                        }
+                    } else {
+                        Shrink::Simplify { step, how: how + 1 }
+                    };
+                    if let Some(candidate) = candidate {
+                        self.current = candidate;
+                        return true;
+                    }
+                }
+                Shrink::Done => return false,
+            }
+        }
+    }
+
+    /// After a candidate was tried: move on past the shrinking step that made it.
+    fn advance(&mut self, failed: bool) {
+        match self.shrink {
+            Shrink::Prefix { .. } => {
+                if !failed {
+                    self.shrink = Shrink::Prefix {
+                        lo: self.current.steps.len() + 1,
+                    };
+                }
+            }
+            Shrink::Remove { next } => {
+                self.shrink = if next == 0 {
+                    Shrink::Simplify { step: 0, how: 0 }
+                } else {
+                    Shrink::Remove { next: next - 1 }
+                };
+            }
+            // `next_candidate` has already moved past it.
+            Shrink::Simplify { .. } | Shrink::Done => {}
+        }
+    }
+}
+
+impl ValueTree for DagTree {
+    type Value = Dag;
+
+    fn current(&self) -> Dag {
+        self.current.clone()
+    }
+
+    /// `current` fails: keep it, and try something smaller.
+    fn simplify(&mut self) -> bool {
+        if self.trying {
+            self.advance(true);
+            self.failing = self.current.clone();
+        }
+        self.trying = self.next_candidate();
+        self.trying
+    }
+
+    /// `current` passes: go back to the last failing DAG, and try something else.
+    fn complicate(&mut self) -> bool {
+        if self.trying {
+            self.advance(false);
+            self.current = self.failing.clone();
+        }
+        self.trying = self.next_candidate();
+        self.trying
+    }
+}
+
+impl Dag {
+    /// The DAG without step `gone`: edges to it are dropped, later steps renumbered.
+    fn without(&self, gone: usize) -> Dag {
+        let renumber = |deps: &[usize]| -> Vec<usize> {
+            deps.iter()
+                .filter(|&&p| p != gone)
+                .map(|&p| if p > gone { p - 1 } else { p })
+                .collect()
+        };
+        let steps = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != gone)
+            .map(|(_, step)| {
+                let mut step = step.clone();
+                step.data = renumber(&step.data);
+                step.order = renumber(&step.order);
+                step.fan = fan_for(step.fan, step.data.len());
+                step
+            })
+            .collect();
+        Dag { steps }
+    }
+
+    /// The DAG with step `i` simpler in the way numbered `how` (0: a plain success; 1: no
+    /// ordering dependencies; 2: no data dependencies; 3: no yields), or `None` if it is already.
+    fn simplified(&self, i: usize, how: u8) -> Option<Dag> {
+        let mut step = self.steps.get(i)?.clone();
+        match how {
+            0 => {
+                if step.retry.is_none() && step.timeout.is_none() && step.script == [Attempt::Ok(0)]
+                {
+                    return None;
+                }
+                step.retry = None;
+                step.timeout = None;
+                step.script = vec![Attempt::Ok(0)];
+            }
+            1 if !step.order.is_empty() => step.order.clear(),
+            2 if !step.data.is_empty() => {
+                step.data.clear();
+                step.fan = Fan::None;
+            }
+            3 => {
+                let flat: Vec<Attempt> = step
+                    .script
+                    .iter()
+                    .map(|a| match a {
+                        Attempt::Ok(_) => Attempt::Ok(0),
+                        Attempt::Err(_) => Attempt::Err(0),
+                        Attempt::Panic(_) => Attempt::Panic(0),
+                        other => *other,
+                    })
+                    .collect();
+                if flat == step.script {
+                    return None;
+                }
+                step.script = flat;
+            }
+            _ => return None,
+        }
+        let mut dag = self.clone();
+        dag.steps[i] = step;
+        Some(dag)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference model.
+
+/// What the model expects of one step.
+#[derive(Debug, Clone)]
+struct Expect {
+    state: StepState,
+    attempts: u32,
+    /// For a failed step: the kind of its error.
+    kind: Option<JobErrorKind>,
+    /// Left hanging (running, without a timeout) until the test cancels the job.
+    hangs: bool,
+    /// The failed steps above this one (for a skipped step: its possible root causes).
+    failed_above: BTreeSet<usize>,
+    /// The output, if the step runs (computed for every step: it is what it would output).
+    value: u64,
+}
+
+#[derive(Debug)]
+struct Model {
+    steps: Vec<Expect>,
+    failed: BTreeSet<usize>,
+    hanging: usize,
+}
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64's finaliser.
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A step's output: its index and its parents' outputs, in order.
+fn output(index: usize, inputs: &[u64]) -> u64 {
+    inputs
+        .iter()
+        .fold(mix(index as u64), |acc, &value| mix(acc ^ value))
+}
+
+fn model(dag: &Dag) -> Model {
+    let mut steps: Vec<Expect> = Vec::with_capacity(dag.steps.len());
+    for (i, step) in dag.steps.iter().enumerate() {
+        let inputs: Vec<u64> = step.data.iter().map(|&p| steps[p].value).collect();
+        let parents = step.data.iter().chain(&step.order).map(|&p| &steps[p]);
+        let mut failed_above = BTreeSet::new();
+        let mut blocked = false;
+        for parent in parents.clone() {
+            failed_above.extend(parent.failed_above.iter().copied());
+            blocked |= parent.state == StepState::Cancelled;
+        }
+        for (&p, parent) in step.data.iter().chain(&step.order).zip(parents) {
+            if parent.state == StepState::Failed {
+                failed_above.insert(p);
+            }
+        }
+        let value = output(i, &inputs);
+        let mut expect = Expect {
+            state: StepState::Succeeded,
+            attempts: 0,
+            kind: None,
+            hangs: false,
+            failed_above,
+            value,
+        };
+        if !expect.failed_above.is_empty() {
+            expect.state = StepState::Skipped;
+        } else if blocked {
+            expect.state = StepState::Cancelled;
+        } else {
+            let max = step.retry.unwrap_or(1).max(1);
+            let mut number = 1;
+            loop {
+                let kind = match (step.attempt(number), step.timeout) {
+                    (Attempt::Ok(_), _) => None,
+                    (Attempt::Err(_), _) => Some(JobErrorKind::StepFailed),
+                    (Attempt::Panic(_) | Attempt::PanicInFn, _) => Some(JobErrorKind::StepPanicked),
+                    (Attempt::Hang, Some(_)) => Some(JobErrorKind::TimedOut),
+                    (Attempt::Hang, None) => {
+                        expect.state = StepState::Cancelled;
+                        expect.hangs = true;
+                        break;
+                    }
+                };
+                if kind.is_some() && number < max {
+                    number += 1;
+                    continue;
+                }
+                if kind.is_some() {
+                    expect.state = StepState::Failed;
+                    expect.kind = kind;
+                }
+                break;
+            }
+            expect.attempts = number;
+        }
+        steps.push(expect);
+    }
+    let failed = (0..steps.len())
+        .filter(|&i| steps[i].state == StepState::Failed)
+        .collect();
+    let hanging = steps.iter().filter(|s| s.hangs).count();
+    Model {
+        steps,
+        failed,
+        hanging,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the steps record while they run.
+
+/// A process-unique marker in the message of every deliberate panic, so that the panic hook
+/// can keep quiet about them.
+const PANIC_MARKER: &str = "asyncjob-model: deliberate panic";
+
+#[derive(Debug, Default)]
+struct StepLog {
+    calls: AtomicU32,
+    /// Logical times (from 1; 0 = not yet): the first attempt's start, the successful
+    /// attempt's end, the last attempt's end.
+    first_start: AtomicU64,
+    ok_end: AtomicU64,
+    last_end: AtomicU64,
+    /// An attempt without a timeout began to hang.
+    hanging: AtomicBool,
+}
+
+/// The job input: the expectations the steps check, and what they record.
+#[derive(Debug)]
+struct Ctx {
+    clock: AtomicU64,
+    steps: Vec<StepLog>,
+    /// Per step: the scripted attempts and whether it has a timeout.
+    scripts: Vec<(Vec<Attempt>, bool)>,
+    /// Per step: the parent outputs it must receive, in order.
+    inputs: Vec<Vec<u64>>,
+    values: Vec<u64>,
+    /// Step futures alive (created and not dropped).
+    live: AtomicUsize,
+    problems: Mutex<Vec<String>>,
+}
+
+impl Ctx {
+    fn new(dag: &Dag, model: &Model) -> Self {
+        Ctx {
+            clock: AtomicU64::new(0),
+            steps: dag.steps.iter().map(|_| StepLog::default()).collect(),
+            scripts: dag
+                .steps
+                .iter()
+                .map(|s| (s.script.clone(), s.timeout.is_some()))
+                .collect(),
+            inputs: dag
+                .steps
+                .iter()
+                .map(|s| s.data.iter().map(|&p| model.steps[p].value).collect())
+                .collect(),
+            values: model.steps.iter().map(|s| s.value).collect(),
+            live: AtomicUsize::new(0),
+            problems: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    fn problem(&self, problem: String) {
+        self.problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(problem);
+    }
+
+    fn problems(&self) -> Vec<String> {
+        self.problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Counts a step future alive while it exists.
+struct Live(Arc<Ctx>);
+
+impl Live {
+    fn new(ctx: &Arc<Ctx>) -> Self {
+        ctx.live.fetch_add(1, Ordering::SeqCst);
+        Live(ctx.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Yields to the executor once.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Resolves once `condition` holds, yielding to the executor in between.
+async fn until(mut condition: impl FnMut() -> bool) {
+    while !condition() {
+        yield_now().await;
+    }
+}
+
+fn error_text(i: usize, attempt: u32) -> String {
+    format!("s{i} attempt {attempt} failed")
+}
+
+fn panic_text(i: usize, attempt: u32, where_: &str) -> String {
+    format!("{PANIC_MARKER} in s{i} attempt {attempt} ({where_})")
+}
+
+/// The body of every step: called with the parent outputs it received.
+fn call(ctx: Arc<Ctx>, i: usize, got: Vec<u64>) -> BoxFuture<'static, Result<u64, String>> {
+    let log = &ctx.steps[i];
+    let attempt = log.calls.fetch_add(1, Ordering::SeqCst) + 1;
+    let start = ctx.tick();
+    if attempt == 1 {
+        log.first_start.store(start, Ordering::SeqCst);
+    }
+    let previous_end = log.last_end.load(Ordering::SeqCst);
+    if attempt > 1 && previous_end >= start {
+        ctx.problem(format!(
+            "s{i}: attempt {attempt} started (tick {start}) before attempt {} ended (tick {previous_end})",
+            attempt - 1
+        ));
+    }
+    if got != ctx.inputs[i] {
+        ctx.problem(format!(
+            "s{i} attempt {attempt}: received {got:?}, expected {:?}",
+            ctx.inputs[i]
+        ));
+    }
+    let (script, timeout) = &ctx.scripts[i];
+    let at = usize::try_from(attempt - 1).unwrap_or(usize::MAX);
+    let action = script
+        .get(at)
+        .or(script.last())
+        .copied()
+        .unwrap_or(Attempt::Ok(0));
+    let timeout = *timeout;
+    if action == Attempt::PanicInFn {
+        log.last_end.store(ctx.tick(), Ordering::SeqCst);
+        panic!("{}", panic_text(i, attempt, "in the step function"));
+    }
+    let live = Live::new(&ctx);
+    Box::pin(async move {
+        let _live = live;
+        let log = &ctx.steps[i];
+        let end = |ctx: &Ctx| {
+            let tick = ctx.tick();
+            log.last_end.store(tick, Ordering::SeqCst);
+            tick
+        };
+        match action {
+            Attempt::Ok(yields) => {
+                for _ in 0..yields {
+                    yield_now().await;
+                }
+                let tick = end(&ctx);
+                log.ok_end.store(tick, Ordering::SeqCst);
+                Ok(ctx.values[i])
+            }
+            Attempt::Err(yields) => {
+                for _ in 0..yields {
+                    yield_now().await;
+                }
+                end(&ctx);
+                Err(error_text(i, attempt))
+            }
+            Attempt::Panic(yields) => {
+                for _ in 0..yields {
+                    yield_now().await;
+                }
+                end(&ctx);
+                panic!("{}", panic_text(i, attempt, "in the future"));
+            }
+            Attempt::PanicInFn | Attempt::Hang => {
+                if !timeout {
+                    log.hanging.store(true, Ordering::SeqCst);
+                }
+                futures::future::pending::<()>().await;
+                Err("unreachable: a hanging step ended".to_owned())
+            }
+        }
+    })
+}
+
+/// Keeps the default panic hook quiet about the deliberate panics of the model's steps (there
+/// are thousands); every other panic is reported as usual.
+fn quiet_deliberate_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !message.starts_with(PANIC_MARKER) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building the job.
+
+type Builder<'a, P> = StepBuilder<'a, Arc<Ctx>, Sendable, P>;
+
+fn wait_for<'a, P>(
+    mut b: Builder<'a, P>,
+    step: &Step,
+    handles: &[StepHandle<u64>],
+) -> Builder<'a, P> {
+    let order: Vec<StepHandle<u64>> = step.order.iter().map(|&p| handles[p].clone()).collect();
+    match order.len() {
+        0 => b,
+        1 => b.wait_for(&order[0]),
+        _ if step.order_per_handle => {
+            for handle in &order {
+                b = b.wait_for(handle);
+            }
+            b
+        }
+        _ => b.wait_for(&order),
+    }
+}
+
+fn policies<'a, P>(mut b: Builder<'a, P>, step: &Step) -> Builder<'a, P> {
+    if let Some(n) = step.retry {
+        b = b.retry(Retry::fixed(n, step.backoff));
+    }
+    if let Some(limit) = step.timeout {
+        b = b.timeout(limit);
+    }
+    b
+}
+
+/// A built job, and the handles of its steps in order.
+type Built = (asyncjob::JobDefinition<Arc<Ctx>>, Vec<StepHandle<u64>>);
+
+fn build(dag: &Dag) -> Result<Built, String> {
+    let mut job = JobBuilder::<Arc<Ctx>>::new("model");
+    let mut handles: Vec<StepHandle<u64>> = Vec::with_capacity(dag.steps.len());
+    for (i, step) in dag.steps.iter().enumerate() {
+        let mut b = job.step(format!("s{i}"));
+        if step.policies_first {
+            b = policies(b, step);
+        }
+        if step.order_first {
+            b = wait_for(b, step, &handles);
+        }
+        // The rest of the chain once `after` fixed the parents' type.
+        macro_rules! finish {
+            ($b:expr, |$ctx:ident, $args:tt: $ty:ty| $got:expr) => {{
+                let mut b = $b;
+                if !step.order_first {
+                    b = wait_for(b, step, &handles);
+                }
+                if !step.policies_first {
+                    b = policies(b, step);
+                }
+                b.run(move |$ctx: Arc<Ctx>, $args: $ty| call($ctx, i, $got))
+            }};
+        }
+        let h = |k: usize| &handles[step.data[k]];
+        let handle = match step.fan {
+            Fan::None => {
+                let mut b = b;
+                if !step.order_first {
+                    b = wait_for(b, step, &handles);
+                }
+                if !step.policies_first {
+                    b = policies(b, step);
+                }
+                b.run(move |ctx: Arc<Ctx>| call(ctx, i, Vec::new()))
+            }
+            Fan::One => finish!(b.after(h(0)), |ctx, a: u64| vec![a]),
+            Fan::Two => finish!(b.after((h(0), h(1))), |ctx, (a, b): (u64, u64)| vec![a, b]),
+            Fan::Three => finish!(
+                b.after((h(0), h(1), h(2))),
+                |ctx, (a, b, c): (u64, u64, u64)| vec![a, b, c]
+            ),
+            Fan::Four => finish!(b.after((h(0), h(1), h(2), h(3))), |ctx,
+                                                                     (a, b, c, d): (
+                u64,
+                u64,
+                u64,
+                u64
+            )| vec![
+                a, b, c, d
+            ]),
+            Fan::Vec(_) => {
+                let parents: Vec<StepHandle<u64>> =
+                    step.data.iter().map(|&p| handles[p].clone()).collect();
+                finish!(b.after(&parents), |ctx, got: Vec<u64>| got)
+            }
+        };
+        handles.push(handle.map_err(|e| format!("s{i} could not be added: {e}"))?);
+    }
+    Ok((job.seal(), handles))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a case and checking it.
+
+fn kind_of(error: &JobError) -> String {
+    format!("{:?} (step {:?})", error.kind(), error.step())
+}
+
+/// `true` if no step of the job can move any more, but for those left hanging: every step has
+/// ended, hangs (running, its future parked for good), or waits behind such a step, with none
+/// of its dependencies failed (a failure that is still skipping its dependents is not over).
+fn stuck(dag: &Dag, ctx: &Ctx, states: &[asyncjob::StepSnapshot]) -> bool {
+    let state = |i: usize| states.get(i).map_or(StepState::Pending, |s| s.state);
+    (0..dag.steps.len()).all(|i| match state(i) {
+        StepState::Running => ctx.steps[i].hanging.load(Ordering::SeqCst),
+        StepState::Waiting => {
+            let step = &dag.steps[i];
+            let mut deps = step.data.iter().chain(&step.order).map(|&p| state(p));
+            let all_fine = deps.clone().all(|s| {
+                matches!(
+                    s,
+                    StepState::Succeeded | StepState::Waiting | StepState::Running
+                )
+            });
+            all_fine && deps.any(|s| matches!(s, StepState::Waiting | StepState::Running))
+        }
+        other => other.is_finished(),
+    })
+}
+
+/// Runs one DAG on `h` and compares everything with the model; the problems found, if any.
+fn run_case<H: Harness>(h: &H, dag: &Dag) -> Vec<String> {
+    let model = model(dag);
+    let (job, handles) = match build(dag) {
+        Ok(built) => built,
+        Err(problem) => return vec![problem],
+    };
+    let ctx = Arc::new(Ctx::new(dag, &model));
+    let timer = RecordingTimer::default();
+    let instance = h.start_with_timer(&job, ctx.clone(), JobOptions::new(), timer.clone());
+    // Whatever happens below, leave nothing hanging on the executor.
+    let guard = instance.cancel_on_drop();
+    let mut problems = Vec::new();
+
+    // Wait until the job is finished, or stuck: nothing can happen any more but for the steps
+    // left hanging. This does not ask the model, so that a job that differs from it is reported,
+    // not waited for. Then cancel what is left.
+    h.block_on(until(|| {
+        instance.is_finished()
+            || (ctx
+                .steps
+                .iter()
+                .any(|log| log.hanging.load(Ordering::SeqCst))
+                && stuck(dag, &ctx, &instance.steps()))
+    }));
+    let unfinished = !instance.is_finished();
+    if unfinished && !instance.cancel() {
+        problems.push("cancel() returned false on a job with hanging steps".to_owned());
+    }
+    if unfinished != (model.hanging > 0) {
+        problems.push(format!(
+            "the job {} by itself; the model: {} steps hang",
+            if unfinished { "did not end" } else { "ended" },
+            model.hanging
+        ));
+    }
+    let result = h.block_on(instance.wait());
+    let live = ctx.live.load(Ordering::SeqCst);
+    if live != 0 {
+        problems.push(format!(
+            "{live} step futures still alive when wait() returned"
+        ));
+    }
+    if instance.cancel() {
+        problems.push("cancel() returned true after the job ended".to_owned());
+    }
+    drop(guard);
+
+    // wait()'s result.
+    match (&result, model.failed.is_empty(), model.hanging > 0) {
+        (Ok(()), true, false) => {}
+        (Err(error), false, _) => {
+            let at = model
+                .steps
+                .iter()
+                .enumerate()
+                .find(|(i, _)| format!("s{i}") == error.step());
+            match at {
+                Some((i, expect)) if model.failed.contains(&i) => {
+                    if Some(error.kind()) != expect.kind || error.attempts() != expect.attempts {
+                        problems.push(format!(
+                            "wait(): {} after {} attempts; the model: {:?} after {}",
+                            kind_of(error),
+                            error.attempts(),
+                            expect.kind,
+                            expect.attempts
+                        ));
+                    }
+                }
+                _ => problems.push(format!(
+                    "wait() failed with {}, not one of the failed steps {:?}",
+                    kind_of(error),
+                    model.failed
+                )),
+            }
+        }
+        (Err(error), true, true) => {
+            if error.kind() != JobErrorKind::Cancelled || !error.step().is_empty() {
+                problems.push(format!(
+                    "wait(): {}; the model: the job's own Cancelled error",
+                    kind_of(error)
+                ));
+            }
+        }
+        (result, _, _) => problems.push(format!(
+            "wait(): {:?}; the model: failed steps {:?}, {} hanging",
+            result.as_ref().map_err(kind_of),
+            model.failed,
+            model.hanging
+        )),
+    }
+
+    let snapshot = instance.snapshot();
+    if !snapshot.finished {
+        problems.push("the snapshot after wait() is not finished".to_owned());
+    }
+    if snapshot.error.as_ref().map(kind_of) != result.as_ref().err().map(kind_of) {
+        problems.push("snapshot.error differs from wait()'s error".to_owned());
+    }
+    if snapshot.steps.len() != dag.steps.len() {
+        problems.push(format!("{} steps in the snapshot", snapshot.steps.len()));
+        return problems;
+    }
+
+    let sleeps = timer.sleeps();
+    let mut sleeps_by_length: HashMap<Duration, usize> = HashMap::new();
+    for sleep in &sleeps {
+        *sleeps_by_length.entry(*sleep).or_default() += 1;
+    }
+
+    for (i, ((step, expect), snap)) in dag
+        .steps
+        .iter()
+        .zip(&model.steps)
+        .zip(&snapshot.steps)
+        .enumerate()
+    {
+        let mut wrong = |what: String| problems.push(format!("s{i}: {what}"));
+        let log = &ctx.steps[i];
+        if snap.state != expect.state {
+            wrong(format!("state {}, the model: {}", snap.state, expect.state));
+        }
+        if snap.attempts != expect.attempts {
+            wrong(format!(
+                "{} attempts in the snapshot, the model: {}",
+                snap.attempts, expect.attempts
+            ));
+        }
+        let calls = log.calls.load(Ordering::SeqCst);
+        if calls != expect.attempts {
+            wrong(format!(
+                "the function ran {calls} times, the model: {}",
+                expect.attempts
+            ));
+        }
+        let retried = expect.attempts.saturating_sub(1) as usize;
+        if snap.retried.len() != retried {
+            wrong(format!(
+                "{} retried attempts, the model: {retried}",
+                snap.retried.len()
+            ));
+        }
+        for (n, attempt) in snap.retried.iter().enumerate() {
+            let number = n as u32 + 1;
+            let expected = match step.attempt(number) {
+                Attempt::Err(_) => error_text(i, number),
+                Attempt::Panic(_) => panic_text(i, number, "in the future"),
+                Attempt::PanicInFn => panic_text(i, number, "in the step function"),
+                Attempt::Hang => "timed out".to_owned(),
+                Attempt::Ok(_) => "(no failure: it succeeded)".to_owned(),
+            };
+            if attempt.attempt != number || !attempt.error.contains(&expected) {
+                wrong(format!(
+                    "retried attempt {n}: #{} {:?}, the model: #{number} {expected:?}",
+                    attempt.attempt, attempt.error
+                ));
+            }
+        }
+        if snap.data_dependencies != step.data || snap.ordering_dependencies != step.order {
+            wrong(format!(
+                "dependencies {:?} / {:?}, built as {:?} / {:?}",
+                snap.data_dependencies, snap.ordering_dependencies, step.data, step.order
+            ));
+        }
+        if snap.started_at.is_some() != (expect.attempts > 0) {
+            wrong(format!(
+                "started_at {:?} after {} attempts",
+                snap.started_at, expect.attempts
+            ));
+        }
+        let out = instance.output(&handles[i]);
+        let expected_out = (expect.state == StepState::Succeeded).then_some(expect.value);
+        if out != expected_out {
+            wrong(format!("output {out:?}, the model: {expected_out:?}"));
+        }
+        let hanging = log.hanging.load(Ordering::SeqCst);
+        if hanging != expect.hangs {
+            wrong(format!("hung: {hanging}, the model: {}", expect.hangs));
+        }
+        // The step's error.
+        match (expect.state, &snap.error) {
+            (StepState::Succeeded, None) => {}
+            (StepState::Failed, Some(error)) => {
+                if error.step() != format!("s{i}")
+                    || Some(error.kind()) != expect.kind
+                    || error.attempts() != expect.attempts
+                {
+                    wrong(format!(
+                        "error {} after {}, the model: {:?} after {}",
+                        kind_of(error),
+                        error.attempts(),
+                        expect.kind,
+                        expect.attempts
+                    ));
+                }
+                let last = step.attempt(expect.attempts);
+                let text = match last {
+                    Attempt::Err(_) => error.step_error().map(|e| e.to_string()),
+                    Attempt::Panic(_) | Attempt::PanicInFn => {
+                        error.panic_message().map(str::to_owned)
+                    }
+                    _ => None,
+                };
+                let expected = match last {
+                    Attempt::Err(_) => Some(error_text(i, expect.attempts)),
+                    Attempt::Panic(_) => Some(panic_text(i, expect.attempts, "in the future")),
+                    Attempt::PanicInFn => {
+                        Some(panic_text(i, expect.attempts, "in the step function"))
+                    }
+                    _ => None,
+                };
+                if text != expected {
+                    wrong(format!("error text {text:?}, the model: {expected:?}"));
+                }
+            }
+            (StepState::Skipped, Some(error)) => {
+                let cause = error.root_cause();
+                let root = (0..dag.steps.len()).find(|&p| format!("s{p}") == cause.step());
+                let fits = root.is_some_and(|p| {
+                    expect.failed_above.contains(&p) && Some(cause.kind()) == model.steps[p].kind
+                });
+                if error.kind() != JobErrorKind::DependencyFailed
+                    || error.step() != format!("s{i}")
+                    || !fits
+                {
+                    wrong(format!(
+                        "error {}, root cause {}; the model: skipped because of one of {:?}",
+                        kind_of(error),
+                        kind_of(cause),
+                        expect.failed_above
+                    ));
+                }
+            }
+            (StepState::Cancelled, Some(error)) => {
+                if error.kind() != JobErrorKind::Cancelled {
+                    wrong(format!("error {}, the model: Cancelled", kind_of(error)));
+                }
+            }
+            (state, error) => wrong(format!(
+                "error {:?} in state {state}",
+                error.as_ref().map(kind_of)
+            )),
+        }
+        // Dependencies had succeeded before the first attempt started.
+        let start = log.first_start.load(Ordering::SeqCst);
+        if start != 0 {
+            for &p in step.data.iter().chain(&step.order) {
+                let parent_end = ctx.steps[p].ok_end.load(Ordering::SeqCst);
+                if parent_end == 0 || parent_end >= start {
+                    wrong(format!(
+                        "started at tick {start}, but its dependency s{p} succeeded at tick {parent_end}"
+                    ));
+                }
+            }
+        }
+        // The back-off sleeps: one per retried attempt (none for a zero delay).
+        if step.retry.is_some() && !step.backoff.is_zero() {
+            let asked = sleeps_by_length.remove(&step.backoff).unwrap_or(0);
+            if asked != retried {
+                wrong(format!(
+                    "{asked} back-off sleeps of {:?}, the model: {retried}",
+                    step.backoff
+                ));
+            }
+        }
+        // The timeouts: at least one per attempt that timed out, at most one per attempt.
+        if let Some(limit) = step.timeout {
+            let asked = sleeps_by_length.remove(&limit).unwrap_or(0);
+            let attempts = 1..=expect.attempts;
+            let timed_out = attempts
+                .clone()
+                .filter(|&n| step.attempt(n) == Attempt::Hang)
+                .count();
+            let at_most = attempts
+                .filter(|&n| step.attempt(n) != Attempt::PanicInFn)
+                .count();
+            if asked < timed_out || asked > at_most {
+                wrong(format!(
+                    "{asked} timeout sleeps of {limit:?}, the model: {timed_out} to {at_most}"
+                ));
+            }
+        }
+    }
+    if !sleeps_by_length.is_empty() {
+        problems.push(format!("unexpected sleeps: {sleeps_by_length:?}"));
+    }
+    problems.extend(ctx.problems());
+    problems
+}
+
+/// Stops the process, naming the case, if a case makes no progress for a long time: a hang
+/// becomes a failure that says which DAG hung.
+struct Stall {
+    current: Arc<Mutex<String>>,
+    done: Arc<AtomicU64>,
+    stop: Option<mpsc::Sender<()>>,
+}
+
+impl Stall {
+    const LIMIT: Duration = Duration::from_secs(15);
+
+    fn new(executor: &'static str) -> Self {
+        let current = Arc::new(Mutex::new(String::new()));
+        let done = Arc::new(AtomicU64::new(0));
+        let (stop, stopped) = mpsc::channel::<()>();
+        let (watched, progress) = (current.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut last = u64::MAX;
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::LIMIT) {
+                let now = progress.load(Ordering::SeqCst);
+                if now == last {
+                    let case = watched.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    eprintln!(
+                        "random_dags_match_the_model on {executor}: a case made no progress for \
+                         {:?} (seed {}): aborting. The case:\n{case}",
+                        Self::LIMIT,
+                        model_seed()
+                    );
+                    std::process::exit(101);
+                }
+                last = now;
+            }
+        });
+        Stall {
+            current,
+            done,
+            stop: Some(stop),
+        }
+    }
+
+    fn case(&self, dag: &Dag) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = dag.to_string();
+    }
+
+    fn done(&self) {
+        self.done.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Random DAGs of up to [`MAX_STEPS`] steps, with every kind of dependency, errors, panics,
+/// hangs, retries and timeouts, end exactly as a reference model says.
+///
+/// [`model_cases`] cases (`ASYNCJOB_MODEL_CASES`, 256 by default), drawn from a fixed seed
+/// ([`DEFAULT_SEED`], or `ASYNCJOB_MODEL_SEED`). The model, the checks and the shrinking of a
+/// failing DAG are described at the top of `src/model.rs`.
+pub fn random_dags_match_the_model<H: Harness>(h: &H) {
+    quiet_deliberate_panics();
+    let cases = model_cases();
+    let seed = model_seed();
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        rng_algorithm: RngAlgorithm::ChaCha,
+        rng_seed: RngSeed::Fixed(seed),
+        max_shrink_iters: 10_000,
+        max_shrink_time: 60_000,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let stall = Stall::new(h.name());
+    let count = AtomicU64::new(0);
+    let first_failure = AtomicU64::new(0);
+    let result = runner.run(&Dags, |dag| {
+        let number = count.fetch_add(1, Ordering::SeqCst) + 1;
+        stall.case(&dag);
+        let problems = run_case(h, &dag);
+        stall.done();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            let _ = first_failure.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
+            let shown = problems.len().min(20);
+            let mut message = problems[..shown].join("\n");
+            if problems.len() > shown {
+                message.push_str(&format!("\n… and {} more", problems.len() - shown));
+            }
+            Err(TestCaseError::fail(message))
+        }
+    });
+    drop(stall);
+    match result {
+        Ok(()) => {}
+        Err(TestError::Fail(reason, dag)) => panic!(
+            "random_dags_match_the_model failed on {}: case {} of {cases} (seed {seed}) did not \
+             match the model; shrunk to this DAG of {} steps:\n{}\n{reason}\n\
+             Run it again with ASYNCJOB_MODEL_SEED={seed} ASYNCJOB_MODEL_CASES={cases}.",
+            h.name(),
+            first_failure.load(Ordering::SeqCst),
+            dag.steps.len(),
+            dag,
+        ),
+        Err(TestError::Abort(reason)) => panic!(
+            "random_dags_match_the_model aborted on {} (seed {seed}): {reason}",
+            h.name()
+        ),
+    }
+}
