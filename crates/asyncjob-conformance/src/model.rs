@@ -78,6 +78,7 @@ use proptest::sample::Index;
 use proptest::strategy::{NewTree, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestError, TestRunner};
 
+use crate::tests::{until, yield_now};
 use crate::{Harness, RecordingTimer};
 
 /// The largest DAG the test generates.
@@ -873,28 +874,6 @@ impl Live {
 impl Drop for Live {
     fn drop(&mut self) {
         self.0.live.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Yields to the executor once.
-async fn yield_now() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await
-}
-
-/// Resolves once `condition` holds, yielding to the executor in between.
-async fn until(mut condition: impl FnMut() -> bool) {
-    while !condition() {
-        yield_now().await;
     }
 }
 

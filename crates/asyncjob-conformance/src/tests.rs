@@ -26,7 +26,7 @@ impl Clock {
 }
 
 /// Yields to the executor once.
-async fn yield_now() {
+pub(crate) async fn yield_now() {
     let mut yielded = false;
     std::future::poll_fn(|cx| {
         if yielded {
@@ -41,7 +41,7 @@ async fn yield_now() {
 }
 
 /// Resolves once `condition` holds, yielding to the executor in between.
-async fn until(mut condition: impl FnMut() -> bool) {
+pub(crate) async fn until(mut condition: impl FnMut() -> bool) {
     while !condition() {
         yield_now().await;
     }

@@ -7,8 +7,8 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -34,34 +34,7 @@ pub(crate) const SUMMARY: Summary = Summary {
 /// test fails. A bound for a hang, not a timing assertion: a leak never settles.
 pub(crate) const SETTLE: Duration = Duration::from_secs(30);
 
-/// Fails the process (naming the test) if it is not dropped within `limit`: a hang becomes a
-/// clear failure instead of a CI time-out. (As `asyncjob_conformance::Watchdog`.)
-#[derive(Debug)]
-pub(crate) struct Watchdog {
-    done: Option<mpsc::Sender<()>>,
-}
-
-impl Watchdog {
-    /// Arms the watchdog for the test `name`.
-    pub(crate) fn new(name: &'static str, limit: Duration) -> Self {
-        let (done, rx) = mpsc::channel::<()>();
-        std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-                eprintln!("test `{name}` hung for {limit:?}: aborting");
-                std::process::exit(101);
-            }
-        });
-        Watchdog { done: Some(done) }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        if let Some(done) = self.done.take() {
-            let _ = done.send(());
-        }
-    }
-}
+pub(crate) use asyncjob_conformance::Watchdog;
 
 /// Polls `check` until it returns `Ok`, or fails the test with its last error after [`SETTLE`].
 pub(crate) fn settle<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
