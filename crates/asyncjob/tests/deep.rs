@@ -35,6 +35,7 @@ fn chain() -> (JobDefinition<u64>, asyncjob::StepHandle<u64>) {
 
 #[test]
 fn a_million_step_chain_runs_and_drops() {
+    let _heavy = heavy();
     let (job, last) = chain();
     let mut pool = LocalPool::new();
     let executor = FuturesSpawner::new(pool.spawner()).with_timer(NoSleep);
@@ -53,7 +54,7 @@ fn a_million_step_chain_runs_and_drops() {
 
 const WIDE: usize = 100_000;
 
-/// Held by the wide tests, so that they do not run at the same time: on a 2-core machine three
+/// Held by every test here, so that they do not run at the same time: on a 2-core machine three
 /// heavy tests at once would blur the timings of the linear-cost test.
 static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
