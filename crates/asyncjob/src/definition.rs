@@ -211,9 +211,9 @@ impl<I, M: Mode> JobDefinition<I, M> {
     where
         E: LocalExecutor + Timer + 'static,
     {
-        let cancel = RunEnv::new(&self.inner.topology);
+        let env = RunEnv::new(&self.inner.topology);
         let cells = self
-            .instantiate(&input, &cancel)
+            .instantiate(&input, &env)
             .into_iter()
             .map(M::into_local)
             .collect();
@@ -223,7 +223,7 @@ impl<I, M: Mode> JobDefinition<I, M> {
             cells,
             executor.clone(),
             executor,
-            cancel,
+            env,
             options.id.clone().unwrap_or_else(JobId::next),
             &options,
         );
@@ -260,15 +260,15 @@ impl<I> JobDefinition<I, Sendable> {
     where
         E: Executor + Timer + Send + Sync + 'static,
     {
-        let cancel = RunEnv::new(&self.inner.topology);
-        let cells = self.instantiate(&input, &cancel).into_boxed_slice();
+        let env = RunEnv::new(&self.inner.topology);
+        let cells = self.instantiate(&input, &env).into_boxed_slice();
         let executor = Arc::new(executor);
         let run = Run::<Sendable>::start(
             self.inner.topology.clone(),
             cells,
             executor.clone(),
             executor,
-            cancel,
+            env,
             options.id.clone().unwrap_or_else(JobId::next),
             &options,
         );

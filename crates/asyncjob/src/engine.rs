@@ -379,7 +379,7 @@ pub struct Run<X: Sealed> {
     timer: Arc<X::Timer>,
     sequential: bool,
     fail_fast: bool,
-    cancel: Arc<RunEnv>,
+    env: Arc<RunEnv>,
     remaining: AtomicUsize,
     first_error: OnceLock<JobError>,
     completion: Completion,
@@ -407,7 +407,7 @@ impl<X: Sealed> Run<X> {
         cells: Box<[Arc<X::Cell>]>,
         spawner: Arc<X::Spawner>,
         timer: Arc<X::Timer>,
-        cancel: Arc<RunEnv>,
+        env: Arc<RunEnv>,
         id: JobId,
         options: &crate::instance::JobOptions,
     ) -> Arc<Self> {
@@ -425,7 +425,7 @@ impl<X: Sealed> Run<X> {
             timer,
             sequential,
             fail_fast: options.fail_fast || topology.fail_fast,
-            cancel,
+            env,
             remaining: AtomicUsize::new(topology.steps.len()),
             first_error: OnceLock::new(),
             completion: Completion::default(),
@@ -522,7 +522,7 @@ impl<X: Sealed> Run<X> {
     /// Cancels the run: steps that have not started never will, running steps are dropped at
     /// their next wake-up. `false` if the run had already ended or been cancelled.
     pub(crate) fn cancel(&self, reason: JobError) -> bool {
-        if self.is_finished() || !self.cancel.cancel() {
+        if self.is_finished() || !self.env.cancel() {
             return false;
         }
         let _ = self.first_error.set(reason);
@@ -543,7 +543,7 @@ impl<X: Sealed> Run<X> {
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.env.is_cancelled()
     }
 
     /// The task that cancels the run at its deadline. It holds the run weakly, so a run that
