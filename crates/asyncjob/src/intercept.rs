@@ -49,7 +49,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::instance::JobId;
+use crate::id::JobId;
 
 /// Who is running: handed to an [`Interceptor`] when an attempt of a step starts.
 #[derive(Debug, Clone, Copy)]

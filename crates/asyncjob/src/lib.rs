@@ -181,31 +181,45 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod builder;
-mod context;
-mod definition;
-mod engine;
+// Layers, each importing only those above it in this list (see docs/architecture.md):
+// leaves (errors, runtime traits, policies, ids, panics, sync), cells and modes, the shape of a
+// definition, the step layer, the state layer, the engine, instances, pictures.
 mod error;
 pub mod executor;
-mod instance;
+mod id;
 pub mod intercept;
-pub mod mode;
-mod parents;
+mod panic;
 pub mod retry;
+mod sync;
+mod topology;
+
+mod cell;
+mod env;
+pub mod mode;
+
+mod graph;
+mod step;
+
+mod state;
+
+mod engine;
+
+mod instance;
 #[cfg(feature = "tracing")]
 pub mod tracing;
 pub mod visual;
 
-pub use builder::{JobBuilder, NoParents, StepBuilder, StepHandle};
-pub use definition::{JobDefinition, JobWithResult, StepInfo};
 pub use error::{BoxError, DefinitionError, DefinitionErrorKind, JobError, JobErrorKind};
 pub use executor::{
     BoxFuture, Executor, FuturesSpawner, LocalBoxFuture, LocalExecutor, SpawnError, Timer,
     WithTimer,
 };
+pub use graph::builder::{JobBuilder, NoParents, StepBuilder, StepHandle};
+pub use graph::definition::{JobDefinition, JobWithResult, StepInfo};
+pub use graph::parents::{Dependencies, IntoParents, Parents, SendParents};
+pub use id::JobId;
 pub use instance::{
-    CancelOnDrop, JobId, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot,
-    RetriedAttempt, StepSnapshot, StepState,
+    CancelOnDrop, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot, StepSnapshot, Wait,
 };
 pub use mode::{Local, Mode, Sendable};
-pub use parents::{Dependencies, IntoParents, Parents, SendParents};
+pub use state::{RetriedAttempt, StepState};

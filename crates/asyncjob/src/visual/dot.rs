@@ -10,9 +10,10 @@ use std::fmt::Write as _;
 
 use super::escape::{LABEL_CHARS, dot_escape_into, dot_quoted, shorten};
 use super::{error_chain, fill_color, job_state, line_color, time};
-use crate::definition::JobDefinition;
-use crate::instance::{JobSnapshot, StepSnapshot, StepState};
+use crate::graph::definition::JobDefinition;
+use crate::instance::{JobSnapshot, StepSnapshot};
 use crate::mode::Mode;
+use crate::state::StepState;
 
 const FONT: &str = "Helvetica,Arial,sans-serif";
 

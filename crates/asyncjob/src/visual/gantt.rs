@@ -6,7 +6,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::escape::{LABEL_CHARS, mermaid_text};
 use super::{job_state, time};
-use crate::instance::{JobSnapshot, StepSnapshot, StepState};
+use crate::instance::{JobSnapshot, StepSnapshot};
+use crate::state::StepState;
 
 /// Jobs shorter than this are drawn in seconds from their start; longer ones at their
 /// wall-clock time.

@@ -72,8 +72,9 @@
 //! whole name, escaped. Mermaid has no escaping: see
 //! [`to_mermaid_gantt`](JobSnapshot::to_mermaid_gantt) for what is replaced.
 
-use crate::instance::{JobInstance, JobSnapshot, StepState};
+use crate::instance::{JobInstance, JobSnapshot};
 use crate::mode::Mode;
+use crate::state::StepState;
 
 mod dot;
 mod escape;

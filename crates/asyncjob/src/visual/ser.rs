@@ -17,7 +17,9 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use super::time;
 use crate::error::{JobError, JobErrorKind};
-use crate::instance::{JobId, JobSnapshot, StepSnapshot, StepState};
+use crate::id::JobId;
+use crate::instance::{JobSnapshot, StepSnapshot};
+use crate::state::StepState;
 
 /// A wall-clock time, serialised as RFC 3339.
 struct Rfc3339(SystemTime);

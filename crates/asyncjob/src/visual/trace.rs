@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::escape::json_quoted;
 use super::{error_chain, job_state, time};
-use crate::instance::{JobSnapshot, StepState};
+use crate::instance::JobSnapshot;
+use crate::state::StepState;
 
 /// The process id all events are under: one instance is one process.
 const PID: u32 = 1;

@@ -1,140 +1,23 @@
 //! Job instances: one run of a definition, its state, its steps and its result.
 
+mod start;
+
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use crate::builder::StepHandle;
-use crate::engine::{ErasedCell, Run, StepTimes};
+use crate::cell::ErasedCell;
+use crate::engine::Run;
 use crate::error::JobError;
+use crate::graph::builder::StepHandle;
+use crate::id::JobId;
 use crate::mode::{Mode, Sendable};
-
-/// Where a step of a job instance is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-#[repr(u8)]
-pub enum StepState {
-    /// Some of the step's dependencies have not succeeded yet.
-    Waiting = 0,
-    /// The step's dependencies have succeeded; it is queued on the executor.
-    Pending = 1,
-    /// The step's future is running.
-    Running = 2,
-    /// The step's future returned its output.
-    Succeeded = 3,
-    /// The step returned an error, panicked, or could not be run by the executor.
-    Failed = 4,
-    /// The step did not run because a step it depends on failed.
-    Skipped = 5,
-    /// The job was cancelled before the step ended.
-    Cancelled = 6,
-    /// An attempt failed; the step waits out its retry policy's delay before the next one.
-    Retrying = 7,
-}
-
-impl StepState {
-    pub(crate) fn from_u8(value: u8) -> Self {
-        match value {
-            0 => StepState::Waiting,
-            1 => StepState::Pending,
-            2 => StepState::Running,
-            3 => StepState::Succeeded,
-            4 => StepState::Failed,
-            5 => StepState::Skipped,
-            7 => StepState::Retrying,
-            _ => StepState::Cancelled,
-        }
-    }
-
-    /// `true` once the step will not change state any more.
-    pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            StepState::Succeeded | StepState::Failed | StepState::Skipped | StepState::Cancelled
-        )
-    }
-
-    /// A lower-case name for the state (`"waiting"`, `"running"`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepState::Waiting => "waiting",
-            StepState::Pending => "pending",
-            StepState::Running => "running",
-            StepState::Succeeded => "succeeded",
-            StepState::Failed => "failed",
-            StepState::Skipped => "skipped",
-            StepState::Cancelled => "cancelled",
-            StepState::Retrying => "retrying",
-        }
-    }
-}
-
-impl fmt::Display for StepState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The identifier of a job instance: chosen by the caller
-/// ([`JobOptions::with_id`]) or numbered by the process (`#1`, `#2`, …).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct JobId(IdRepr);
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum IdRepr {
-    Seq(u64),
-    Custom(Arc<str>),
-}
-
-impl JobId {
-    /// An identifier chosen by the caller.
-    pub fn new(id: impl Into<Arc<str>>) -> Self {
-        JobId(IdRepr::Custom(id.into()))
-    }
-
-    /// The number of a process-numbered id (`#3` → 3); `None` for a caller-chosen one.
-    pub(crate) fn sequence(&self) -> Option<u64> {
-        match self.0 {
-            IdRepr::Seq(n) => Some(n),
-            IdRepr::Custom(_) => None,
-        }
-    }
-
-    pub(crate) fn next() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        JobId(IdRepr::Seq(NEXT.fetch_add(1, Ordering::Relaxed)))
-    }
-}
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            IdRepr::Seq(n) => write!(f, "#{n}"),
-            IdRepr::Custom(id) => f.write_str(id),
-        }
-    }
-}
-
-impl fmt::Debug for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "JobId({self})")
-    }
-}
-
-impl From<&str> for JobId {
-    fn from(id: &str) -> Self {
-        JobId::new(id)
-    }
-}
-
-impl From<String> for JobId {
-    fn from(id: String) -> Self {
-        JobId::new(id)
-    }
-}
+use crate::state::slot::StepView;
+use crate::state::{RetriedAttempt, StepState};
 
 /// How to start a job instance: its id, and whether its steps run one at a time.
 ///
@@ -186,20 +69,6 @@ impl JobOptions {
     }
 }
 
-/// An attempt of a step that failed and was retried.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RetriedAttempt {
-    /// The attempt's number, from 1.
-    pub attempt: u32,
-    /// When it started, from the start of the instance.
-    pub start_offset: Duration,
-    /// When it failed, from the start of the instance.
-    pub end_offset: Duration,
-    /// Its error, as text.
-    pub error: String,
-}
-
 /// What a job instance knows about one of its steps, at the moment it was asked.
 ///
 /// Times come twice: as wall-clock instants ([`started_at`](Self::started_at),
@@ -225,14 +94,18 @@ pub struct StepSnapshot {
     pub data_dependencies: Vec<usize>,
     /// The indices of the steps this step waits for without taking their outputs.
     pub ordering_dependencies: Vec<usize>,
-    /// How many times the step's future was started: 0 until it starts, then 1.
+    /// How many attempts the step made: 0 until it starts, then 1, and more when a retry
+    /// policy tried it again.
     pub attempts: u32,
     /// The attempts that failed and were retried under the step's retry policy, oldest first
     /// (the last attempt is described by the step's own times, state and error).
     pub retried: Vec<RetriedAttempt>,
+    /// How many retried attempts are not in [`retried`](Self::retried): a step keeps its first
+    /// 8 and its last 8 retried attempts, and only counts the others.
+    pub retried_omitted: u32,
     /// When the step's future first ran (wall clock), if it has.
     pub started_at: Option<SystemTime>,
-    /// When the step ended (wall clock): it succeeded, failed or was skipped.
+    /// When the step ended (wall clock): it succeeded, failed, was skipped or cancelled.
     pub ended_at: Option<SystemTime>,
     /// How long the step waited for its dependencies (from the start of the job until it was
     /// ready), if it became ready. The same as [`ready_offset`](Self::ready_offset).
@@ -284,16 +157,6 @@ impl JobSnapshot {
     }
 }
 
-/// What is read from a step before the clock is read: see [`JobInstance::snapshot`].
-struct RawStep {
-    index: usize,
-    state: StepState,
-    times: StepTimes,
-    error: Option<JobError>,
-    attempts: u32,
-    retried: Vec<crate::engine::RetriedAttempt>,
-}
-
 /// One run of a [`JobDefinition`](crate::JobDefinition): started with an input on an executor,
 /// it runs on its own; this handle looks at it and waits for it.
 ///
@@ -330,45 +193,49 @@ impl<X: Mode> JobInstance<X> {
 
     /// The name of the job definition.
     pub fn name(&self) -> &str {
-        &self.run.topology.name
+        &self.run.topology().name
     }
 
     /// `true` once every step has ended.
     pub fn is_finished(&self) -> bool {
-        self.run.is_finished()
+        self.run.machine.is_finished()
     }
 
-    /// Waits until every step has ended.
+    /// Waits until every step has ended. Once it has returned, no step's code runs any more.
+    ///
+    /// A `Wait` that is dropped before the job ends leaves nothing behind in the instance.
     ///
     /// # Errors
     ///
-    /// The error of the step that failed first (the root cause), if any step failed.
-    pub fn wait(&self) -> impl Future<Output = Result<(), JobError>> + use<X> {
-        let run = self.run.clone();
-        async move {
-            std::future::poll_fn(|cx| run.poll_finished(cx)).await;
-            match run.first_error() {
-                Some(error) => Err(error.clone()),
-                None => Ok(()),
-            }
+    /// If a step failed, the error of the first failed step in definition order (a step that
+    /// did not run because a dependency failed is skipped, not failed); otherwise, if the job
+    /// was cancelled (by [`cancel`](Self::cancel), fail-fast or its deadline) before every step
+    /// ended, an error of kind [`Cancelled`](crate::JobErrorKind::Cancelled) or
+    /// [`TimedOut`](crate::JobErrorKind::TimedOut) about the whole job.
+    pub fn wait(&self) -> Wait<X> {
+        Wait {
+            run: self.run.clone(),
+            key: None,
         }
     }
 
     /// Cancels the instance: steps that have not started never will, and the futures of running
-    /// steps are dropped; they all end as [`Cancelled`](StepState::Cancelled). [`wait`](Self::wait)
-    /// then reports an error of kind [`Cancelled`](crate::JobErrorKind::Cancelled) (unless a
-    /// step had failed before). The instance can still be inspected and drawn.
+    /// steps are dropped; every step that had not ended ends [`Cancelled`](StepState::Cancelled),
+    /// even one whose future completes in the meantime. [`wait`](Self::wait) then reports an
+    /// error of kind [`Cancelled`](crate::JobErrorKind::Cancelled), unless a step had failed.
+    /// The instance can still be inspected and drawn.
     ///
-    /// Returns `false` if the instance had already ended or been cancelled.
+    /// Returns `true` if the cancellation took effect; `false` if the instance had already been
+    /// cancelled, or every step had already ended (then nothing changes).
     pub fn cancel(&self) -> bool {
         self.run
-            .cancel(JobError::cancelled_job(&self.run.topology.name))
+            .cancel(JobError::cancelled_job(&self.run.topology().name))
     }
 
-    /// `true` once [`cancel`](Self::cancel) was called (or fail-fast or the deadline cancelled
-    /// the instance).
+    /// `true` once a cancellation ([`cancel`](Self::cancel), fail-fast or the deadline) took
+    /// effect.
     pub fn is_cancelled(&self) -> bool {
-        self.run.is_cancelled()
+        self.run.machine.is_cancelled()
     }
 
     /// A guard that cancels the instance when dropped. Dropping a [`JobInstance`] itself lets
@@ -381,9 +248,13 @@ impl<X: Mode> JobInstance<X> {
         }
     }
 
-    /// The error of the step that failed first, if one has.
+    /// The job's error as it stands: the error [`wait`](Self::wait) returns once the job has
+    /// ended; before, the error of the first failed step in definition order, if one has.
     pub fn error(&self) -> Option<JobError> {
-        self.run.first_error().cloned()
+        match self.run.machine.outcome() {
+            Some(outcome) => outcome.clone().err(),
+            None => self.run.machine.current_error(),
+        }
     }
 
     /// The wall-clock time at which the instance started.
@@ -417,7 +288,7 @@ impl<X: Mode> JobInstance<X> {
     pub fn snapshot(&self) -> JobSnapshot {
         // Finished first: if it reads true, every step read below has ended.
         let finished = self.is_finished();
-        let (steps, now) = self.snapshots(0..self.run.slots().len());
+        let (steps, now) = self.snapshots(0..self.run.machine.len());
         // A finished job is measured to the end of its last step: its snapshots stay the same.
         let elapsed = if finished {
             let ends = steps.iter().filter_map(|step| step.end_offset);
@@ -426,7 +297,7 @@ impl<X: Mode> JobInstance<X> {
             now
         };
         JobSnapshot {
-            name: self.run.topology.name.clone(),
+            name: self.run.topology().name.clone(),
             id: self.run.id.clone(),
             started_at: self.run.origin_wall(),
             elapsed,
@@ -438,14 +309,14 @@ impl<X: Mode> JobInstance<X> {
 
     /// A snapshot of every step, in definition order.
     pub fn steps(&self) -> Vec<StepSnapshot> {
-        self.snapshots(0..self.run.slots().len()).0
+        self.snapshots(0..self.run.machine.len()).0
     }
 
     /// A snapshot of one step, found by name.
     pub fn step_by_name(&self, name: &str) -> Option<StepSnapshot> {
         let index = self
             .run
-            .topology
+            .topology()
             .steps
             .iter()
             .position(|meta| &*meta.name == name)?;
@@ -460,9 +331,13 @@ impl<X: Mode> JobInstance<X> {
 
     /// The output of the step behind `handle`, if it has succeeded (a clone of it).
     ///
-    /// `None` while the step has not succeeded, and for a handle of another definition.
+    /// `None` while the step has not succeeded (also for a step whose future completed after
+    /// a cancellation reached it: it ended `Cancelled`), and for a handle of another definition.
     pub fn output<T: Clone + 'static>(&self, handle: &StepHandle<T>) -> Option<T> {
         let index = self.index_of(handle)?;
+        if self.run.machine.slot(index)?.state() != StepState::Succeeded {
+            return None;
+        }
         let cell: &X::Cell = self.run.cells().get(index)?;
         let mut out = None;
         cell.output_any(&mut |value: &dyn Any| out = value.downcast_ref::<T>().cloned());
@@ -470,7 +345,7 @@ impl<X: Mode> JobInstance<X> {
     }
 
     fn index_of<T>(&self, handle: &StepHandle<T>) -> Option<usize> {
-        (handle.definition_id() == self.run.topology.id).then_some(handle.index())
+        (handle.definition_id() == self.run.topology().id).then_some(handle.index())
     }
 
     fn snapshot_of(&self, index: usize) -> Option<StepSnapshot> {
@@ -479,69 +354,108 @@ impl<X: Mode> JobInstance<X> {
 
     /// Snapshots of the steps in `indices`, and the time since the start of the run at which
     /// they were taken: read after every step, so that no step's time is later.
+    ///
+    /// The steps are read last to first. A step's state only moves forward, and a step only
+    /// leaves `Waiting` after its dependencies (which come before it) have succeeded; reading a
+    /// step before its dependencies therefore never shows it ahead of them.
     fn snapshots(&self, indices: std::ops::Range<usize>) -> (Vec<StepSnapshot>, Duration) {
-        let raw: Vec<RawStep> = indices
-            .filter_map(|index| {
-                let slot = self.run.slots().get(index)?;
-                // Read the state first: the times and error below are at least as recent.
-                let state = slot.state();
-                let times = self.run.times(index)?;
-                Some(RawStep {
-                    index,
-                    state,
-                    times,
-                    error: slot.error().cloned(),
-                    attempts: slot.attempts(),
-                    retried: slot.retried(),
-                })
-            })
+        let machine = &self.run.machine;
+        let mut raw: Vec<(usize, StepView)> = indices
+            .rev()
+            .filter_map(|index| Some((index, machine.slot(index)?.view())))
             .collect();
+        raw.reverse();
         let now = self.run.elapsed();
         let steps = raw
             .into_iter()
-            .filter_map(|raw| self.build_snapshot(raw, now))
+            .filter_map(|(index, view)| self.build_snapshot(index, view, now))
             .collect();
         (steps, now)
     }
 
-    fn build_snapshot(&self, raw: RawStep, now: Duration) -> Option<StepSnapshot> {
-        let meta = self.run.topology.steps.get(raw.index)?;
+    fn build_snapshot(&self, index: usize, view: StepView, now: Duration) -> Option<StepSnapshot> {
+        let meta = self.run.topology().steps.get(index)?;
         let origin = self.run.origin_wall();
-        let times = raw.times;
-        let running = times.started.map(|start| {
-            let end = times.ended.unwrap_or(now);
-            end.saturating_sub(start)
-        });
+        let ready = view.ready.map(|at| at.duration());
+        let started = view.started.map(|at| at.duration());
+        let ended = view.ended.map(|at| at.duration());
+        let running = started.map(|start| ended.unwrap_or(now).saturating_sub(start));
+        let error = match view.state {
+            state if state.is_finished() => self.run.machine.error_of(index),
+            _ => None,
+        };
         Some(StepSnapshot {
             name: meta.name.clone(),
-            index: raw.index,
-            state: raw.state,
+            index,
+            state: view.state,
             data_dependencies: meta.data.clone(),
             ordering_dependencies: meta.order.clone(),
-            attempts: raw.attempts,
-            retried: raw
-                .retried
-                .into_iter()
-                .map(|r| RetriedAttempt {
-                    attempt: r.attempt,
-                    start_offset: r.started,
-                    end_offset: r.ended,
-                    error: r.error,
-                })
-                .collect(),
-            started_at: times.started.map(|t| origin + t),
-            ended_at: times.ended.map(|t| origin + t),
-            waiting: times.ready,
-            queued: times
-                .ready
-                .zip(times.started)
+            attempts: view.attempts,
+            retried: view.retried,
+            retried_omitted: view.retried_omitted,
+            started_at: started.map(|t| origin + t),
+            ended_at: ended.map(|t| origin + t),
+            waiting: ready,
+            queued: ready
+                .zip(started)
                 .map(|(ready, start)| start.saturating_sub(ready)),
             running,
-            ready_offset: times.ready,
-            start_offset: times.started,
-            end_offset: times.ended,
-            error: raw.error,
+            ready_offset: ready,
+            start_offset: started,
+            end_offset: ended,
+            error,
         })
+    }
+}
+
+/// The future of [`JobInstance::wait`]: resolves once every step of the instance has ended.
+///
+/// Dropping it before then removes its waker from the instance.
+#[must_use = "futures do nothing unless polled"]
+pub struct Wait<X: Mode = Sendable> {
+    run: Arc<Run<X>>,
+    key: Option<usize>,
+}
+
+impl<X: Mode> fmt::Debug for Wait<X> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wait")
+            .field("job", &self.run.topology().name)
+            .field("id", &self.run.id)
+            .finish()
+    }
+}
+
+impl<X: Mode> Future for Wait<X> {
+    type Output = Result<(), JobError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this
+            .run
+            .machine
+            .poll_finished(&mut this.key, cx)
+            .is_pending()
+        {
+            return Poll::Pending;
+        }
+        this.key = None;
+        Poll::Ready(match this.run.machine.outcome() {
+            Some(outcome) => outcome.clone(),
+            None => Err(JobError::internal(
+                &this.run.topology().name,
+                &"".into(),
+                "the job ended without an outcome",
+            )),
+        })
+    }
+}
+
+impl<X: Mode> Drop for Wait<X> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.run.machine.stop_waiting(key);
+        }
     }
 }
 
@@ -635,7 +549,7 @@ impl<O: Clone + 'static, X: Mode> JobInstanceWithResult<O, X> {
                 // Every step succeeded, so the output is there; report rather than panic.
                 let run = &this.instance.run;
                 let message = "the result step succeeded but its output is missing";
-                JobError::internal(&run.topology.name, this.handle.name_arc(), message)
+                JobError::internal(&run.topology().name, this.handle.name_arc(), message)
             })
         }
     }

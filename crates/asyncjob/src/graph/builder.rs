@@ -5,24 +5,18 @@ use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use futures_util::future::Either;
-
-use crate::context;
-use crate::definition::{JobDefinition, StepDef};
-use crate::engine::{Cell, RunEnv, StepMeta, StepResult, Topology};
-use crate::error::{BoxError, DefinitionError, DefinitionErrorKind, JobError};
-use crate::instance::JobId;
-use crate::intercept::{Interceptor, Interceptors, Scoped, Scopes, StepContext};
-use crate::mode::private::Sealed;
+use crate::error::{BoxError, DefinitionError, DefinitionErrorKind};
+use crate::intercept::{Interceptor, Interceptors};
 use crate::mode::{Local, Mode, Sendable};
-use crate::parents::{Dependencies, IntoParents, Parents, SendParents};
-use crate::retry::{AttemptFailure, RetryPolicy};
+use crate::retry::RetryPolicy;
+
+use super::definition::{JobDefinition, StepDef};
+use super::parents::{Dependencies, IntoParents, Parents, SendParents};
+use crate::topology::{StepMeta, Topology};
 
 /// The typed handle of a step: what later steps name to depend on it, and what gives its
 /// output back from an instance ([`JobInstance::output`](crate::JobInstance::output)).
@@ -176,9 +170,10 @@ impl<I, M: Mode> JobBuilder<I, M> {
     /// Seals the definition: no step can be added any more, and it can be started any number
     /// of times, concurrently.
     pub fn seal(mut self) -> JobDefinition<I, M> {
+        // The one place that decides which steps run the full step body.
         if !self.interceptors.is_empty() {
             for meta in &mut self.steps {
-                meta.has_policy = true;
+                meta.needs_context = true;
             }
         }
         let roots = self
@@ -248,7 +243,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
         &mut self,
         name: Arc<str>,
         (data, order): (Vec<usize>, Vec<usize>),
-        has_policy: bool,
+        needs_context: bool,
         node: Box<dyn StepDef<I, M>>,
     ) -> usize {
         let index = self.steps.len();
@@ -261,7 +256,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
             data,
             order,
             children: Vec::new(),
-            has_policy,
+            needs_context,
         });
         self.nodes.push(node);
         index
@@ -382,11 +377,11 @@ impl<'a, I, M: Mode, P: Dependencies> StepBuilder<'a, I, M, P> {
         make: impl FnOnce(P, StepOptions) -> Box<dyn StepDef<I, M>>,
     ) -> Result<StepHandle<O>, DefinitionError> {
         let dependencies = self.job.check(&self.name, &self.parents, &self.order)?;
-        let has_policy = !self.options.is_plain();
+        let needs_context = !self.options.is_plain();
         let node = make(self.parents, self.options);
         let index = self
             .job
-            .push(self.name.clone(), dependencies, has_policy, node);
+            .push(self.name.clone(), dependencies, needs_context, node);
         Ok(StepHandle {
             definition: self.job.id,
             index,
@@ -402,9 +397,9 @@ type Types<Fut, O, E> = PhantomData<fn() -> (Fut, O, E)>;
 /// How a step is run beyond its function: retry policy and timeout.
 #[derive(Clone, Default)]
 pub(crate) struct StepOptions {
-    retry: Option<Arc<dyn RetryPolicy>>,
-    timeout: Option<Duration>,
-    interceptors: Interceptors,
+    pub(crate) retry: Option<Arc<dyn RetryPolicy>>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) interceptors: Interceptors,
 }
 
 impl StepOptions {
@@ -414,310 +409,26 @@ impl StepOptions {
 }
 
 /// A step's function and options, shared by every run.
-struct StepFn<F> {
-    function: F,
-    options: StepOptions,
+pub(crate) struct StepFn<F> {
+    pub(crate) function: F,
+    pub(crate) options: StepOptions,
 }
 
-/// The step node of a definition: its parents and its function.
-struct StepNode<P, F, Fut, O, E> {
-    parents: P,
-    function: Arc<StepFn<F>>,
+/// The step node of a definition: its parents and its function. How it runs is the step
+/// layer's business ([`crate::step`]).
+pub(crate) struct StepNode<P, F, Fut, O, E> {
+    pub(crate) parents: P,
+    pub(crate) function: Arc<StepFn<F>>,
     _types: Types<Fut, O, E>,
 }
 
 impl<P, F, Fut, O, E> StepNode<P, F, Fut, O, E> {
-    /// A step without retry, timeout or interceptors (its own or the job's) runs the small
-    /// [`plain_body`].
-    fn is_plain(&self, topology: &Topology) -> bool {
-        self.function.options.is_plain() && topology.interceptors.is_empty()
-    }
-
     fn new(parents: P, function: F, options: StepOptions) -> Self {
         StepNode {
             parents,
             function: Arc::new(StepFn { function, options }),
             _types: PhantomData,
         }
-    }
-}
-
-/// How one attempt failed.
-enum Failure {
-    Error(BoxError),
-    Panic(String),
-    TimedOut(Duration),
-}
-
-impl Failure {
-    fn as_attempt(&self) -> AttemptFailure<'_> {
-        match self {
-            Failure::Error(error) => AttemptFailure::Error(error.as_ref()),
-            Failure::Panic(message) => AttemptFailure::Panic(message),
-            Failure::TimedOut(limit) => AttemptFailure::TimedOut(*limit),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Failure::Error(error) => error.to_string(),
-            Failure::Panic(message) => format!("panicked: {message}"),
-            Failure::TimedOut(limit) => format!("timed out after {limit:?}"),
-        }
-    }
-
-    fn into_error(self, topology: &Topology, index: usize, attempts: u32) -> JobError {
-        let step = step_name(topology, index);
-        let job = &topology.name;
-        let error = match self {
-            Failure::Error(error) => JobError::failed(job, &step, error),
-            Failure::Panic(message) => JobError::panicked(job, &step, message),
-            Failure::TimedOut(limit) => JobError::timed_out(job, &step, limit),
-        };
-        error.after_attempts(attempts)
-    }
-}
-
-fn step_name(topology: &Topology, index: usize) -> Arc<str> {
-    topology
-        .steps
-        .get(index)
-        .map(|m| m.name.clone())
-        .unwrap_or_default()
-}
-
-/// One attempt: call the function (now), then await its future (against the timeout, if any),
-/// catching errors and panics. The call happens before the returned future exists, so the
-/// arguments are never held across an `.await`.
-fn attempt<I, A, F, Fut, O, E>(
-    function: &F,
-    input: I,
-    args: A,
-    timeout: Option<Duration>,
-) -> impl Future<Output = Result<O, Failure>> + use<I, A, F, Fut, O, E>
-where
-    F: Fn(I, A) -> Fut,
-    Fut: Future<Output = Result<O, E>>,
-    E: Into<BoxError>,
-{
-    let called = std::panic::catch_unwind(AssertUnwindSafe(|| function(input, args)))
-        .map_err(|panic| Failure::Panic(panic_message(panic)));
-    async move {
-        let caught = AssertUnwindSafe(called?).catch_unwind();
-        let outcome = match timeout.and_then(|limit| Some((limit, context::sleep(limit)?))) {
-            None => caught.await,
-            Some((limit, sleep)) => {
-                let caught = std::pin::pin!(caught);
-                match futures_util::future::select(caught, sleep).await {
-                    Either::Left((outcome, _)) => outcome,
-                    Either::Right(((), _)) => return Err(Failure::TimedOut(limit)),
-                }
-            }
-        };
-        match outcome {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(error)) => Err(Failure::Error(error.into())),
-            Err(panic) => Err(Failure::Panic(panic_message(panic))),
-        }
-    }
-}
-
-/// The interceptors' scopes for one attempt: the job's, then the step's.
-fn scopes(topology: &Topology, options: &StepOptions, index: usize, attempt: u32) -> Scopes {
-    if topology.interceptors.is_empty() && options.interceptors.is_empty() {
-        return Scopes::none();
-    }
-    let job_id = context::job_id().unwrap_or_else(|| JobId::new(""));
-    let step = step_name(topology, index);
-    let context = StepContext {
-        job: &topology.name,
-        job_id: &job_id,
-        step: &step,
-        attempt,
-    };
-    let mut scopes = topology.interceptors.scopes(&context);
-    scopes.extend(options.interceptors.scopes(&context));
-    scopes
-}
-
-/// The error of a step whose parents' outputs cannot be read: a bug of asyncjob's, reported
-/// against the step rather than by a panic.
-fn missing_output(topology: &Topology, index: usize) -> JobError {
-    let message = "a dependency's output is missing";
-    JobError::internal(&topology.name, &step_name(topology, index), message)
-}
-
-/// The future of a step without policy nor interceptor (the common case): one attempt, no clone
-/// of the input.
-/// Kept apart from [`step_body`] so that its state machine, boxed once per step and run, stays
-/// small.
-async fn plain_body<M, P, I, F, Fut, O, E>(
-    captured: P::Captured,
-    input: I,
-    function: Arc<StepFn<F>>,
-    env: Arc<RunEnv>,
-    index: usize,
-) -> StepResult<O>
-where
-    M: Mode,
-    P: Parents<M>,
-    F: Fn(I, P::Output) -> Fut,
-    Fut: Future<Output = Result<O, E>>,
-    E: Into<BoxError>,
-{
-    let topology = &*env.topology;
-    let args = P::read(&captured).ok_or_else(|| missing_output(topology, index))?;
-    drop(captured);
-    let called = std::panic::catch_unwind(AssertUnwindSafe(|| (function.function)(input, args)));
-    let failure = match called {
-        Ok(future) => match env
-            .guard(index, AssertUnwindSafe(future).catch_unwind())
-            .await
-        {
-            Some(Ok(Ok(output))) => return Ok(output),
-            Some(Ok(Err(error))) => Failure::Error(error.into()),
-            Some(Err(panic)) => Failure::Panic(panic_message(panic)),
-            None => {
-                return Err(JobError::cancelled(
-                    &topology.name,
-                    &step_name(topology, index),
-                ));
-            }
-        },
-        Err(panic) => Failure::Panic(panic_message(panic)),
-    };
-    Err(failure.into_error(topology, index, 1))
-}
-
-/// The future of one step with execution policies or interceptors (plain steps run
-/// [`plain_body`]): read the parents' outputs, call the function, await it, retry under the step's
-/// policy, and turn errors, panics and timeouts into a [`JobError`]
-/// naming the step.
-async fn step_body<M, P, I, F, Fut, O, E>(
-    captured: P::Captured,
-    input: I,
-    function: Arc<StepFn<F>>,
-    env: Arc<RunEnv>,
-    index: usize,
-) -> StepResult<O>
-where
-    M: Mode,
-    P: Parents<M>,
-    I: Clone,
-    F: Fn(I, P::Output) -> Fut,
-    Fut: Future<Output = Result<O, E>>,
-    E: Into<BoxError>,
-{
-    let topology = &*env.topology;
-    let missing = || missing_output(topology, index);
-    let cancelled = || JobError::cancelled(&topology.name, &step_name(topology, index));
-    let options = &function.options;
-    let mut number = 1;
-    loop {
-        context::attempt_started(number);
-        let args = P::read(&captured).ok_or_else(missing)?;
-        let scopes = scopes(topology, options, index, number);
-        let attempt =
-            scopes.run(|| attempt(&function.function, input.clone(), args, options.timeout));
-        let attempt = Scoped {
-            scopes,
-            future: std::pin::pin!(attempt),
-        };
-        let failure = match env.guard(index, attempt).await {
-            Some(Ok(output)) => return Ok(output),
-            Some(Err(failure)) => failure,
-            None => return Err(cancelled()),
-        };
-        let delay = options
-            .retry
-            .as_ref()
-            .and_then(|policy| policy.retry_after(&failure.as_attempt(), number));
-        let Some(delay) = delay else {
-            return Err(failure.into_error(topology, index, number));
-        };
-        context::attempt_failed(number, failure.describe());
-        if !delay.is_zero() {
-            if let Some(sleep) = context::sleep(delay) {
-                if env.guard(index, sleep).await.is_none() {
-                    return Err(cancelled());
-                }
-            }
-        }
-        number = number.saturating_add(1);
-    }
-}
-
-pub(crate) fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
-    match panic.downcast::<String>() {
-        Ok(message) => *message,
-        Err(panic) => match panic.downcast::<&'static str>() {
-            Ok(message) => (*message).to_owned(),
-            Err(_) => "a panic with a non-string payload".to_owned(),
-        },
-    }
-}
-
-impl<I, P, F, Fut, O, E> StepDef<I, Sendable> for StepNode<P, F, Fut, O, E>
-where
-    I: Clone + Send + Sync + 'static,
-    P: SendParents,
-    F: Fn(I, P::Output) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<O, E>> + Send + 'static,
-    O: Clone + Send + Sync + 'static,
-    E: Into<BoxError> + 'static,
-{
-    fn instantiate(
-        &self,
-        input: &I,
-        index: usize,
-        cells: &[Arc<<Sendable as Sealed>::Cell>],
-        env: &Arc<RunEnv>,
-    ) -> Option<Arc<<Sendable as Sealed>::Cell>> {
-        let captured = self.parents.capture(cells)?;
-        let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
-        // Two cell types, one per body: a plain step's state stays small.
-        let cell: Arc<<Sendable as Sealed>::Cell> = if self.is_plain(&env.topology) {
-            Cell::<Sendable, _>::new(plain_body::<Sendable, P, I, F, Fut, O, E>(
-                captured, input, function, env, index,
-            ))
-        } else {
-            Cell::<Sendable, _>::new(step_body::<Sendable, P, I, F, Fut, O, E>(
-                captured, input, function, env, index,
-            ))
-        };
-        Some(cell)
-    }
-}
-
-impl<I, P, F, Fut, O, E> StepDef<I, Local> for StepNode<P, F, Fut, O, E>
-where
-    I: Clone + 'static,
-    P: Parents<Local>,
-    F: Fn(I, P::Output) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<O, E>> + 'static,
-    O: Clone + 'static,
-    E: Into<BoxError> + 'static,
-{
-    fn instantiate(
-        &self,
-        input: &I,
-        index: usize,
-        cells: &[Arc<<Local as Sealed>::Cell>],
-        env: &Arc<RunEnv>,
-    ) -> Option<Arc<<Local as Sealed>::Cell>> {
-        let captured = self.parents.capture(cells)?;
-        let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
-        // Two cell types, one per body: a plain step's state stays small.
-        let cell: Arc<<Local as Sealed>::Cell> = if self.is_plain(&env.topology) {
-            Cell::<Local, _>::new(plain_body::<Local, P, I, F, Fut, O, E>(
-                captured, input, function, env, index,
-            ))
-        } else {
-            Cell::<Local, _>::new(step_body::<Local, P, I, F, Fut, O, E>(
-                captured, input, function, env, index,
-            ))
-        };
-        Some(cell)
     }
 }
 

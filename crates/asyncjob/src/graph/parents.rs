@@ -7,10 +7,11 @@
 //! [`StepBuilder::wait_for`](crate::StepBuilder::wait_for) takes: steps to wait for without their
 //! outputs.
 
-use crate::builder::StepHandle;
 use std::sync::Arc;
 
-use crate::engine::{ErasedCell, OutputCell};
+use crate::cell::{ErasedCell, OutputCell};
+
+use super::builder::StepHandle;
 use crate::mode::{Mode, OutputRef, Sendable};
 
 mod private {

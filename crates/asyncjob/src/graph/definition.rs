@@ -3,13 +3,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::builder::StepHandle;
-use crate::engine::{Run, RunEnv, Topology};
+use crate::env::RunEnv;
 use crate::error::{DefinitionError, DefinitionErrorKind, JobError};
-use crate::executor::{Executor, LocalExecutor, Timer};
-use crate::instance::{JobId, JobInstance, JobInstanceWithResult, JobOptions};
 use crate::mode::private::Sealed;
-use crate::mode::{Local, Mode, Sendable};
+use crate::mode::{Mode, Sendable};
+
+use super::builder::StepHandle;
+use crate::topology::Topology;
 
 /// How a definition makes the live form of one of its steps for one run.
 pub(crate) trait StepDef<I, M: Sealed>: Send + Sync {
@@ -115,6 +115,10 @@ impl<I, M: Mode> JobDefinition<I, M> {
         &self.inner.topology.name
     }
 
+    pub(crate) fn topology_arc(&self) -> &Arc<Topology> {
+        &self.inner.topology
+    }
+
     pub(crate) fn topology(&self) -> &Topology {
         &self.inner.topology
     }
@@ -171,7 +175,8 @@ impl<I, M: Mode> JobDefinition<I, M> {
         })
     }
 
-    fn instantiate(&self, input: &I, env: &Arc<RunEnv>) -> Vec<Arc<M::Cell>> {
+    /// Makes the cells of one run: one per step, in definition order.
+    pub(crate) fn instantiate(&self, input: &I, env: &Arc<RunEnv>) -> Vec<Arc<M::Cell>> {
         let topology = &self.inner.topology;
         let mut cells: Vec<Arc<M::Cell>> = Vec::with_capacity(self.inner.nodes.len());
         for (index, node) in self.inner.nodes.iter().enumerate() {
@@ -190,89 +195,6 @@ impl<I, M: Mode> JobDefinition<I, M> {
             cells.push(cell);
         }
         cells
-    }
-
-    /// Starts an instance on a [`LocalExecutor`]: the job's steps, `Send` or not, run on that
-    /// executor's thread. Returns at once.
-    pub fn start_local<E>(&self, executor: E, input: I) -> JobInstance<Local>
-    where
-        E: LocalExecutor + Timer + 'static,
-    {
-        self.start_local_with(executor, input, JobOptions::default())
-    }
-
-    /// As [`start_local`](Self::start_local), with [`JobOptions`].
-    pub fn start_local_with<E>(
-        &self,
-        executor: E,
-        input: I,
-        options: JobOptions,
-    ) -> JobInstance<Local>
-    where
-        E: LocalExecutor + Timer + 'static,
-    {
-        let env = RunEnv::new(&self.inner.topology);
-        let cells = self
-            .instantiate(&input, &env)
-            .into_iter()
-            .map(M::into_local)
-            .collect();
-        let executor = Arc::new(executor);
-        let run = Run::<Local>::start(
-            self.inner.topology.clone(),
-            cells,
-            executor.clone(),
-            executor,
-            env,
-            options.id.clone().unwrap_or_else(JobId::next),
-            &options,
-        );
-        JobInstance { run }
-    }
-}
-
-impl<I> JobDefinition<I, Sendable> {
-    /// Starts an instance on an [`Executor`]. Returns at once; every step starts as soon as its
-    /// dependencies have succeeded.
-    ///
-    /// ```
-    /// # use asyncjob::{JobBuilder, FuturesSpawner, BoxFuture, Timer};
-    /// # #[derive(Clone)] struct NoSleep;
-    /// # impl Timer for NoSleep { fn sleep(&self, _: std::time::Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
-    /// let mut job = JobBuilder::<u32>::new("hello");
-    /// job.step("greet").run(|n| async move { Ok::<_, String>(format!("hello {n}")) })?;
-    /// let job = job.seal();
-    ///
-    /// let pool = futures::executor::ThreadPool::new().unwrap();
-    /// let instance = job.start(FuturesSpawner::new(pool).with_timer(NoSleep), 7);
-    /// futures::executor::block_on(instance.wait()).unwrap();
-    /// # Ok::<_, asyncjob::DefinitionError>(())
-    /// ```
-    pub fn start<E>(&self, executor: E, input: I) -> JobInstance<Sendable>
-    where
-        E: Executor + Timer + Send + Sync + 'static,
-    {
-        self.start_with(executor, input, JobOptions::default())
-    }
-
-    /// As [`start`](Self::start), with [`JobOptions`].
-    pub fn start_with<E>(&self, executor: E, input: I, options: JobOptions) -> JobInstance<Sendable>
-    where
-        E: Executor + Timer + Send + Sync + 'static,
-    {
-        let env = RunEnv::new(&self.inner.topology);
-        let cells = self.instantiate(&input, &env).into_boxed_slice();
-        let executor = Arc::new(executor);
-        let run = Run::<Sendable>::start(
-            self.inner.topology.clone(),
-            cells,
-            executor.clone(),
-            executor,
-            env,
-            options.id.clone().unwrap_or_else(JobId::next),
-            &options,
-        );
-        JobInstance { run }
     }
 }
 
@@ -320,51 +242,5 @@ impl<I, O: Clone + 'static, M: Mode> JobWithResult<I, O, M> {
     /// The handle of the result step.
     pub fn result_step(&self) -> &StepHandle<O> {
         &self.result
-    }
-
-    /// As [`JobDefinition::start_local`], keeping the result typed.
-    pub fn start_local<E>(&self, executor: E, input: I) -> JobInstanceWithResult<O, Local>
-    where
-        E: LocalExecutor + Timer + 'static,
-    {
-        self.start_local_with(executor, input, JobOptions::default())
-    }
-
-    /// As [`JobDefinition::start_local_with`], keeping the result typed.
-    pub fn start_local_with<E>(
-        &self,
-        executor: E,
-        input: I,
-        options: JobOptions,
-    ) -> JobInstanceWithResult<O, Local>
-    where
-        E: LocalExecutor + Timer + 'static,
-    {
-        let instance = self.definition.start_local_with(executor, input, options);
-        JobInstanceWithResult::new(instance, self.result.clone())
-    }
-}
-
-impl<I, O: Clone + 'static> JobWithResult<I, O, Sendable> {
-    /// As [`JobDefinition::start`], keeping the result typed.
-    pub fn start<E>(&self, executor: E, input: I) -> JobInstanceWithResult<O, Sendable>
-    where
-        E: Executor + Timer + Send + Sync + 'static,
-    {
-        self.start_with(executor, input, JobOptions::default())
-    }
-
-    /// As [`JobDefinition::start_with`], keeping the result typed.
-    pub fn start_with<E>(
-        &self,
-        executor: E,
-        input: I,
-        options: JobOptions,
-    ) -> JobInstanceWithResult<O, Sendable>
-    where
-        E: Executor + Timer + Send + Sync + 'static,
-    {
-        let instance = self.definition.start_with(executor, input, options);
-        JobInstanceWithResult::new(instance, self.result.clone())
     }
 }

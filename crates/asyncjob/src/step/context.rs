@@ -1,17 +1,18 @@
 //! What a step's future can ask of the run that drives it — a timer, and somewhere to record
 //! its attempts — without holding on to the run.
 //!
-//! A step future lives inside a `Shared` that the run owns, so it cannot own the run (that would
+//! A step future lives inside a cell that the run owns, so it cannot own the run (that would
 //! be a cycle), and a `Send` step may run on a local executor whose timer is not `Send`. So the
 //! driver lends the run to the step for the duration of each poll, through a thread-local, and
-//! only for steps that have an execution policy (retry or timeout): plain steps pay nothing.
+//! only for steps that need it (a retry policy, a timeout or interceptors: decided once, when
+//! the definition is sealed): plain steps pay nothing.
 
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::executor::BoxFuture;
-use crate::instance::JobId;
+use crate::id::JobId;
 
 /// What a run offers the step it is polling.
 pub(crate) trait RunHooks {
@@ -56,8 +57,10 @@ pub(crate) fn sleep(duration: Duration) -> Option<BoxFuture<'static, ()>> {
     with(|hooks, _| hooks.sleep(duration))
 }
 
-pub(crate) fn attempt_started(attempt: u32) {
-    with(|hooks, index| hooks.attempt_started(index, attempt));
+/// Records that attempt `attempt` of the current step starts; `false` outside a driver's poll
+/// (which asyncjob never does to a step that needs its context: the step then fails).
+pub(crate) fn attempt_started(attempt: u32) -> bool {
+    with(|hooks, index| hooks.attempt_started(index, attempt)).is_some()
 }
 
 pub(crate) fn attempt_failed(attempt: u32, error: String) {

@@ -1,0 +1,404 @@
+//! The engine: when a step is started, and on which driver. One [`Run`] per job instance, one
+//! [`Driver`] task per step that becomes ready.
+//!
+//! A step is spawned only once all of its dependencies have succeeded: nothing sits parked on
+//! its parents. When a step ends, the driver that ran it reports the end to the run's state
+//! [`Machine`], releases the children whose last dependency it was, spawns every one of them but
+//! one, and runs that one itself (no task, no queue hop for a chain). Every state change is
+//! the state layer's ([`crate::state`]); this module only decides what runs next.
+
+pub(crate) mod deadline;
+mod frame;
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::cell::ErasedCell;
+use crate::env::RunEnv;
+use crate::error::JobError;
+use crate::executor::{BoxFuture, Timer};
+use crate::id::JobId;
+use crate::mode::private::{Sealed, SpawnTask};
+use crate::state::Machine;
+use crate::state::slot::{Ended, Stamp};
+use crate::step::context::{self, RunHooks};
+use crate::topology::Topology;
+
+/// How often a driver runs a successor inline before it yields to the executor.
+const INLINE_BUDGET: u32 = 64;
+
+/// How a run is started: the parts of the options the engine reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Schedule {
+    /// One step at a time, in definition order.
+    pub(crate) sequential: bool,
+    /// The first failure cancels the rest.
+    pub(crate) fail_fast: bool,
+}
+
+/// One run of a job definition.
+pub(crate) struct Run<X: Sealed> {
+    pub(crate) machine: Machine,
+    pub(crate) id: JobId,
+    cells: Box<[Arc<X::Cell>]>,
+    spawner: Arc<X::Spawner<Driver<X>>>,
+    timer: Arc<X::Timer>,
+    schedule: Schedule,
+    env: Arc<RunEnv>,
+    origin: Instant,
+    origin_wall: SystemTime,
+}
+
+impl<X: Sealed> std::fmt::Debug for Run<X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("job", &self.topology().name)
+            .field("id", &self.id)
+            .field("finished", &self.machine.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<X: Sealed> Run<X> {
+    /// Sets up a run; [`begin`](Self::begin) starts it.
+    pub(crate) fn new(
+        env: Arc<RunEnv>,
+        cells: Box<[Arc<X::Cell>]>,
+        spawner: Arc<X::Spawner<Driver<X>>>,
+        timer: Arc<X::Timer>,
+        id: JobId,
+        schedule: Schedule,
+    ) -> Arc<Self> {
+        Arc::new(Run {
+            machine: Machine::new(env.topology.clone()),
+            id,
+            cells,
+            spawner,
+            timer,
+            schedule,
+            env,
+            origin: Instant::now(),
+            origin_wall: SystemTime::now(),
+        })
+    }
+
+    /// Queues and spawns the first steps: the roots, or in sequential mode the first step.
+    pub(crate) fn begin(self: &Arc<Self>) {
+        let _frame = frame::Frame::enter();
+        let now = self.now();
+        if self.schedule.sequential {
+            if self.machine.len() > 0 && self.machine.queue(0, now) {
+                self.spawn(0);
+            }
+            return;
+        }
+        for &root in &self.topology().roots {
+            // A cancellation racing this loop wins over roots it reaches first.
+            if self.machine.queue(root, now) {
+                self.spawn(root);
+            }
+        }
+    }
+
+    pub(crate) fn topology(&self) -> &Arc<Topology> {
+        self.machine.topology()
+    }
+
+    pub(crate) fn now(&self) -> Stamp {
+        Stamp::from_duration(self.origin.elapsed())
+    }
+
+    pub(crate) fn cells(&self) -> &[Arc<X::Cell>] {
+        &self.cells
+    }
+
+    pub(crate) fn origin_wall(&self) -> SystemTime {
+        self.origin_wall
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    pub(crate) fn timer(&self) -> &X::Timer {
+        &self.timer
+    }
+
+    /// Spawns a driver for the queued step `index`; if the executor refuses it (or panics),
+    /// the step is abandoned. While the engine is nested on this thread (an executor that
+    /// polls inside `spawn`), the spawn is deferred to the outermost frame.
+    fn spawn(self: &Arc<Self>, index: usize) {
+        let driver = Driver {
+            run: self.clone(),
+            current: index,
+            phase: Phase::Queued,
+        };
+        if frame::is_nested() {
+            frame::defer(move || {
+                let run = driver.run.clone();
+                run.spawn_now(driver);
+            });
+        } else {
+            self.spawn_now(driver);
+        }
+    }
+
+    fn spawn_now(&self, driver: Driver<X>) {
+        let index = driver.current;
+        let spawned =
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.spawner.spawn_task(driver)));
+        match spawned {
+            Ok(Ok(())) => {}
+            // A refusing executor has dropped the driver, which abandoned the step already;
+            // one that keeps it anyway loses the race for it here.
+            Ok(Err(_)) => self.abandon(index),
+            Err(panic) => {
+                crate::panic::drop_quietly(panic);
+                self.abandon(index);
+            }
+        }
+    }
+
+    /// Cancels the run: steps that have not started never will, running steps are dropped at
+    /// their next wake-up. `false` if the run had already ended or been cancelled.
+    pub(crate) fn cancel(&self, reason: JobError) -> bool {
+        self.machine
+            .cancel(reason, self.now(), || self.env.cancel())
+    }
+
+    /// Step `index` cannot run (its driver was refused or dropped). In sequential mode nobody
+    /// else would run the steps after it, so they cannot run either.
+    fn abandon(&self, index: usize) {
+        let now = self.now();
+        let ended = self.machine.abandon(index, now);
+        if ended.is_none() {
+            return;
+        }
+        if self.schedule.sequential {
+            for later in index + 1..self.machine.len() {
+                if self.machine.queue(later, now) {
+                    self.machine.abandon(later, now);
+                }
+            }
+        }
+        if ended == Some(Ended::Failed) {
+            self.after_failure();
+        }
+    }
+
+    fn after_failure(&self) {
+        if self.schedule.fail_fast {
+            self.cancel(JobError::cancelled_job(&self.topology().name));
+        }
+    }
+
+    /// Records the end of step `index` at `now` and releases its successors. Returns the
+    /// successor the caller should run itself, with the time it became ready.
+    fn complete(
+        self: &Arc<Self>,
+        index: usize,
+        outcome: Result<(), JobError>,
+        now: Stamp,
+    ) -> Option<(usize, Stamp)> {
+        let ended = self.machine.finish(index, outcome, now);
+        if ended == Some(Ended::Failed) {
+            self.after_failure();
+        }
+        if self.schedule.sequential {
+            return self.next_in_sequence(index, ended == Some(Ended::Succeeded));
+        }
+        if ended != Some(Ended::Succeeded) {
+            return None;
+        }
+        let topology = self.topology();
+        let mut inline: Option<(usize, Stamp)> = None;
+        for &child in &topology.steps[index].children {
+            if !self.machine.dependency_succeeded(child) {
+                continue;
+            }
+            // The child became ready now. With other dependencies, one of them may have ended
+            // after `now` on another thread: read the clock again, after they all have.
+            let at = if topology.steps[child].dependency_count() == 1 {
+                now
+            } else {
+                self.now()
+            };
+            if !self.machine.queue(child, at) {
+                continue;
+            }
+            if let Some((previous, _)) = inline.replace((child, at)) {
+                self.spawn(previous);
+            }
+        }
+        inline
+    }
+
+    /// In sequential mode: queues the next step in definition order that can still run.
+    fn next_in_sequence(&self, after: usize, succeeded: bool) -> Option<(usize, Stamp)> {
+        if succeeded {
+            for &child in &self.topology().steps[after].children {
+                self.machine.dependency_succeeded(child);
+            }
+        }
+        let now = self.now();
+        (after + 1..self.machine.len())
+            .find(|&next| self.machine.queue(next, now))
+            .map(|next| (next, now))
+    }
+}
+
+impl<X: Sealed> RunHooks for Run<X> {
+    fn job_id(&self) -> JobId {
+        self.id.clone()
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.timer.sleep(duration)
+    }
+
+    fn attempt_started(&self, index: usize, attempt: u32) {
+        self.machine.attempt_started(index, attempt, self.now());
+    }
+
+    fn attempt_failed(&self, index: usize, attempt: u32, error: String) {
+        self.machine
+            .attempt_failed(index, attempt, error, self.now());
+    }
+}
+
+impl<X: Sealed> Drop for Run<X> {
+    fn drop(&mut self) {
+        // A step's future holds its parents' cells. Dropping the cells last-to-first frees each
+        // future before the parents it refers to, so a long chain of unfinished steps is freed
+        // iteratively rather than by a recursion as deep as the chain. A destructor that
+        // panics (an output's, a future's) is contained: the run may be dropped by a driver,
+        // inside the executor.
+        let mut cells = std::mem::take(&mut self.cells).into_vec();
+        while let Some(cell) = cells.pop() {
+            if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(cell))) {
+                crate::panic::drop_quietly(panic);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The step is queued; this driver has not taken it yet.
+    Queued,
+    /// The driver has taken the step (`Running`): only it may end it.
+    Running,
+    /// The driver has nothing left to do.
+    Done,
+}
+
+/// The task that runs a ready step, and then, inline, successors of it.
+pub(crate) struct Driver<X: Sealed> {
+    run: Arc<Run<X>>,
+    current: usize,
+    phase: Phase,
+}
+
+impl<X: Sealed> std::fmt::Debug for Driver<X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("step", &self.current)
+            .field("phase", &self.phase)
+            .finish()
+    }
+}
+
+impl<X: Sealed> Driver<X> {
+    /// Polls the current step's future. The step's own code runs under its own
+    /// `catch_unwind`; this one contains a panic from what surrounds it (the timer, a retry
+    /// policy, an interceptor, a destructor), which fails the step instead of unwinding into
+    /// the executor.
+    fn poll_step(&self, cx: &mut Context<'_>) -> Poll<Result<(), JobError>> {
+        let run = &self.run;
+        let index = self.current;
+        let poll = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let cell = &run.cells[index];
+            if run.topology().steps[index].needs_context {
+                let hooks: Arc<dyn RunHooks> = run.clone();
+                context::enter(hooks, index, || cell.poll_step(cx))
+            } else {
+                cell.poll_step(cx)
+            }
+        }));
+        match poll {
+            Ok(poll) => poll,
+            Err(panic) => {
+                let topology = run.topology();
+                let message = crate::panic::into_message(panic);
+                Poll::Ready(Err(JobError::panicked(
+                    &topology.name,
+                    &topology.step_name(index),
+                    message,
+                )))
+            }
+        }
+    }
+}
+
+impl<X: Sealed> Future for Driver<X> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let _frame = frame::Frame::enter();
+        let this = self.get_mut();
+        let mut budget = INLINE_BUDGET;
+        let mut ready_at = None;
+        loop {
+            let index = this.current;
+            if this.phase == Phase::Queued {
+                let now = ready_at.take().unwrap_or_else(|| this.run.now());
+                if !this.run.machine.start(index, now) {
+                    // Cancelled or abandoned before it could start: nothing left to do.
+                    this.phase = Phase::Done;
+                    return Poll::Ready(());
+                }
+                this.phase = Phase::Running;
+            }
+            let outcome = match this.poll_step(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(outcome) => outcome,
+            };
+            this.phase = Phase::Done;
+            let now = this.run.now();
+            let Some((next, at)) = this.run.complete(index, outcome, now) else {
+                return Poll::Ready(());
+            };
+            this.current = next;
+            this.phase = Phase::Queued;
+            budget -= 1;
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            ready_at = Some(at);
+        }
+    }
+}
+
+impl<X: Sealed> Drop for Driver<X> {
+    fn drop(&mut self) {
+        match self.phase {
+            Phase::Done => {}
+            Phase::Queued => self.run.abandon(self.current),
+            Phase::Running => {
+                // The executor dropped a step it was running (it shut down): the step's future
+                // will never be polled again, so it is dropped now, before the step ends.
+                let cell = &self.run.cells[self.current];
+                let dropped = std::panic::catch_unwind(AssertUnwindSafe(|| cell.drop_future()));
+                if let Err(panic) = dropped {
+                    crate::panic::drop_quietly(panic);
+                }
+                self.run.abandon(self.current);
+            }
+        }
+    }
+}

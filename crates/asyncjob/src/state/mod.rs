@@ -1,0 +1,367 @@
+//! The state layer: every state and transition of every step of a run, who may make it, and
+//! what is counted. Nothing outside this module stores a step's state.
+//!
+//! [`slot`] holds one step's life as a single atomic word ([`slot::StepSlot`]); [`Machine`]
+//! holds a run's steps and the protocol between them: how many steps have not ended, how a
+//! failure skips the steps after it, how cancellation reaches every step, and how the run's
+//! outcome is decided once the last step has ended. [`waiters`] is who is woken then.
+//!
+//! The protocol's invariants, checked by the loom model (`loom_tests` below, run with
+//! `RUSTFLAGS="--cfg loom" cargo test -p asyncjob --lib --release loom`):
+//!
+//! - every step ends exactly once, in a final state, and whoever makes that transition counts
+//!   it: the run ends when the count reaches zero, so when it has ended every step is final;
+//! - a step's driver owns it from `Running` until it ends: nothing else ends a running step,
+//!   so a run never ends while a step's code can still run;
+//! - cancellation either takes effect — every step that had not ended ends `Cancelled`, and
+//!   [`Machine::cancel`] returns `true` — or finds every step ended and changes nothing;
+//! - the outcome depends on the final states only: the first `Failed` step in definition
+//!   order, else the cancellation's reason if a step ended `Cancelled`, else success.
+
+pub(crate) mod slot;
+pub(crate) mod waiters;
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::error::JobError;
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::topology::Topology;
+
+use slot::{CancelEffect, Ended, Stamp, StepSlot};
+use waiters::Waiters;
+
+/// Where a step of a job instance is in its life.
+///
+/// The variants are listed — and ordered, by [`Ord`] — in the order of a step's life:
+/// `Waiting < Pending < Running < Retrying < Succeeded < Failed < Skipped < Cancelled`, the
+/// four last being final. [`StepState::ALL`] lists them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum StepState {
+    /// Some of the step's dependencies have not succeeded yet.
+    Waiting,
+    /// The step's dependencies have succeeded; it is queued on the executor.
+    Pending,
+    /// The step's future is running.
+    Running,
+    /// An attempt failed; the step waits out its retry policy's delay before the next one.
+    Retrying,
+    /// The step's future returned its output.
+    Succeeded,
+    /// The step returned an error, panicked, timed out, or could not be run by the executor.
+    Failed,
+    /// The step did not run because a step it depends on failed.
+    Skipped,
+    /// The job was cancelled before the step ended.
+    Cancelled,
+}
+
+impl StepState {
+    /// Every state, in life-cycle order.
+    pub const ALL: [StepState; 8] = [
+        StepState::Waiting,
+        StepState::Pending,
+        StepState::Running,
+        StepState::Retrying,
+        StepState::Succeeded,
+        StepState::Failed,
+        StepState::Skipped,
+        StepState::Cancelled,
+    ];
+
+    /// `true` once the step will not change state any more.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            StepState::Succeeded | StepState::Failed | StepState::Skipped | StepState::Cancelled
+        )
+    }
+
+    /// A lower-case name for the state (`"waiting"`, `"running"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Waiting => "waiting",
+            StepState::Pending => "pending",
+            StepState::Running => "running",
+            StepState::Retrying => "retrying",
+            StepState::Succeeded => "succeeded",
+            StepState::Failed => "failed",
+            StepState::Skipped => "skipped",
+            StepState::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for StepState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An attempt of a step that failed and was retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetriedAttempt {
+    /// The attempt's number, from 1.
+    pub attempt: u32,
+    /// When it started, from the start of the instance.
+    pub start_offset: Duration,
+    /// When it failed, from the start of the instance.
+    pub end_offset: Duration,
+    /// Its error, as text.
+    pub error: String,
+}
+
+/// The steps of one run and the protocol between them.
+#[derive(Debug)]
+pub(crate) struct Machine {
+    topology: Arc<Topology>,
+    slots: Box<[StepSlot]>,
+    /// Steps that have not ended.
+    remaining: AtomicUsize,
+    /// `cancel` has been called (by the caller, fail-fast or the deadline): only the first
+    /// call proceeds.
+    cancel_requested: AtomicBool,
+    /// That call found a step that had not ended.
+    cancel_effective: AtomicBool,
+    /// Why the run was cancelled; set before any step can end `Cancelled`.
+    reason: OnceLock<JobError>,
+    /// A step has ended `Failed`.
+    failed: AtomicBool,
+    outcome: OnceLock<Result<(), JobError>>,
+    waiters: Waiters,
+}
+
+impl Machine {
+    pub(crate) fn new(topology: Arc<Topology>) -> Self {
+        let slots = topology
+            .steps
+            .iter()
+            .map(|meta| StepSlot::new(meta.dependency_count()))
+            .collect();
+        let machine = Machine {
+            remaining: AtomicUsize::new(topology.steps.len()),
+            topology,
+            slots,
+            cancel_requested: AtomicBool::new(false),
+            cancel_effective: AtomicBool::new(false),
+            reason: OnceLock::new(),
+            failed: AtomicBool::new(false),
+            outcome: OnceLock::new(),
+            waiters: Waiters::default(),
+        };
+        if machine.slots.is_empty() {
+            machine.complete();
+        }
+        machine
+    }
+
+    pub(crate) fn topology(&self) -> &Arc<Topology> {
+        &self.topology
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn slot(&self, index: usize) -> Option<&StepSlot> {
+        self.slots.get(index)
+    }
+
+    /// Step `index`'s dependency ended `Succeeded`; `true` if it was its last one.
+    pub(crate) fn dependency_succeeded(&self, index: usize) -> bool {
+        self.slots[index].dependency_succeeded()
+    }
+
+    /// `Waiting → Queued`: see [`StepSlot::queue`].
+    pub(crate) fn queue(&self, index: usize, at: Stamp) -> bool {
+        self.slots[index].queue(at)
+    }
+
+    /// `Queued → Running`: see [`StepSlot::start`].
+    pub(crate) fn start(&self, index: usize, at: Stamp) -> bool {
+        self.slots[index].start(at)
+    }
+
+    /// Attempt `attempt` of a running step starts (the first without a transition).
+    pub(crate) fn attempt_started(&self, index: usize, attempt: u32, at: Stamp) {
+        if let Some(slot) = self.slots.get(index) {
+            if attempt <= 1 {
+                slot.set_attempt(attempt);
+            } else {
+                slot.resume(attempt, at);
+            }
+        }
+    }
+
+    /// Attempt `attempt` of a running step failed and will be retried.
+    pub(crate) fn attempt_failed(&self, index: usize, attempt: u32, error: String, at: Stamp) {
+        if let Some(slot) = self.slots.get(index) {
+            slot.back_off(attempt, error, at);
+        }
+    }
+
+    /// The driver of step `index` reports its outcome (driver only). Counts the step's end
+    /// and, on a failure, skips the steps that depend on it. `None` if the driver did not own
+    /// the step.
+    pub(crate) fn finish(
+        &self,
+        index: usize,
+        outcome: Result<(), JobError>,
+        at: Stamp,
+    ) -> Option<Ended> {
+        let ended = self.slots[index].finish(outcome, at)?;
+        self.ended(index, ended, at);
+        Some(ended)
+    }
+
+    /// Step `index` cannot run or finish (see [`StepSlot::abandon`]); counts its end.
+    pub(crate) fn abandon(&self, index: usize, at: Stamp) -> Option<Ended> {
+        let topology = &self.topology;
+        let error = || JobError::spawn_failed(&topology.name, &topology.step_name(index));
+        let ended = self.slots.get(index)?.abandon(error, at)?;
+        self.ended(index, ended, at);
+        Some(ended)
+    }
+
+    fn ended(&self, index: usize, ended: Ended, at: Stamp) {
+        if ended == Ended::Failed {
+            self.failed.store(true, Ordering::Release);
+            self.skip_dependents(index, at);
+        }
+        self.end_one();
+    }
+
+    /// Skips every step that depends, directly or not, on the failed step `index`.
+    fn skip_dependents(&self, index: usize, at: Stamp) {
+        let Some(cause) = self.error_of(index) else {
+            return;
+        };
+        let topology = &self.topology;
+        let mut stack: Vec<usize> = topology.steps[index].children.clone();
+        while let Some(step) = stack.pop() {
+            let error =
+                || JobError::dependency_failed(&topology.name, &topology.step_name(step), &cause);
+            if self.slots[step].skip(error, at) {
+                stack.extend_from_slice(&topology.steps[step].children);
+                self.end_one();
+            }
+        }
+    }
+
+    /// Cancels the run with `reason`, at `at`; `signal` wakes the steps' futures and is
+    /// called after the reason is stored and before any step is reached. `true` if the
+    /// cancellation took effect (a step had not ended); `false` if the run had ended or
+    /// been cancelled already, or every step had ended.
+    pub(crate) fn cancel(&self, reason: JobError, at: Stamp, signal: impl FnOnce()) -> bool {
+        if self.is_finished() || self.cancel_requested.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let _ = self.reason.set(reason);
+        signal();
+        let mut effective = false;
+        for slot in self.slots.iter() {
+            match slot.cancel(at) {
+                CancelEffect::Ended => {
+                    effective = true;
+                    self.end_one();
+                }
+                CancelEffect::Flagged | CancelEffect::WasCancelled => effective = true,
+                CancelEffect::WasEnded => {}
+            }
+        }
+        if effective {
+            self.cancel_effective.store(true, Ordering::Release);
+        }
+        effective
+    }
+
+    /// `true` once [`cancel`](Self::cancel) has been requested: steps should stop.
+    pub(crate) fn is_cancel_requested(&self) -> bool {
+        self.cancel_requested.load(Ordering::Acquire)
+    }
+
+    /// `true` once a cancellation took effect.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancel_effective.load(Ordering::Acquire)
+    }
+
+    fn end_one(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.complete();
+        }
+    }
+
+    /// The last step has ended: decides the outcome and wakes the waiters.
+    fn complete(&self) {
+        let outcome = match self.current_error() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        };
+        let _ = self.outcome.set(outcome);
+        self.waiters.finish();
+    }
+
+    /// The run's error as the steps stand: the first `Failed` step's in definition order,
+    /// else the cancellation's reason if a step ended `Cancelled`.
+    pub(crate) fn current_error(&self) -> Option<JobError> {
+        if self.failed.load(Ordering::Acquire) {
+            if let Some(index) = self.slots.iter().position(StepSlot::is_failed) {
+                return self.error_of(index);
+            }
+        }
+        if self.is_cancel_requested()
+            && self
+                .slots
+                .iter()
+                .any(|slot| slot.state() == StepState::Cancelled)
+        {
+            return self.reason.get().cloned();
+        }
+        None
+    }
+
+    /// The error of step `index`, derived from its state: a stored error for a `Failed` step
+    /// that ran and for a `Skipped` one; `SpawnFailed` for a `Failed` step that never ran;
+    /// `Cancelled` for a cancelled one.
+    pub(crate) fn error_of(&self, index: usize) -> Option<JobError> {
+        let slot = self.slots.get(index)?;
+        let topology = &self.topology;
+        match slot.state() {
+            StepState::Failed => Some(slot.stored_error().cloned().unwrap_or_else(|| {
+                JobError::spawn_failed(&topology.name, &topology.step_name(index))
+            })),
+            StepState::Skipped => slot.stored_error().cloned(),
+            StepState::Cancelled => Some(JobError::cancelled(
+                &topology.name,
+                &topology.step_name(index),
+            )),
+            _ => None,
+        }
+    }
+
+    /// The outcome, once the run has ended.
+    pub(crate) fn outcome(&self) -> Option<&Result<(), JobError>> {
+        self.outcome.get()
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.waiters.is_done()
+    }
+
+    /// `Ready` once the run has ended; see [`Waiters::poll`].
+    pub(crate) fn poll_finished(&self, key: &mut Option<usize>, cx: &mut Context<'_>) -> Poll<()> {
+        self.waiters.poll(key, cx)
+    }
+
+    /// Forgets the waker registered under `key`.
+    pub(crate) fn stop_waiting(&self, key: usize) {
+        self.waiters.remove(key);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests;

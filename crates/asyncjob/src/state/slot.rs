@@ -1,0 +1,414 @@
+//! One step's life in one run: a single atomic word holds the step's state, a flag and the
+//! time it entered that state; every transition is a compare-and-swap on that word, made by a
+//! method here that says who may call it.
+//!
+//! ```text
+//! Waiting ──queue──► Queued ──start──► Running ◄──resume── Backoff
+//!    │                 │                │  └──back_off──────►│
+//!    │ skip            │ cancel/abandon │ finish / abandon   │ finish / abandon
+//!    ▼                 ▼                ▼                    ▼
+//! Skipped          Cancelled | Failed   Succeeded | Failed | Cancelled
+//! ```
+//!
+//! Ownership: `Waiting` and `Queued` steps are nobody's — the run (`queue`, `skip`, `cancel`)
+//! and the step's driver (`start`, `abandon`) race for them, and the CAS picks one. `Running`
+//! and `Backoff` steps belong to their driver: only it moves them on (`back_off`, `resume`,
+//! `finish`, `abandon`); `cancel` only sets the [`CANCEL`] flag on them, and the driver then
+//! ends them `Cancelled`, whatever the step's future returned. Whoever makes the transition
+//! into a final state counts the step's end, exactly once.
+//!
+//! Times: the word carries the time the step entered its current state. Before a transition
+//! leaves `Queued` or its first `Running`, the time it entered that state is archived
+//! (`queued_at`, `started_at`), so a reader that loads the word sees every earlier time too.
+//! Racing writers of an archive write the same value: the entry time of one state.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::error::JobError;
+use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
+
+use super::{RetriedAttempt, StepState};
+
+const PHASE: u64 = 0b111;
+const WAITING: u64 = 0;
+const QUEUED: u64 = 1;
+const RUNNING: u64 = 2;
+const BACKOFF: u64 = 3;
+const SUCCEEDED: u64 = 4;
+const FAILED: u64 = 5;
+const SKIPPED: u64 = 6;
+const CANCELLED: u64 = 7;
+/// Set by `cancel` on a step its driver owns: the driver ends it `Cancelled`.
+const CANCEL: u64 = 1 << 3;
+const STAMP_SHIFT: u32 = 8;
+/// An archive not written yet.
+const NONE: u64 = u64::MAX;
+
+/// How many retried attempts a step keeps: the first [`KEEP_FIRST`] and the last
+/// [`KEEP_LAST`]; the others are only counted.
+pub(crate) const KEEP_FIRST: usize = 8;
+/// See [`KEEP_FIRST`].
+pub(crate) const KEEP_LAST: usize = 8;
+
+/// A time, in nanoseconds since the run's origin (56 bits: about 833 days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Stamp(u64);
+
+impl Stamp {
+    pub(crate) fn from_duration(since_origin: Duration) -> Self {
+        let nanos = u64::try_from(since_origin.as_nanos()).unwrap_or(u64::MAX);
+        Stamp(nanos.min(u64::MAX >> STAMP_SHIFT))
+    }
+
+    pub(crate) fn duration(self) -> Duration {
+        Duration::from_nanos(self.0)
+    }
+}
+
+fn pack(phase: u64, flags: u64, at: Stamp) -> u64 {
+    phase | flags | (at.0 << STAMP_SHIFT)
+}
+
+fn phase(word: u64) -> u64 {
+    word & PHASE
+}
+
+fn entered(word: u64) -> Stamp {
+    Stamp(word >> STAMP_SHIFT)
+}
+
+fn archived(cell: &AtomicU64) -> Option<Stamp> {
+    match cell.load(Ordering::Acquire) {
+        NONE => None,
+        at => Some(Stamp(at)),
+    }
+}
+
+/// How a driver-owned step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// What [`StepSlot::cancel`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CancelEffect {
+    /// The step had not started: it is now `Cancelled`, and the caller counts its end.
+    Ended,
+    /// The step's driver owns it: it will end `Cancelled` (and the driver counts it).
+    Flagged,
+    /// The step had already ended `Cancelled`.
+    WasCancelled,
+    /// The step had already ended otherwise.
+    WasEnded,
+}
+
+/// The attempts of a step that failed and were retried: the first [`KEEP_FIRST`], the last
+/// [`KEEP_LAST`], and how many in between were dropped.
+#[derive(Debug, Default)]
+pub(crate) struct RetryLog {
+    pub(crate) kept: Vec<RetriedAttempt>,
+    pub(crate) omitted: u32,
+}
+
+impl RetryLog {
+    fn push(&mut self, attempt: RetriedAttempt) {
+        if self.kept.len() == KEEP_FIRST + KEEP_LAST {
+            self.kept.remove(KEEP_FIRST);
+            self.omitted = self.omitted.saturating_add(1);
+        }
+        self.kept.push(attempt);
+    }
+}
+
+/// A step as read at one moment: the state and every time from one load of the word.
+#[derive(Debug, Clone)]
+pub(crate) struct StepView {
+    pub(crate) state: StepState,
+    pub(crate) ready: Option<Stamp>,
+    pub(crate) started: Option<Stamp>,
+    pub(crate) ended: Option<Stamp>,
+    pub(crate) attempts: u32,
+    pub(crate) retried: Vec<RetriedAttempt>,
+    pub(crate) retried_omitted: u32,
+}
+
+/// The live state of one step of one run.
+#[derive(Debug)]
+pub(crate) struct StepSlot {
+    word: AtomicU64,
+    /// Dependencies that have not succeeded yet.
+    pending: AtomicUsize,
+    queued_at: AtomicU64,
+    started_at: AtomicU64,
+    /// Attempts made, for steps whose body records them (0: derive from `started`).
+    attempts: AtomicU32,
+    /// The error of a `Failed` step that ran (set by its driver) or of a `Skipped` step (set
+    /// by whoever skipped it), before the transition. Other errors are derived from the state.
+    error: OnceLock<JobError>,
+    retries: Mutex<RetryLog>,
+}
+
+impl StepSlot {
+    pub(crate) fn new(dependencies: usize) -> Self {
+        StepSlot {
+            word: AtomicU64::new(pack(WAITING, 0, Stamp(0))),
+            pending: AtomicUsize::new(dependencies),
+            queued_at: AtomicU64::new(NONE),
+            started_at: AtomicU64::new(NONE),
+            attempts: AtomicU32::new(0),
+            error: OnceLock::new(),
+            retries: Mutex::new(RetryLog::default()),
+        }
+    }
+
+    /// Archives the entry time of the state `word` is leaving, if it is one that is kept.
+    fn archive(&self, word: u64) {
+        match phase(word) {
+            QUEUED => self.queued_at.store(entered(word).0, Ordering::Release),
+            RUNNING => {
+                let _ = self.started_at.compare_exchange(
+                    NONE,
+                    entered(word).0,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Moves the word on as `next` decides from the current one (`None`: not from here);
+    /// returns the word it moved from, or the word that stopped it.
+    fn transition(&self, next: impl Fn(u64) -> Option<u64>) -> Result<u64, u64> {
+        let mut current = self.word.load(Ordering::Acquire);
+        loop {
+            let Some(new) = next(current) else {
+                return Err(current);
+            };
+            self.archive(current);
+            match self
+                .word
+                .compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(current),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// One of the step's dependencies succeeded; `true` if it was the last one. Called once per
+    /// dependency, by the driver of the dependency.
+    pub(crate) fn dependency_succeeded(&self) -> bool {
+        self.pending.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    /// `Waiting → Queued`, at `at`: the step's dependencies have succeeded (or it has none) and a
+    /// driver is about to be spawned. Called by the run. `false` if the step was cancelled.
+    pub(crate) fn queue(&self, at: Stamp) -> bool {
+        self.transition(|w| (phase(w) == WAITING).then(|| pack(QUEUED, 0, at)))
+            .is_ok()
+    }
+
+    /// `Queued → Running`, at `at`: the driver takes the step. `false` if it was cancelled or
+    /// abandoned first; the driver then leaves it alone.
+    pub(crate) fn start(&self, at: Stamp) -> bool {
+        self.transition(|w| (phase(w) == QUEUED).then(|| pack(RUNNING, 0, at)))
+            .is_ok()
+    }
+
+    /// Records the number of the attempt that is starting. Driver only.
+    pub(crate) fn set_attempt(&self, attempt: u32) {
+        self.attempts.store(attempt, Ordering::Release);
+    }
+
+    /// `Running → Backoff`, at `at`: attempt `attempt` failed with `error` and will be retried.
+    /// Driver only. The attempt is logged before the transition, so a reader that sees
+    /// `Backoff` sees it.
+    pub(crate) fn back_off(&self, attempt: u32, error: String, at: Stamp) {
+        let current = self.word.load(Ordering::Acquire);
+        if phase(current) != RUNNING {
+            return;
+        }
+        let record = RetriedAttempt {
+            attempt,
+            start_offset: entered(current).duration(),
+            end_offset: at.duration(),
+            error,
+        };
+        self.retries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(record);
+        let _ = self.transition(|w| (phase(w) == RUNNING).then(|| pack(BACKOFF, w & CANCEL, at)));
+    }
+
+    /// `Backoff → Running`, at `at`: attempt `attempt` starts. Driver only.
+    pub(crate) fn resume(&self, attempt: u32, at: Stamp) {
+        self.set_attempt(attempt);
+        let _ = self.transition(|w| (phase(w) == BACKOFF).then(|| pack(RUNNING, w & CANCEL, at)));
+    }
+
+    /// `Running | Backoff → Succeeded | Failed | Cancelled`, at `at`. Driver only. A step that
+    /// cancellation reached ends `Cancelled`, whatever `outcome` says; so does one whose
+    /// outcome is a cancellation. `None` if the driver did not own the step (nothing to count).
+    pub(crate) fn finish(&self, outcome: Result<(), JobError>, at: Stamp) -> Option<Ended> {
+        let target = match outcome {
+            Ok(()) => SUCCEEDED,
+            Err(error) if error.is_cancelled() => CANCELLED,
+            Err(error) => {
+                let _ = self.error.set(error);
+                FAILED
+            }
+        };
+        self.end_owned(target, at)
+    }
+
+    fn end_owned(&self, target: u64, at: Stamp) -> Option<Ended> {
+        let from = self
+            .transition(|w| {
+                let to = if w & CANCEL != 0 { CANCELLED } else { target };
+                matches!(phase(w), RUNNING | BACKOFF).then(|| pack(to, 0, at))
+            })
+            .ok()?;
+        Some(if from & CANCEL != 0 {
+            Ended::Cancelled
+        } else {
+            match target {
+                SUCCEEDED => Ended::Succeeded,
+                FAILED => Ended::Failed,
+                _ => Ended::Cancelled,
+            }
+        })
+    }
+
+    /// `Waiting → Skipped`, at `at`: a dependency failed or was skipped. Called by the run;
+    /// `error` is stored first. `false` if the step had left `Waiting` (it was cancelled).
+    pub(crate) fn skip(&self, error: impl FnOnce() -> JobError, at: Stamp) -> bool {
+        if phase(self.word.load(Ordering::Acquire)) != WAITING {
+            return false;
+        }
+        let _ = self.error.set(error());
+        self.transition(|w| (phase(w) == WAITING).then(|| pack(SKIPPED, 0, at)))
+            .is_ok()
+    }
+
+    /// Cancellation reaches the step, at `at`. Called by the run.
+    pub(crate) fn cancel(&self, at: Stamp) -> CancelEffect {
+        let moved = self.transition(|w| match phase(w) {
+            WAITING | QUEUED => Some(pack(CANCELLED, 0, at.max(entered(w)))),
+            RUNNING | BACKOFF if w & CANCEL == 0 => Some(w | CANCEL),
+            _ => None,
+        });
+        match moved {
+            Ok(from) if matches!(phase(from), WAITING | QUEUED) => CancelEffect::Ended,
+            Ok(_) => CancelEffect::Flagged,
+            Err(w) if matches!(phase(w), RUNNING | BACKOFF) => CancelEffect::Flagged,
+            Err(w) if phase(w) == CANCELLED => CancelEffect::WasCancelled,
+            Err(_) => CancelEffect::WasEnded,
+        }
+    }
+
+    /// The step cannot be run or finished: the executor refused its driver or dropped it.
+    /// A `Queued` step ends `Failed` without having run (anyone may call this: the CAS decides
+    /// against `start` and `cancel`); a `Running | Backoff` step ends `Failed` with `error`, or
+    /// `Cancelled` if cancellation had reached it (its driver only). `None` if the step was
+    /// elsewhere.
+    pub(crate) fn abandon(&self, error: impl FnOnce() -> JobError, at: Stamp) -> Option<Ended> {
+        let current = self.word.load(Ordering::Acquire);
+        match phase(current) {
+            QUEUED => self
+                .transition(|w| (phase(w) == QUEUED).then(|| pack(FAILED, 0, at.max(entered(w)))))
+                .ok()
+                .map(|_| Ended::Failed),
+            RUNNING | BACKOFF => {
+                let _ = self.error.set(error());
+                self.end_owned(FAILED, at)
+            }
+            _ => None,
+        }
+    }
+
+    /// The step's current state.
+    pub(crate) fn state(&self) -> StepState {
+        decode(self.word.load(Ordering::Acquire))
+    }
+
+    /// `true` if the step is `Failed`.
+    pub(crate) fn is_failed(&self) -> bool {
+        phase(self.word.load(Ordering::Acquire)) == FAILED
+    }
+
+    /// The stored error (see the field's documentation for which steps have one).
+    pub(crate) fn stored_error(&self) -> Option<&JobError> {
+        self.error.get()
+    }
+
+    /// The step's state and times, all from one moment: the word is read before and after
+    /// the other fields, and the read is repeated (a few times at most) if it moved.
+    pub(crate) fn view(&self) -> StepView {
+        let mut word = self.word.load(Ordering::Acquire);
+        let mut tries = 0;
+        loop {
+            let view = self.view_at(word);
+            let again = self.word.load(Ordering::Acquire);
+            tries += 1;
+            if again == word || tries == 4 {
+                return view;
+            }
+            word = again;
+        }
+    }
+
+    fn view_at(&self, word: u64) -> StepView {
+        let ph = phase(word);
+        let at = entered(word);
+        let ready = match ph {
+            WAITING => None,
+            QUEUED => Some(at),
+            _ => archived(&self.queued_at),
+        };
+        let started = match ph {
+            RUNNING => archived(&self.started_at).or(Some(at)),
+            _ => archived(&self.started_at),
+        };
+        let ended = (ph >= SUCCEEDED).then_some(at);
+        let attempts = match self.attempts.load(Ordering::Acquire) {
+            0 => u32::from(started.is_some()),
+            n => n,
+        };
+        let (retried, retried_omitted) = {
+            let log = self
+                .retries
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (log.kept.clone(), log.omitted)
+        };
+        StepView {
+            state: decode(word),
+            ready,
+            started,
+            ended,
+            attempts,
+            retried,
+            retried_omitted,
+        }
+    }
+}
+
+fn decode(word: u64) -> StepState {
+    match phase(word) {
+        WAITING => StepState::Waiting,
+        QUEUED => StepState::Pending,
+        RUNNING => StepState::Running,
+        BACKOFF => StepState::Retrying,
+        SUCCEEDED => StepState::Succeeded,
+        FAILED => StepState::Failed,
+        SKIPPED => StepState::Skipped,
+        // CANCELLED: the phase has three bits, and all eight values are named.
+        _ => StepState::Cancelled,
+    }
+}

@@ -1,0 +1,340 @@
+//! The step layer: how one step's attempts run — call the function, await it against its
+//! timeout, retry under its policy, run the interceptors around it, and turn errors, panics and
+//! timeouts into a [`JobError`] naming the step.
+//!
+//! A step's future is made per run ([`StepDef::instantiate`] for the definition's
+//! [`StepNode`]s) and lives in the step's [cell](crate::cell). It reaches the run only through
+//! its [`RunEnv`] (the cancellation signal) and, for steps that need it, through the run's
+//! [`context`] hooks (timer, attempt records) lent for each poll.
+
+pub(crate) mod context;
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::Either;
+
+use crate::cell::{StepCell, StepResult};
+use crate::env::RunEnv;
+use crate::error::{BoxError, JobError};
+use crate::graph::builder::{StepFn, StepNode, StepOptions};
+use crate::graph::definition::StepDef;
+use crate::graph::parents::{Parents, SendParents};
+use crate::id::JobId;
+use crate::intercept::{Scoped, Scopes, StepContext};
+use crate::mode::private::Sealed;
+use crate::mode::{Local, Mode, Sendable};
+use crate::retry::AttemptFailure;
+use crate::topology::Topology;
+
+/// How one attempt failed.
+enum Failure {
+    Error(BoxError),
+    Panic(String),
+    TimedOut(Duration),
+    /// asyncjob broke its own rules (reported, never a panic).
+    Internal(&'static str),
+}
+
+impl Failure {
+    fn panic(payload: Box<dyn std::any::Any + Send>) -> Self {
+        Failure::Panic(crate::panic::into_message(payload))
+    }
+
+    fn as_attempt(&self) -> AttemptFailure<'_> {
+        match self {
+            Failure::Error(error) => AttemptFailure::Error(error.as_ref()),
+            Failure::Panic(message) => AttemptFailure::Panic(message),
+            Failure::TimedOut(limit) => AttemptFailure::TimedOut(*limit),
+            Failure::Internal(message) => AttemptFailure::Panic(message),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Failure::Error(error) => error.to_string(),
+            Failure::Panic(message) => format!("panicked: {message}"),
+            Failure::TimedOut(limit) => format!("timed out after {limit:?}"),
+            Failure::Internal(message) => format!("asyncjob internal error: {message}"),
+        }
+    }
+
+    fn is_internal(&self) -> bool {
+        matches!(self, Failure::Internal(_))
+    }
+
+    fn into_error(self, topology: &Topology, index: usize, attempts: u32) -> JobError {
+        let step = topology.step_name(index);
+        let job = &topology.name;
+        let error = match self {
+            Failure::Error(error) => JobError::failed(job, &step, error),
+            Failure::Panic(message) => JobError::panicked(job, &step, message),
+            Failure::TimedOut(limit) => JobError::timed_out(job, &step, limit),
+            Failure::Internal(message) => JobError::internal(job, &step, message),
+        };
+        error.after_attempts(attempts)
+    }
+}
+
+/// One attempt: call the function (now), then await its future (against the timeout, if any),
+/// catching errors and panics. The call happens before the returned future exists, so the
+/// arguments are never held across an `.await`.
+fn attempt<I, A, F, Fut, O, E>(
+    function: &F,
+    input: I,
+    args: A,
+    timeout: Option<Duration>,
+) -> impl Future<Output = Result<O, Failure>> + use<I, A, F, Fut, O, E>
+where
+    F: Fn(I, A) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+    E: Into<BoxError>,
+{
+    let called = std::panic::catch_unwind(AssertUnwindSafe(|| function(input, args)))
+        .map_err(Failure::panic);
+    // The timer is asked for the timeout's sleep now (the run's context is only there while the
+    // driver polls), and only if the function gave a future to time.
+    let timer = match called {
+        Ok(_) => timeout.map(|limit| (limit, context::sleep(limit))),
+        Err(_) => None,
+    };
+    async move {
+        let caught = AssertUnwindSafe(called?).catch_unwind();
+        let outcome = match timer {
+            None => caught.await,
+            Some((_, None)) => return Err(Failure::Internal("a step's timer is missing")),
+            Some((limit, Some(sleep))) => {
+                let caught = std::pin::pin!(caught);
+                match futures_util::future::select(caught, sleep).await {
+                    Either::Left((outcome, _)) => outcome,
+                    Either::Right(((), _)) => return Err(Failure::TimedOut(limit)),
+                }
+            }
+        };
+        match outcome {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(error)) => Err(Failure::Error(error.into())),
+            Err(panic) => Err(Failure::panic(panic)),
+        }
+    }
+}
+
+/// The interceptors' scopes for one attempt: the job's, then the step's.
+fn scopes(topology: &Topology, options: &StepOptions, index: usize, attempt: u32) -> Scopes {
+    if topology.interceptors.is_empty() && options.interceptors.is_empty() {
+        return Scopes::none();
+    }
+    let job_id = context::job_id().unwrap_or_else(|| JobId::new(""));
+    let step = topology.step_name(index);
+    let context = StepContext {
+        job: &topology.name,
+        job_id: &job_id,
+        step: &step,
+        attempt,
+    };
+    let mut scopes = topology.interceptors.scopes(&context);
+    scopes.extend(options.interceptors.scopes(&context));
+    scopes
+}
+
+/// The error of a step whose parents' outputs cannot be read: a bug of asyncjob's, reported
+/// against the step rather than by a panic.
+fn missing_output(topology: &Topology, index: usize) -> JobError {
+    let message = "a dependency's output is missing";
+    JobError::internal(&topology.name, &topology.step_name(index), message)
+}
+
+/// Completes after being polled once more: lets the executor run other tasks.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// The future of a step without policy nor interceptor (the common case): one attempt, no clone
+/// of the input. Kept apart from [`step_body`] so that its state machine stays small.
+async fn plain_body<M, P, I, F, Fut, O, E>(
+    captured: P::Captured,
+    input: I,
+    function: Arc<StepFn<F>>,
+    env: Arc<RunEnv>,
+    index: usize,
+) -> StepResult<O>
+where
+    M: Mode,
+    P: Parents<M>,
+    F: Fn(I, P::Output) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+    E: Into<BoxError>,
+{
+    let topology = &*env.topology;
+    if env.is_cancelled() {
+        return Err(env.cancelled_error(index));
+    }
+    let args = P::read(&captured).ok_or_else(|| missing_output(topology, index))?;
+    drop(captured);
+    let called = std::panic::catch_unwind(AssertUnwindSafe(|| (function.function)(input, args)));
+    let failure = match called {
+        Ok(future) => match env
+            .guard(index, AssertUnwindSafe(future).catch_unwind())
+            .await
+        {
+            Some(Ok(Ok(output))) => return Ok(output),
+            Some(Ok(Err(error))) => Failure::Error(error.into()),
+            Some(Err(panic)) => Failure::panic(panic),
+            None => return Err(env.cancelled_error(index)),
+        },
+        Err(panic) => Failure::panic(panic),
+    };
+    Err(failure.into_error(topology, index, 1))
+}
+
+/// The future of one step with execution policies or interceptors (plain steps run
+/// [`plain_body`]): read the parents' outputs, call the function, await it, retry under the
+/// step's policy, and turn errors, panics and timeouts into a [`JobError`] naming the step.
+async fn step_body<M, P, I, F, Fut, O, E>(
+    captured: P::Captured,
+    input: I,
+    function: Arc<StepFn<F>>,
+    env: Arc<RunEnv>,
+    index: usize,
+) -> StepResult<O>
+where
+    M: Mode,
+    P: Parents<M>,
+    I: Clone,
+    F: Fn(I, P::Output) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+    E: Into<BoxError>,
+{
+    let topology = &*env.topology;
+    let options = &function.options;
+    let mut number = 1;
+    loop {
+        if env.is_cancelled() {
+            return Err(env.cancelled_error(index));
+        }
+        if !context::attempt_started(number) {
+            let failure = Failure::Internal("a step with a policy ran outside its run");
+            return Err(failure.into_error(topology, index, number));
+        }
+        let args = P::read(&captured).ok_or_else(|| missing_output(topology, index))?;
+        let scopes = scopes(topology, options, index, number);
+        let attempt =
+            scopes.run(|| attempt(&function.function, input.clone(), args, options.timeout));
+        let attempt = Scoped {
+            scopes,
+            future: std::pin::pin!(attempt),
+        };
+        let failure = match env.guard(index, attempt).await {
+            Some(Ok(output)) => return Ok(output),
+            Some(Err(failure)) => failure,
+            None => return Err(env.cancelled_error(index)),
+        };
+        let delay = match failure.is_internal() {
+            true => None,
+            false => options
+                .retry
+                .as_ref()
+                .and_then(|policy| policy.retry_after(&failure.as_attempt(), number)),
+        };
+        let Some(delay) = delay else {
+            return Err(failure.into_error(topology, index, number));
+        };
+        context::attempt_failed(number, failure.describe());
+        if delay.is_zero() {
+            // Even without a delay, the next attempt waits for the executor's next turn: a
+            // step retried at once, forever, must not starve the rest (a deadline's timer).
+            if env.guard(index, yield_now()).await.is_none() {
+                return Err(env.cancelled_error(index));
+            }
+        } else {
+            let Some(sleep) = context::sleep(delay) else {
+                let failure = Failure::Internal("a step's timer is missing");
+                return Err(failure.into_error(topology, index, number));
+            };
+            if env.guard(index, sleep).await.is_none() {
+                return Err(env.cancelled_error(index));
+            }
+        }
+        number = number.saturating_add(1);
+    }
+}
+
+impl<I, P, F, Fut, O, E> StepDef<I, Sendable> for StepNode<P, F, Fut, O, E>
+where
+    I: Clone + Send + Sync + 'static,
+    P: SendParents,
+    F: Fn(I, P::Output) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    O: Clone + Send + Sync + 'static,
+    E: Into<BoxError> + 'static,
+{
+    fn instantiate(
+        &self,
+        input: &I,
+        index: usize,
+        cells: &[Arc<<Sendable as Sealed>::Cell>],
+        env: &Arc<RunEnv>,
+    ) -> Option<Arc<<Sendable as Sealed>::Cell>> {
+        let captured = self.parents.capture(cells)?;
+        let needs_context = env.topology.steps.get(index)?.needs_context;
+        let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
+        // Two cell types, one per body: a plain step's state stays small.
+        let cell: Arc<<Sendable as Sealed>::Cell> = if needs_context {
+            StepCell::<_, O, true>::new(step_body::<Sendable, P, I, F, Fut, O, E>(
+                captured, input, function, env, index,
+            ))
+        } else {
+            StepCell::<_, O, true>::new(plain_body::<Sendable, P, I, F, Fut, O, E>(
+                captured, input, function, env, index,
+            ))
+        };
+        Some(cell)
+    }
+}
+
+impl<I, P, F, Fut, O, E> StepDef<I, Local> for StepNode<P, F, Fut, O, E>
+where
+    I: Clone + 'static,
+    P: Parents<Local>,
+    F: Fn(I, P::Output) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, E>> + 'static,
+    O: Clone + 'static,
+    E: Into<BoxError> + 'static,
+{
+    fn instantiate(
+        &self,
+        input: &I,
+        index: usize,
+        cells: &[Arc<<Local as Sealed>::Cell>],
+        env: &Arc<RunEnv>,
+    ) -> Option<Arc<<Local as Sealed>::Cell>> {
+        let captured = self.parents.capture(cells)?;
+        let needs_context = env.topology.steps.get(index)?.needs_context;
+        let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
+        // Two cell types, one per body: a plain step's state stays small.
+        let cell: Arc<<Local as Sealed>::Cell> = if needs_context {
+            StepCell::<_, O, false>::new(step_body::<Local, P, I, F, Fut, O, E>(
+                captured, input, function, env, index,
+            ))
+        } else {
+            StepCell::<_, O, false>::new(plain_body::<Local, P, I, F, Fut, O, E>(
+                captured, input, function, env, index,
+            ))
+        };
+        Some(cell)
+    }
+}

@@ -1,0 +1,53 @@
+//! The static shape of a definition — steps, edges, job-wide settings — shared by the
+//! definition and every run of it. Plain data: the builder makes it, everything above reads it.
+
+use std::sync::Arc;
+
+use crate::intercept::Interceptors;
+
+/// The static shape of a definition.
+#[derive(Debug)]
+pub(crate) struct Topology {
+    /// Tells the handles of this definition from those of another.
+    pub(crate) id: u64,
+    pub(crate) name: Arc<str>,
+    /// In definition order, which is a topological order.
+    pub(crate) steps: Vec<StepMeta>,
+    /// The steps without dependencies, in definition order.
+    pub(crate) roots: Vec<usize>,
+    /// The job-wide interceptors, run around every step.
+    pub(crate) interceptors: Interceptors,
+    /// Every instance is fail-fast ([`JobBuilder::fail_fast`](crate::JobBuilder::fail_fast)).
+    pub(crate) fail_fast: bool,
+}
+
+/// One step of a [`Topology`].
+#[derive(Debug)]
+pub(crate) struct StepMeta {
+    pub(crate) name: Arc<str>,
+    /// Steps whose outputs this step takes, in the order the step function receives them.
+    pub(crate) data: Vec<usize>,
+    /// Steps this step waits for without taking their outputs.
+    pub(crate) order: Vec<usize>,
+    /// Steps that depend on this one (data or ordering).
+    pub(crate) children: Vec<usize>,
+    /// The step runs the full step body (retry, timeout or interceptors, its own or the
+    /// job's) and needs the run's context while it is polled. Decided once, at seal.
+    pub(crate) needs_context: bool,
+}
+
+impl StepMeta {
+    pub(crate) fn dependency_count(&self) -> usize {
+        self.data.len() + self.order.len()
+    }
+}
+
+impl Topology {
+    /// The name of step `index` (empty for an index out of range, which no caller passes).
+    pub(crate) fn step_name(&self, index: usize) -> Arc<str> {
+        self.steps
+            .get(index)
+            .map(|meta| meta.name.clone())
+            .unwrap_or_default()
+    }
+}
