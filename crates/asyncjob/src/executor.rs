@@ -141,31 +141,53 @@ pub trait Timer {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
 }
 
-impl<E: Executor + ?Sized> Executor for Arc<E> {
+// The pointer impls forward every method, `spawn_unboxed` too: a job started on an
+// `Arc<TokioExecutor>` spawns its drivers unboxed, as one started on the `TokioExecutor` does.
+// Trait objects (which cannot spawn unboxed) get impls of their own.
+macro_rules! forward_executor {
+    ($($pointer:ty),* $(,)?) => {$(
+        impl<E: Executor> Executor for $pointer {
+            fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
+                (**self).spawn(future)
+            }
+
+            fn spawn_unboxed<F>(&self, future: F) -> Result<(), SpawnError>
+            where
+                F: Future<Output = ()> + Send + 'static,
+            {
+                (**self).spawn_unboxed(future)
+            }
+        }
+    )*};
+}
+
+macro_rules! forward_local_executor {
+    ($($pointer:ty),* $(,)?) => {$(
+        impl<E: LocalExecutor> LocalExecutor for $pointer {
+            fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
+                (**self).spawn_local(future)
+            }
+
+            fn spawn_local_unboxed<F>(&self, future: F) -> Result<(), SpawnError>
+            where
+                F: Future<Output = ()> + 'static,
+            {
+                (**self).spawn_local_unboxed(future)
+            }
+        }
+    )*};
+}
+
+forward_executor!(Arc<E>, &E, Box<E>);
+forward_local_executor!(Arc<E>, std::rc::Rc<E>, &E, Box<E>);
+
+impl Executor for Arc<dyn Executor + Send + Sync> {
     fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
         (**self).spawn(future)
     }
 }
 
-impl<E: Executor + ?Sized> Executor for &E {
-    fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
-        (**self).spawn(future)
-    }
-}
-
-impl<E: LocalExecutor + ?Sized> LocalExecutor for std::rc::Rc<E> {
-    fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
-        (**self).spawn_local(future)
-    }
-}
-
-impl<E: LocalExecutor + ?Sized> LocalExecutor for Arc<E> {
-    fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
-        (**self).spawn_local(future)
-    }
-}
-
-impl<E: LocalExecutor + ?Sized> LocalExecutor for &E {
+impl LocalExecutor for std::rc::Rc<dyn LocalExecutor> {
     fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
         (**self).spawn_local(future)
     }

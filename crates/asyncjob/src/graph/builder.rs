@@ -15,61 +15,9 @@ use crate::mode::{Local, Mode, Sendable};
 use crate::retry::RetryPolicy;
 
 use super::definition::{JobDefinition, StepDef};
+pub use super::handle::StepHandle;
 use super::parents::{Dependencies, IntoParents, Parents, SendParents};
 use crate::topology::{StepMeta, Topology};
-
-/// The typed handle of a step: what later steps name to depend on it, and what gives its
-/// output back from an instance ([`JobInstance::output`](crate::JobInstance::output)).
-///
-/// Handles are tied to the definition they were made by; giving one to another definition is a
-/// [`DefinitionErrorKind::ForeignHandle`] error. Cheap to clone.
-pub struct StepHandle<T> {
-    definition: u64,
-    index: usize,
-    name: Arc<str>,
-    _output: PhantomData<fn() -> T>,
-}
-
-impl<T> StepHandle<T> {
-    /// The step's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The step's position in its definition (the order in which steps were added).
-    pub fn index(&self) -> usize {
-        self.index
-    }
-
-    pub(crate) fn name_arc(&self) -> &Arc<str> {
-        &self.name
-    }
-
-    pub(crate) fn definition_id(&self) -> u64 {
-        self.definition
-    }
-}
-
-impl<T> Clone for StepHandle<T> {
-    fn clone(&self) -> Self {
-        StepHandle {
-            definition: self.definition,
-            index: self.index,
-            name: self.name.clone(),
-            _output: PhantomData,
-        }
-    }
-}
-
-impl<T> fmt::Debug for StepHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StepHandle")
-            .field("name", &self.name)
-            .field("index", &self.index)
-            .field("output", &std::any::type_name::<T>())
-            .finish()
-    }
-}
 
 /// Builds a job definition, one step at a time, then [`seal`](Self::seal)s it.
 ///
@@ -382,12 +330,7 @@ impl<'a, I, M: Mode, P: Dependencies> StepBuilder<'a, I, M, P> {
         let index = self
             .job
             .push(self.name.clone(), dependencies, needs_context, node);
-        Ok(StepHandle {
-            definition: self.job.id,
-            index,
-            name: self.name,
-            _output: PhantomData,
-        })
+        Ok(StepHandle::new(self.job.id, index, self.name))
     }
 }
 

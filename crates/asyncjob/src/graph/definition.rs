@@ -8,7 +8,7 @@ use crate::error::{DefinitionError, DefinitionErrorKind, JobError};
 use crate::mode::private::Sealed;
 use crate::mode::{Mode, Sendable};
 
-use super::builder::StepHandle;
+use super::handle::StepHandle;
 use crate::topology::Topology;
 
 /// How a definition makes the live form of one of its steps for one run.

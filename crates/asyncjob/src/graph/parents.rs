@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::cell::{ErasedCell, OutputCell};
 
-use super::builder::StepHandle;
+use super::handle::StepHandle;
 use crate::mode::{Mode, OutputRef, Sendable};
 
 mod private {

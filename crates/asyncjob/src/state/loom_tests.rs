@@ -13,6 +13,8 @@
 
 use std::sync::Arc;
 
+use loom::sync::atomic::AtomicBool;
+use loom::sync::atomic::Ordering::SeqCst;
 use loom::thread;
 
 use super::slot::{Ended, Stamp};
@@ -106,11 +108,25 @@ fn loom_cancel_races_the_last_step() {
     loom::model(|| {
         let machine = Arc::new(Machine::new(topology(&[&[]])));
         assert!(machine.queue(0, at(1)));
+        // Set while the step's code may run: from `start` until the driver reports the end.
+        let in_step = Arc::new(AtomicBool::new(false));
         let driver = {
-            let machine = machine.clone();
-            thread::spawn(move || drop(drive(&machine, 0, Ok(()))))
+            let (machine, in_step) = (machine.clone(), in_step.clone());
+            thread::spawn(move || {
+                if machine.start(0, at(2)) {
+                    in_step.store(true, SeqCst);
+                    in_step.store(false, SeqCst);
+                    machine.finish(0, Ok(()), at(3));
+                }
+            })
         };
         let cancelled = machine.cancel(cancel_reason(), at(5), || {});
+        if machine.is_finished() {
+            assert!(
+                !in_step.load(SeqCst),
+                "the run ended while a step's code could run"
+            );
+        }
         driver.join().expect("the driver");
         assert_consistent(&machine, cancelled);
         let state = machine.slot(0).map(|s| s.state());

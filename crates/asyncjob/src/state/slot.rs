@@ -169,13 +169,10 @@ impl StepSlot {
     fn archive(&self, word: u64) {
         match phase(word) {
             QUEUED => self.queued_at.store(entered(word).0, Ordering::Release),
-            RUNNING => {
-                let _ = self.started_at.compare_exchange(
-                    NONE,
-                    entered(word).0,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
+            // Only the first `Running` is archived. It is archived before the step can be
+            // `Running` again (when it backs off), and racing archivers write the same value.
+            RUNNING if self.started_at.load(Ordering::Relaxed) == NONE => {
+                self.started_at.store(entered(word).0, Ordering::Release);
             }
             _ => {}
         }
