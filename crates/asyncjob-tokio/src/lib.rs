@@ -70,36 +70,52 @@
 //!
 //! # Timer
 //!
-//! Each [`sleep`](asyncjob::Timer::sleep) runs `tokio::time::sleep` in a small task spawned on the
-//! runtime, so the Tokio timer is always created and polled inside the runtime, whichever thread
-//! awaits the returned future. That makes the sleep panic-free where a bare `tokio::time::Sleep`
-//! panics (created outside a runtime, or polled after the runtime shut down). Dropping the returned
-//! future aborts that task. Where no Tokio timer can serve the sleep, it behaves as follows:
+//! Each [`sleep`](asyncjob::Timer::sleep) is a `tokio::time::Sleep` of the executor's runtime
+//! (the pinned one, entered for the call with [`Handle::enter`] if need be, or else the current
+//! one), boxed: no task is spawned for it, and it follows the runtime's clock, also a paused one
+//! (Tokio's `start_paused`, `tokio::time::advance`). Its deadline counts from the call to
+//! `sleep`. Dropping the future cancels the timer.
+//!
+//! A bare `tokio::time::Sleep` panics when polled after its runtime shut down. The runtime's own
+//! tasks never see that (Tokio drops them before it stops its time driver), so a sleep polled
+//! where its runtime is current is polled directly; polled anywhere else (awaited from another
+//! runtime or a plain thread), it hands its deadline to a task of its runtime and waits for that
+//! task, which the runtime refuses or drops when it shuts down. So:
 //!
 //! | situation | the sleep future |
 //! | --- | --- |
-//! | runtime running, time driver enabled | completes once the duration has elapsed |
-//! | runtime shut down (before or during the sleep) | never completes |
-//! | no runtime ([`TokioExecutor::new`], sleep both made and polled outside any runtime) | never completes |
-//! | runtime built without [`enable_time`](tokio::runtime::Builder::enable_time) | completes at once (Tokio prints its "timers are disabled" panic message from the timer task, which it catches) |
+//! | runtime running, time driver enabled | completes once the duration has elapsed (on the runtime's clock) |
+//! | polled where its runtime is not current (or made, pinned, by a thread-local destructor that runs after Tokio's) | as above, through one task of its runtime (aborted when the future is dropped) |
+//! | runtime shut down (before or during the sleep), polled outside it | never completes; no panic |
+//! | no runtime ([`TokioExecutor::new`], sleep both made and polled outside any runtime) | never completes; no panic |
+//! | runtime built without [`enable_time`](tokio::runtime::Builder::enable_time) | `sleep` panics (or, made outside any runtime by [`TokioExecutor::new`], its first poll does) with a message that names the runtime's missing time driver and `enable_time()` |
+//! | polled on a thread that entered the runtime without being one of its workers ([`Handle::block_on`], [`Handle::enter`]) while the runtime shuts down | panics, as a bare `tokio::time::Sleep` does |
+//!
+//! asyncjob contains a panicking sleep: a timeout or retry back-off whose sleep panics fails the
+//! step with [`StepPanicked`](asyncjob::JobErrorKind::StepPanicked) and that message (so a
+//! missing time driver never shows as an instant timeout), and a deadline whose sleep panics
+//! ends the job with an error that says the deadline's timer failed. Tokio's panic hook prints
+//! Tokio's own "timers are disabled" message as well.
 //!
 //! An unpinned sleep ([`TokioExecutor::new`]) made outside any runtime looks for the current
 //! runtime again when polled, so `runtime.block_on(executor.sleep(duration))` works; its deadline
 //! still counts from the call to `sleep`.
 //!
-//! A sleep that never completes cannot hang a job: in the first two cases the runtime has also
-//! dropped (or refused) the job's tasks, and asyncjob reports the executor as shut down.
-//! Runtimes from `#[tokio::main]`, `#[tokio::test]` and `Runtime::new()` have the time driver
-//! enabled.
+//! A sleep that never completes cannot hang a job: where the runtime shut down it has also
+//! dropped (or refused) the job's tasks, and asyncjob reports the executor as shut down; with no
+//! runtime at all, the job's steps are refused too. Runtimes from `#[tokio::main]`,
+//! `#[tokio::test]` and `Runtime::new()` have the time driver enabled.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use asyncjob::{BoxFuture, Executor, SpawnError, Timer};
+use pin_project_lite::pin_project;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
@@ -218,21 +234,47 @@ fn accepted(mut task: JoinHandle<()>) -> bool {
 /// The longest sleep handed to Tokio (about 30 years), which keeps deadlines representable.
 const MAX_SLEEP: Duration = Duration::from_secs(60 * 60 * 24 * 365 * 30);
 
+/// The panic of a sleep on a runtime without a time driver. Tokio's own message ("timers are
+/// disabled") names `enable_time` too, but not what needed the timer.
+const NO_TIME_DRIVER: &str = "asyncjob-tokio: the Tokio runtime has no time driver, which \
+    timeouts, retry back-offs and deadlines need: build the runtime with `enable_time()` (or \
+    `enable_all()`)";
+
 impl Timer for TokioExecutor {
-    /// Sleeps for `duration` on the runtime's timer (see the [crate docs](crate#timer) for what
-    /// happens without a running runtime or time driver). Never panics.
+    /// Sleeps for `duration` on the runtime's timer: the future is a `tokio::time::Sleep` of the
+    /// pinned runtime, or else of the runtime current now, and no task is spawned for it (see the
+    /// [crate docs](crate#timer) for a sleep polled outside its runtime, and for one made without
+    /// any runtime).
+    ///
+    /// # Panics
+    ///
+    /// If the runtime was built without [`enable_time`](tokio::runtime::Builder::enable_time),
+    /// with a message that says so: here, or, for a sleep of [`TokioExecutor::new`] made outside
+    /// any runtime, when it is first polled. asyncjob reports it as the step's panic
+    /// ([`StepPanicked`](asyncjob::JobErrorKind::StepPanicked)) or, for a deadline, as the failure
+    /// of the deadline's timer.
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        // Fix the deadline now, not when the timer task first runs: neither a busy runtime nor a
-        // late first poll may make the sleep longer than asked.
-        let deadline = Deadline {
-            at: tokio::time::Instant::now().checked_add(duration.min(MAX_SLEEP)),
-            duration,
-        };
-        let state = match self.with_runtime(|handle| deadline.spawn_timer(handle)) {
-            Some(task) => State::Waiting(task),
-            // Not pinned and no runtime current: look for one again when first polled (as in
-            // `runtime.block_on(executor.sleep(..))`).
-            None => State::Unstarted(deadline),
+        let state = match &self.handle {
+            Some(handle) => match Handle::try_current() {
+                // Called from a thread-local destructor, after Tokio's own thread-local: the
+                // runtime cannot be entered here, so a task of it waits out the timer.
+                Err(error) if error.is_thread_local_destroyed() => {
+                    State::task(handle, Deadline::after(duration))
+                }
+                _ => {
+                    // Bind the timer to the pinned runtime, whichever runtime (if any) is current.
+                    let _entered = handle.enter();
+                    State::timer(handle.clone(), Deadline::after(duration))
+                }
+            },
+            None => match Handle::try_current() {
+                Ok(handle) => State::timer(handle, Deadline::after(duration)),
+                // No runtime: look for one again when first polled (as in
+                // `runtime.block_on(executor.sleep(..))`).
+                Err(_) => State::Unstarted {
+                    deadline: Deadline::after(duration),
+                },
+            },
         };
         Box::pin(Sleep { state })
     }
@@ -248,67 +290,158 @@ struct Deadline {
 }
 
 impl Deadline {
-    /// Spawns the task that waits on Tokio's timer; created inside the task, the timer is always
-    /// created and polled within the runtime.
-    fn spawn_timer(self, handle: &Handle) -> JoinHandle<()> {
-        handle.spawn(async move {
-            match self.at {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => tokio::time::sleep(self.duration).await,
+    /// `duration` from now. Fixed now, not when first polled: a late first poll may not make the
+    /// sleep longer than asked. Inside a runtime, now is read on its clock (which may be paused).
+    fn after(duration: Duration) -> Self {
+        Deadline {
+            at: tokio::time::Instant::now().checked_add(duration.min(MAX_SLEEP)),
+            duration,
+        }
+    }
+
+    /// Tokio's timer for this deadline, bound to the current runtime.
+    ///
+    /// # Panics
+    ///
+    /// With [`NO_TIME_DRIVER`] if the runtime has no time driver.
+    fn timer(self) -> tokio::time::Sleep {
+        let made = std::panic::catch_unwind(|| match self.at {
+            Some(at) => tokio::time::sleep_until(at),
+            None => tokio::time::sleep(self.duration),
+        });
+        match made {
+            Ok(sleep) => sleep,
+            // Tokio's panic hook has already reported its own message; replace the payload
+            // (which is what asyncjob shows in the step's error) with one that says what
+            // needed the timer.
+            Err(panic) if is_time_driver_missing(&*panic) => {
+                std::panic::resume_unwind(Box::new(NO_TIME_DRIVER))
             }
-        })
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 }
 
-/// The future returned by [`TokioExecutor::sleep`]: waits for the timer task.
-#[derive(Debug)]
-struct Sleep {
-    state: State,
+/// Tells whether `panic` is Tokio's "timers are disabled" panic.
+fn is_time_driver_missing(panic: &(dyn Any + Send)) -> bool {
+    let message = match panic.downcast_ref::<&str>() {
+        Some(message) => message,
+        None => panic.downcast_ref::<String>().map_or("", String::as_str),
+    };
+    message.contains("timers are disabled")
 }
 
+/// Tells whether `runtime` is the runtime current on this thread.
+fn is_current(runtime: &Handle) -> bool {
+    Handle::try_current().is_ok_and(|current| current.id() == runtime.id())
+}
+
+pin_project! {
+    /// The future returned by [`TokioExecutor::sleep`].
+    #[derive(Debug)]
+    struct Sleep {
+        #[pin]
+        state: State,
+    }
+}
+
+pin_project! {
+    #[derive(Debug)]
+    #[project = StateProj]
+    enum State {
+        /// No runtime was current when the sleep was made ([`TokioExecutor::new`] only).
+        Unstarted { deadline: Deadline },
+        /// Tokio's timer, bound to `runtime`; polled directly wherever `runtime` is current.
+        Timer {
+            #[pin]
+            sleep: tokio::time::Sleep,
+            runtime: Handle,
+        },
+        /// Polled where its runtime is not current: a task of the runtime waits out the timer
+        /// (it is refused, or dropped, when the runtime shuts down).
+        Task { task: TimerTask },
+        /// Known never to complete: the runtime shut down.
+        Never,
+    }
+}
+
+impl State {
+    /// A sleep until `deadline` on `runtime`, which must be current.
+    fn timer(runtime: Handle, deadline: Deadline) -> Self {
+        State::Timer {
+            sleep: deadline.timer(),
+            runtime,
+        }
+    }
+
+    /// A sleep until `deadline` waited out by a task of `runtime`, which is never polled after
+    /// the runtime's time driver stopped (Tokio drops its tasks first).
+    fn task(runtime: &Handle, deadline: Deadline) -> Self {
+        let task = runtime.spawn(async move { deadline.timer().await });
+        State::Task {
+            task: TimerTask(task),
+        }
+    }
+}
+
+/// A task that waits out a timer; aborted when dropped.
 #[derive(Debug)]
-enum State {
-    /// No runtime was current when the sleep was made ([`TokioExecutor::new`] only).
-    Unstarted(Deadline),
-    /// The timer task is running (or was refused: then it yields a cancellation).
-    Waiting(JoinHandle<()>),
-    /// The outcome is known not to be "slept" (the runtime shut down): pending for good.
-    Never,
+struct TimerTask(JoinHandle<()>);
+
+impl Drop for TimerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if let State::Unstarted(deadline) = self.state {
-            match Handle::try_current() {
-                Ok(handle) => self.state = State::Waiting(deadline.spawn_timer(&handle)),
-                // Still no runtime: nothing could ever wake this future.
-                Err(_) => return Poll::Pending,
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Unstarted { deadline } => {
+                    // Still no runtime: nothing could ever wake this future.
+                    let Ok(runtime) = Handle::try_current() else {
+                        return Poll::Pending;
+                    };
+                    let deadline = *deadline;
+                    state.set(State::timer(runtime, deadline));
+                }
+                StateProj::Timer { sleep, runtime } => {
+                    if is_current(runtime) {
+                        return sleep.poll(cx);
+                    }
+                    // A `tokio::time::Sleep` polled after its runtime shut down panics. The
+                    // runtime's own tasks are dropped before its time driver stops, so polled
+                    // inside the runtime it cannot see that happen; polled from anywhere else it
+                    // could, so a task of the runtime waits for it instead.
+                    let deadline = Deadline {
+                        at: Some(sleep.deadline()),
+                        duration: Duration::ZERO,
+                    };
+                    let task = State::task(runtime, deadline);
+                    state.set(task);
+                }
+                StateProj::Task { task } => {
+                    // A `JoinHandle` must not be polled again once it has returned `Ready`:
+                    // forget it first.
+                    let outcome = std::task::ready!(Pin::new(&mut task.0).poll(cx));
+                    state.set(State::Never);
+                    return match outcome {
+                        // The timer fired.
+                        Ok(()) => Poll::Ready(()),
+                        // The timer panicked: let the caller see it.
+                        Err(error) if error.is_panic() => {
+                            std::panic::resume_unwind(error.into_panic())
+                        }
+                        // The runtime shut down and dropped the task (or refused it).
+                        Err(_) => Poll::Pending,
+                    };
+                }
+                StateProj::Never => return Poll::Pending,
             }
-        }
-        let State::Waiting(task) = &mut self.state else {
-            return Poll::Pending;
-        };
-        // A `JoinHandle` must not be polled again once it has returned `Ready`: forget it first.
-        let outcome = std::task::ready!(Pin::new(task).poll(cx));
-        self.state = State::Never;
-        match outcome {
-            // The timer fired.
-            Ok(()) => Poll::Ready(()),
-            // `tokio::time::sleep` panicked in the timer task: the runtime has no time driver.
-            // Waiting forever would hang retries; completing at once does not.
-            Err(error) if error.is_panic() => Poll::Ready(()),
-            // The runtime shut down and dropped the timer task (or refused it).
-            Err(_) => Poll::Pending,
-        }
-    }
-}
-
-impl Drop for Sleep {
-    fn drop(&mut self) {
-        if let State::Waiting(task) = &self.state {
-            task.abort();
         }
     }
 }

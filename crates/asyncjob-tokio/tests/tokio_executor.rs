@@ -1,6 +1,7 @@
 //! Behaviour of `TokioExecutor`: spawning, sleeping, and shutdown without panics.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
@@ -284,14 +285,6 @@ fn sleep_interrupted_by_shutdown_never_completes_and_does_not_panic() {
 }
 
 #[test]
-fn sleep_without_a_time_driver_completes_at_once_and_does_not_panic() {
-    let runtime = Builder::new_current_thread()
-        .build()
-        .expect("runtime without time driver");
-    runtime.block_on(async { TokioExecutor::new().sleep(Duration::from_secs(3600)).await });
-}
-
-#[test]
 fn unpinned_sleep_made_outside_the_runtime_finds_it_when_polled() {
     let duration = Duration::from_millis(20);
     let started = Instant::now();
@@ -310,17 +303,90 @@ fn sleep_of_the_longest_duration_does_not_panic() {
     });
 }
 
+/// A sleep polled on its own runtime first, then from outside it after the runtime shut down,
+/// stays pending (a bare `tokio::time::Sleep` would panic).
 #[test]
-fn dropping_a_sleep_aborts_its_timer_task() {
+fn sleep_polled_inside_then_after_shutdown_never_completes_and_does_not_panic() {
+    for runtime in [current_thread(), multi_thread()] {
+        let [mut sleep] = runtime.block_on(async {
+            let mut sleep = TokioExecutor::new().sleep(Duration::from_secs(3600));
+            assert!(poll_once(sleep.as_mut()).is_pending());
+            [sleep]
+        });
+        drop(runtime);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+    }
+}
+
+/// Polled outside its runtime, a sleep is waited out by a task of the runtime; dropping the sleep
+/// aborts that task.
+#[test]
+fn dropping_a_sleep_polled_outside_its_runtime_aborts_its_timer_task() {
     let runtime = current_thread();
+    let executor = TokioExecutor::with_handle(runtime.handle().clone());
+    let mut sleep = executor.sleep(Duration::from_secs(3600));
+    assert!(poll_once(sleep.as_mut()).is_pending());
+    assert_eq!(runtime.metrics().num_alive_tasks(), 1, "the timer task");
+    drop(sleep);
     runtime.block_on(async {
-        let sleep = TokioExecutor::new().sleep(Duration::from_secs(3600));
-        tokio::task::yield_now().await;
-        drop(sleep);
         // Let the runtime reap the aborted task.
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
     });
     assert_eq!(runtime.metrics().num_alive_tasks(), 0);
+}
+
+/// A pinned executor asked for a sleep from a thread-local destructor that runs after Tokio's own
+/// thread-local is gone (it cannot enter the runtime there) still does not panic, and the sleep
+/// completes.
+#[test]
+fn pinned_sleep_from_a_late_thread_local_destructor_does_not_panic() {
+    struct SleepOnDrop {
+        executor: TokioExecutor,
+        outcome: mpsc::Sender<Option<bool>>,
+    }
+    impl Drop for SleepOnDrop {
+        fn drop(&mut self) {
+            let late = tokio::runtime::Handle::try_current()
+                .is_err_and(|error| error.is_thread_local_destroyed());
+            let slept = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let sleep = self.executor.sleep(Duration::from_millis(1));
+                // Awaited on another thread, where the pinned runtime is not current.
+                std::thread::scope(|scope| {
+                    scope
+                        .spawn(|| current_thread().block_on(sleep))
+                        .join()
+                        .is_ok()
+                })
+            }));
+            let _ = self.outcome.send(late.then_some(slept.unwrap_or(false)));
+        }
+    }
+    thread_local! {
+        static GUARD: std::cell::RefCell<Option<SleepOnDrop>> = const { std::cell::RefCell::new(None) };
+    }
+
+    let runtime = multi_thread();
+    let (tx, rx) = mpsc::channel();
+    let executor = TokioExecutor::with_handle(runtime.handle().clone());
+    std::thread::spawn(move || {
+        // Registered before Tokio's thread-local, so (destructors running in reverse order on
+        // the platforms this is checked on) destroyed after it.
+        GUARD.with(|guard| {
+            *guard.borrow_mut() = Some(SleepOnDrop {
+                executor,
+                outcome: tx,
+            });
+        });
+        let _ = tokio::runtime::Handle::try_current();
+    })
+    .join()
+    .expect("the thread ends");
+    match rx.recv_timeout(WAIT).expect("the destructor ran") {
+        Some(slept) => assert!(slept, "the sleep panicked or did not complete"),
+        None => println!("Tokio's thread-local outlived ours here: nothing checked"),
+    }
 }

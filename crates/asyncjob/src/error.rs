@@ -386,7 +386,8 @@ impl fmt::Display for JobError {
                 }
                 Detail::DeadlineTimer(deadline, message) => write!(
                     f,
-                    "job {job:?}: the timer of its deadline of {deadline:?} failed: {message}"
+                    "job {job:?}: the timer of its deadline of {deadline:?} failed: {}",
+                    OneLine(message)
                 ),
                 _ => write!(f, "job {job:?} was cancelled"),
             };
@@ -398,7 +399,7 @@ impl fmt::Display for JobError {
         match (&self.inner.kind, &self.inner.detail) {
             (JobErrorKind::StepFailed, _) => write!(f, "step {step:?} failed{attempts}"),
             (JobErrorKind::StepPanicked, Detail::Panic(message)) => {
-                write!(f, "step {step:?} panicked{attempts}: {message}")
+                write!(f, "step {step:?} panicked{attempts}: {}", OneLine(message))
             }
             (JobErrorKind::StepPanicked, _) => write!(f, "step {step:?} panicked{attempts}"),
             (JobErrorKind::TimedOut, Detail::Timeout(limit)) => {
@@ -427,6 +428,43 @@ impl fmt::Display for JobError {
     }
 }
 
+/// A panic's message as `Display` shows it: on one line. A failing `assert_eq!` panics with a
+/// message of three lines; line breaks, other control characters, line and paragraph separators
+/// and bidirectional controls are written escaped (`\n`, `\r`, `\t`, `\u{2028}`, …), the rest
+/// as it is (a backslash too, so that a path stays readable). [`JobError::panic_message`] keeps
+/// the message as it was.
+struct OneLine<'a>(&'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| breaks_the_line(c)) {
+            f.write_str(&rest[..at])?;
+            match c {
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                _ => write!(f, "{}", c.escape_unicode())?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        f.write_str(rest)
+    }
+}
+
+/// Tells whether `c` must not appear raw in a one-line message: it ends or breaks the line
+/// (control characters, U+2028, U+2029) or can reorder what follows it on the line (bidi marks,
+/// embeddings, overrides and isolates, and the byte-order mark).
+fn breaks_the_line(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{FEFF}'
+        )
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
 impl StdError for JobError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match &self.inner.detail {
@@ -448,6 +486,25 @@ mod tests {
         fn check<T: Send + Sync + 'static>() {}
         check::<JobError>();
         check::<DefinitionError>();
+    }
+
+    #[test]
+    fn a_panic_message_displays_on_one_line() {
+        let job: Arc<str> = "j".into();
+        let message =
+            "assertion `left == right` failed\n  left: 1\r\n right: 2\tC:\\x\u{2028}\u{202E}\0é";
+        let error = JobError::panicked(&job, &"a".into(), message.to_owned());
+        assert_eq!(
+            error.to_string(),
+            "step \"a\" panicked: assertion `left == right` failed\\n  left: 1\\r\\n right: \
+             2\\tC:\\x\\u{2028}\\u{202e}\\u{0}é"
+        );
+        assert_eq!(error.panic_message(), Some(message));
+        let timer =
+            JobError::deadline_timer_failed(&job, std::time::Duration::ZERO, message.into());
+        let text = timer.to_string();
+        assert!(!text.chars().any(breaks_the_line), "{text:?}");
+        assert!(text.ends_with("\\u{0}é"), "{text:?}");
     }
 
     #[test]

@@ -1073,6 +1073,97 @@ fn hostile_names_in_every_error_message() {
     }
 }
 
+/// A panic's message is often several lines (a failing `assert_eq!` gives three): the error's
+/// `Display` shows it on one line, escaped, also along a dependent's chain down to its root cause,
+/// and for a deadline whose timer panics; `panic_message()` keeps it as it was.
+#[test]
+fn multi_line_panic_messages_display_on_one_line() {
+    /// A timer whose sleeps panic with a message of several lines.
+    #[derive(Clone)]
+    struct PanickingTimer;
+    impl Timer for PanickingTimer {
+        fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
+            panic!("no timer here\nsecond line\r\n\u{2028}third")
+        }
+    }
+
+    let mut job = JobBuilder::<()>::new("asserts");
+    let asserted = job
+        .step("asserts")
+        .run(|()| async {
+            assert_eq!(1, 2);
+            Ok::<_, Error>(())
+        })
+        .expect("valid");
+    job.step("hostile")
+        .run(|()| async {
+            if true {
+                panic!("a\r\nb\tc\u{2028}d\u{202E}e\0f");
+            }
+            Ok::<_, Error>(())
+        })
+        .expect("valid");
+    job.step("after")
+        .wait_for(&asserted)
+        .run(|()| async { Ok::<_, Error>(()) })
+        .expect("valid");
+    let job = job.seal();
+    let mut pool = LocalPool::new();
+    let instance = job.start_local(executor(&pool), ());
+    let error = pool.run_until(instance.wait()).expect_err("steps panic");
+
+    let steps = instance.steps();
+    let asserted = steps[0].error.clone().expect("the assertion failed");
+    let raw = asserted.panic_message().expect("a panic").to_owned();
+    assert!(raw.contains('\n'), "the raw message has its lines: {raw:?}");
+    assert!(
+        asserted.to_string().starts_with(
+            "step \"asserts\" panicked: assertion `left == right` failed\\n  left: 1\\n right: 2"
+        ),
+        "{asserted}"
+    );
+    let hostile = steps[1].error.clone().expect("it panicked");
+    assert_eq!(
+        hostile.to_string(),
+        "step \"hostile\" panicked: a\\r\\nb\\tc\\u{2028}d\\u{202e}e\\u{0}f"
+    );
+    assert_eq!(
+        hostile.panic_message(),
+        Some("a\r\nb\tc\u{2028}d\u{202E}e\0f")
+    );
+
+    // The job's error, the dependent's error, and every error along its `source()` chain.
+    let dependent = steps[2].error.clone().expect("it was skipped");
+    assert_eq!(dependent.root_cause().to_string(), asserted.to_string());
+    let chain: Vec<String> = std::iter::successors(
+        Some(&dependent as &(dyn std::error::Error + 'static)),
+        |e| e.source(),
+    )
+    .map(|e| e.to_string())
+    .collect();
+    assert_eq!(chain.len(), 2, "{chain:?}");
+    for text in chain.iter().chain([&error.to_string()]) {
+        assert!(!text.chars().any(breaks_a_line), "{text:?}");
+    }
+
+    // A deadline whose timer panics.
+    let mut stuck = JobBuilder::<()>::new("bounded");
+    stuck
+        .step("stuck")
+        .run(|()| std::future::pending::<Result<(), Error>>())
+        .expect("valid");
+    let executor = FuturesSpawner::new(pool.spawner()).with_timer(PanickingTimer);
+    let options = JobOptions::new().deadline(Duration::from_secs(3600));
+    let instance = stuck.seal().start_local_with(executor, (), options);
+    let error = pool.run_until(instance.wait()).expect_err("no deadline");
+    let text = error.to_string();
+    assert!(!text.chars().any(breaks_a_line), "{text:?}");
+    assert!(
+        text.ends_with("failed: no timer here\\nsecond line\\r\\n\\u{2028}third"),
+        "{text:?}"
+    );
+}
+
 /// A `LocalSpawn` that refuses everything.
 struct Refuse;
 

@@ -9,7 +9,8 @@
 //! * [`StepState`]: its lower-case name (`"running"`); [`JobId`]: its text (`"#3"`);
 //! * [`JobError`]: `{"kind", "job", "step", "message", "sources"}`: `kind` in snake case
 //!   (`"step_failed"`), `message` its `Display` text, `sources` the `Display` texts of its
-//!   [`source`](std::error::Error::source) chain.
+//!   [`source`](std::error::Error::source) chain: each cause once (a chain that loops back ends
+//!   before the first cause met again), at most 64.
 
 use std::time::{Duration, SystemTime};
 
@@ -70,10 +71,7 @@ impl Serialize for JobErrorKind {
 
 impl Serialize for JobError {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let sources: Vec<String> =
-            std::iter::successors(std::error::Error::source(self), |e| e.source())
-                .map(ToString::to_string)
-                .collect();
+        let (sources, _) = super::sources(self);
         let mut s = serializer.serialize_struct("JobError", 5)?;
         s.serialize_field("kind", &self.kind())?;
         s.serialize_field("job", self.job())?;
