@@ -1165,7 +1165,7 @@ fn run_case<H: Harness>(h: &H, dag: &Dag) -> Vec<String> {
                 .steps
                 .iter()
                 .enumerate()
-                .find(|(i, _)| format!("s{i}") == error.step());
+                .find(|(i, _)| Some(&*format!("s{i}")) == error.step());
             match at {
                 Some((i, expect)) if model.failed.contains(&i) => {
                     if Some(error.kind()) != expect.kind || error.attempts() != expect.attempts {
@@ -1186,7 +1186,7 @@ fn run_case<H: Harness>(h: &H, dag: &Dag) -> Vec<String> {
             }
         }
         (Err(error), true, true) => {
-            if error.kind() != JobErrorKind::Cancelled || !error.step().is_empty() {
+            if error.kind() != JobErrorKind::Cancelled || error.step().is_some() {
                 problems.push(format!(
                     "wait(): {}; the model: the job's own Cancelled error",
                     kind_of(error)
@@ -1292,7 +1292,7 @@ fn run_case<H: Harness>(h: &H, dag: &Dag) -> Vec<String> {
         match (expect.state, &snap.error) {
             (StepState::Succeeded, None) => {}
             (StepState::Failed, Some(error)) => {
-                if error.step() != format!("s{i}")
+                if error.step() != Some(&*format!("s{i}"))
                     || Some(error.kind()) != expect.kind
                     || error.attempts() != expect.attempts
                 {
@@ -1326,12 +1326,12 @@ fn run_case<H: Harness>(h: &H, dag: &Dag) -> Vec<String> {
             }
             (StepState::Skipped, Some(error)) => {
                 let cause = error.root_cause();
-                let root = (0..dag.steps.len()).find(|&p| format!("s{p}") == cause.step());
+                let root = (0..dag.steps.len()).find(|&p| Some(&*format!("s{p}")) == cause.step());
                 let fits = root.is_some_and(|p| {
                     expect.failed_above.contains(&p) && Some(cause.kind()) == model.steps[p].kind
                 });
                 if error.kind() != JobErrorKind::DependencyFailed
-                    || error.step() != format!("s{i}")
+                    || error.step() != Some(&*format!("s{i}"))
                     || !fits
                 {
                     wrong(format!(

@@ -127,7 +127,7 @@ fn timeout_and_back_off_without_a_time_driver_fail_the_step_as_a_panic() {
                 JobErrorKind::StepPanicked,
                 "{flavour}, {case}: {error}"
             );
-            assert_eq!(error.step(), "step", "{flavour}, {case}");
+            assert_eq!(error.step(), Some("step"), "{flavour}, {case}");
             let message = error.panic_message().unwrap_or_default();
             assert!(
                 message.contains("enable_time"),

@@ -5,9 +5,10 @@
 //! ([`DefinitionErrorKind`], [`JobErrorKind`]), the name of the step concerned, and a
 //! [`source`](std::error::Error::source) chain that leads to the root cause.
 
+use std::any::Any;
 use std::error::Error as StdError;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A boxed error as returned by a step: anything that converts into one (any
 /// `std::error::Error + Send + Sync`, `String`, `&str`, `anyhow::Error`, …) can be returned.
@@ -135,12 +136,22 @@ pub enum JobErrorKind {
     DependencyFailed,
     /// The executor refused to run the step or dropped it before it finished (it shut down).
     SpawnFailed,
-    /// The job instance was cancelled (by [`JobInstance::cancel`](crate::JobInstance::cancel),
-    /// a fail-fast failure or its deadline) before the step ended.
+    /// The job instance was cancelled (by [`JobInstance::cancel`](crate::JobInstance::cancel)
+    /// or a fail-fast failure) before the step ended; about the whole job (no
+    /// [`step`](JobError::step)), the instance was cancelled.
     Cancelled,
     /// The step's last attempt ran longer than its timeout
     /// ([`StepBuilder::timeout`](crate::StepBuilder::timeout)).
     TimedOut,
+    /// The job ran past its [deadline](crate::JobOptions::deadline) and was cancelled. About
+    /// the whole job: [`step`](JobError::step) is `None`.
+    DeadlineExceeded,
+    /// The job's deadline could not be kept: its timer failed (panicked) or the executor
+    /// refused the deadline's task, and the job was cancelled at once rather than left to run
+    /// unbounded. About the whole job.
+    DeadlineTimerFailed,
+    /// asyncjob broke one of its own rules. Never the step's fault: please report it.
+    Internal,
 }
 
 /// Why a step, and so its job, did not succeed.
@@ -159,15 +170,29 @@ pub struct JobError {
 struct Inner {
     kind: JobErrorKind,
     job: Arc<str>,
-    step: Arc<str>,
+    /// `None` for an error about the whole job.
+    step: Option<Arc<str>>,
     detail: Detail,
     attempts: u32,
+}
+
+/// A panic payload kept in an error. Its destructor is user code that may panic too: that panic
+/// is contained (see [`crate::panic::drop_quietly`]), wherever the last clone of the error goes.
+struct Payload(Option<Box<dyn Any + Send + 'static>>);
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        if let Some(payload) = self.0.take() {
+            crate::panic::drop_quietly(payload);
+        }
+    }
 }
 
 enum Detail {
     None,
     Source(BoxError),
-    Panic(String),
+    /// The panic's message, and its payload until a caller takes it.
+    Panic(String, Mutex<Payload>),
     Cause(JobError),
     Timeout(std::time::Duration),
     /// The timer of the job's deadline failed (its sleep panicked with this message).
@@ -176,11 +201,15 @@ enum Detail {
 
 impl JobError {
     fn new(kind: JobErrorKind, job: &Arc<str>, step: &Arc<str>, detail: Detail) -> Self {
+        Self::about(kind, job, Some(step.clone()), detail)
+    }
+
+    fn about(kind: JobErrorKind, job: &Arc<str>, step: Option<Arc<str>>, detail: Detail) -> Self {
         JobError {
             inner: Arc::new(Inner {
                 kind,
                 job: job.clone(),
-                step: step.clone(),
+                step,
                 detail,
                 attempts: 1,
             }),
@@ -191,12 +220,29 @@ impl JobError {
         Self::new(JobErrorKind::StepFailed, job, step, Detail::Source(source))
     }
 
+    /// A panic whose payload is gone (or is not the step's to give, e.g. a timer's).
     pub(crate) fn panicked(job: &Arc<str>, step: &Arc<str>, message: String) -> Self {
         Self::new(
             JobErrorKind::StepPanicked,
             job,
             step,
-            Detail::Panic(message),
+            Detail::Panic(message, Mutex::new(Payload(None))),
+        )
+    }
+
+    /// A panic of the step's own code, keeping its payload for
+    /// [`take_panic_payload`](Self::take_panic_payload).
+    pub(crate) fn panicked_with(
+        job: &Arc<str>,
+        step: &Arc<str>,
+        message: String,
+        payload: Box<dyn Any + Send + 'static>,
+    ) -> Self {
+        Self::new(
+            JobErrorKind::StepPanicked,
+            job,
+            step,
+            Detail::Panic(message, Mutex::new(Payload(Some(payload)))),
         )
     }
 
@@ -213,7 +259,13 @@ impl JobError {
     /// A failure of asyncjob itself, reported against the step rather than by a panic.
     pub(crate) fn internal(job: &Arc<str>, step: &Arc<str>, message: &str) -> Self {
         let message = format!("asyncjob internal error: {message} (please report this)");
-        Self::failed(job, step, message.into())
+        let step = (!step.is_empty()).then(|| step.clone());
+        Self::about(
+            JobErrorKind::Internal,
+            job,
+            step,
+            Detail::Source(message.into()),
+        )
     }
 
     pub(crate) fn timed_out(job: &Arc<str>, step: &Arc<str>, limit: std::time::Duration) -> Self {
@@ -232,32 +284,31 @@ impl JobError {
         Self::new(JobErrorKind::Cancelled, job, step, Detail::None)
     }
 
-    /// The job as a whole was cancelled ([`step`](Self::step) is empty).
+    /// The job as a whole was cancelled.
     pub(crate) fn cancelled_job(job: &Arc<str>) -> Self {
-        Self::new(JobErrorKind::Cancelled, job, &Arc::from(""), Detail::None)
+        Self::about(JobErrorKind::Cancelled, job, None, Detail::None)
     }
 
-    /// The job as a whole ran past its deadline ([`step`](Self::step) is empty).
+    /// The job as a whole ran past its deadline.
     pub(crate) fn deadline_exceeded(job: &Arc<str>, deadline: std::time::Duration) -> Self {
-        Self::new(
-            JobErrorKind::TimedOut,
+        Self::about(
+            JobErrorKind::DeadlineExceeded,
             job,
-            &Arc::from(""),
+            None,
             Detail::Timeout(deadline),
         )
     }
 
-    /// The job as a whole could not keep its deadline: the timer failed ([`step`](Self::step) is
-    /// empty).
+    /// The job as a whole could not keep its deadline: its timer failed.
     pub(crate) fn deadline_timer_failed(
         job: &Arc<str>,
         deadline: std::time::Duration,
         message: String,
     ) -> Self {
-        Self::new(
-            JobErrorKind::TimedOut,
+        Self::about(
+            JobErrorKind::DeadlineTimerFailed,
             job,
-            &Arc::from(""),
+            None,
             Detail::DeadlineTimer(deadline, message),
         )
     }
@@ -271,11 +322,11 @@ impl JobError {
         self.inner.kind
     }
 
-    /// The name of the step this error is about; empty for an error about the whole job (it was
-    /// [cancelled](crate::JobInstance::cancel) or ran past its
+    /// The name of the step this error is about; `None` for an error about the whole job (it
+    /// was [cancelled](crate::JobInstance::cancel) or ran past its
     /// [deadline](crate::JobOptions::deadline)).
-    pub fn step(&self) -> &str {
-        &self.inner.step
+    pub fn step(&self) -> Option<&str> {
+        self.inner.step.as_deref()
     }
 
     /// The name of the job definition.
@@ -295,7 +346,26 @@ impl JobError {
     /// The message of the panic, for [`StepPanicked`](JobErrorKind::StepPanicked).
     pub fn panic_message(&self) -> Option<&str> {
         match &self.inner.detail {
-            Detail::Panic(message) => Some(message),
+            Detail::Panic(message, _) => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Takes the payload of the panic of a step's own code, for
+    /// [`StepPanicked`](JobErrorKind::StepPanicked), so that the caller can
+    /// [`resume_unwind`](std::panic::resume_unwind) it, as with tokio's `JoinError::into_panic`.
+    ///
+    /// The payload is shared by every clone of the error: the first call takes it, later calls
+    /// (on any clone) return `None`, as they do for a panic whose payload asyncjob did not keep
+    /// (one of a retried attempt, or of the code around a step: its timer, an interceptor, a
+    /// destructor).
+    pub fn take_panic_payload(&self) -> Option<Box<dyn Any + Send + 'static>> {
+        match &self.inner.detail {
+            Detail::Panic(_, payload) => payload
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0
+                .take(),
             _ => None,
         }
     }
@@ -308,6 +378,16 @@ impl JobError {
     /// `true` if the step's last attempt timed out.
     pub fn is_timed_out(&self) -> bool {
         self.kind() == JobErrorKind::TimedOut
+    }
+
+    /// `true` if the job ran past its deadline.
+    pub fn is_deadline_exceeded(&self) -> bool {
+        self.kind() == JobErrorKind::DeadlineExceeded
+    }
+
+    /// `true` if this is a bug of asyncjob's ([`Internal`](JobErrorKind::Internal)).
+    pub fn is_internal(&self) -> bool {
+        self.kind() == JobErrorKind::Internal
     }
 
     /// `true` if the step returned an error.
@@ -355,7 +435,7 @@ impl fmt::Debug for JobError {
             Detail::Source(source) => {
                 d.field("source", source);
             }
-            Detail::Panic(message) => {
+            Detail::Panic(message, _) => {
                 d.field("panic", message);
             }
             Detail::Cause(cause) => {
@@ -377,9 +457,8 @@ impl fmt::Debug for JobError {
 
 impl fmt::Display for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let step = &self.inner.step;
-        if step.is_empty() {
-            let job = &self.inner.job;
+        let job = &self.inner.job;
+        let Some(step) = &self.inner.step else {
             return match &self.inner.detail {
                 Detail::Timeout(deadline) => {
                     write!(f, "job {job:?} ran past its deadline of {deadline:?}")
@@ -389,16 +468,17 @@ impl fmt::Display for JobError {
                     "job {job:?}: the timer of its deadline of {deadline:?} failed: {}",
                     OneLine(message)
                 ),
+                Detail::Source(source) => write!(f, "job {job:?}: {source}"),
                 _ => write!(f, "job {job:?} was cancelled"),
             };
-        }
+        };
         let attempts = match self.inner.attempts {
             0 | 1 => String::new(),
             n => format!(" after {n} attempts"),
         };
         match (&self.inner.kind, &self.inner.detail) {
             (JobErrorKind::StepFailed, _) => write!(f, "step {step:?} failed{attempts}"),
-            (JobErrorKind::StepPanicked, Detail::Panic(message)) => {
+            (JobErrorKind::StepPanicked, Detail::Panic(message, _)) => {
                 write!(f, "step {step:?} panicked{attempts}: {}", OneLine(message))
             }
             (JobErrorKind::StepPanicked, _) => write!(f, "step {step:?} panicked{attempts}"),
@@ -413,7 +493,7 @@ impl fmt::Display for JobError {
             (JobErrorKind::DependencyFailed, Detail::Cause(cause)) => write!(
                 f,
                 "step {step:?} was skipped: its dependency {:?} failed",
-                cause.step()
+                cause.step().unwrap_or_default()
             ),
             (JobErrorKind::DependencyFailed, _) => {
                 write!(f, "step {step:?} was skipped: a dependency failed")
@@ -423,6 +503,13 @@ impl fmt::Display for JobError {
             }
             (JobErrorKind::Cancelled, _) => {
                 write!(f, "step {step:?} did not finish: the job was cancelled")
+            }
+            (JobErrorKind::Internal, Detail::Source(source)) => {
+                write!(f, "step {step:?}: {source}")
+            }
+            (JobErrorKind::Internal, _) => write!(f, "step {step:?}: asyncjob internal error"),
+            (JobErrorKind::DeadlineExceeded | JobErrorKind::DeadlineTimerFailed, _) => {
+                write!(f, "job {job:?}, step {step:?}: the deadline ended the job")
             }
         }
     }
@@ -470,7 +557,7 @@ impl StdError for JobError {
         match &self.inner.detail {
             Detail::Source(source) => Some(source.as_ref()),
             Detail::Cause(cause) => Some(cause),
-            Detail::None | Detail::Panic(_) | Detail::Timeout(_) | Detail::DeadlineTimer(..) => {
+            Detail::None | Detail::Panic(..) | Detail::Timeout(_) | Detail::DeadlineTimer(..) => {
                 None
             }
         }
@@ -514,7 +601,7 @@ mod tests {
         let root = JobError::failed(&job, &"a".into(), Box::new(io));
         let mid = JobError::dependency_failed(&job, &"b".into(), &root);
         let leaf = JobError::dependency_failed(&job, &"c".into(), &mid);
-        assert_eq!(leaf.root_cause().step(), "a");
+        assert_eq!(leaf.root_cause().step(), Some("a"));
         let chain: Vec<String> =
             std::iter::successors(Some(&leaf as &(dyn StdError + 'static)), |e| (*e).source())
                 .map(|e| e.to_string())

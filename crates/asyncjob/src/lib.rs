@@ -106,13 +106,13 @@
 //!
 //! let error = futures::executor::block_on(instance.wait()).unwrap_err();
 //! assert_eq!(error.kind(), JobErrorKind::StepFailed);
-//! assert_eq!(error.step(), "connect");
+//! assert_eq!(error.step(), Some("connect"));
 //! assert_eq!(error.to_string(), "step \"connect\" failed");
 //! assert_eq!(std::error::Error::source(&error).unwrap().to_string(), "connection refused");
 //!
 //! let query = instance.step_by_name("query").unwrap();
 //! assert_eq!(query.state, StepState::Skipped);
-//! assert_eq!(query.error.unwrap().root_cause().step(), "connect");
+//! assert_eq!(query.error.unwrap().root_cause().step(), Some("connect"));
 //! assert_eq!(instance.step_by_name("unrelated").unwrap().state, StepState::Succeeded);
 //! # Ok::<_, asyncjob::DefinitionError>(())
 //! ```

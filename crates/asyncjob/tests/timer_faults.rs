@@ -141,7 +141,10 @@ fn a_stopped_timer_leaves_the_job_cancellable() {
 
         assert!(instance.cancel(), "{policy:?}");
         let error = pool.run_until(instance.wait()).expect_err("cancelled");
-        assert_eq!((error.kind(), error.step()), (JobErrorKind::Cancelled, ""));
+        assert_eq!(
+            (error.kind(), error.step()),
+            (JobErrorKind::Cancelled, None)
+        );
         assert_eq!(live.0.load(Ordering::SeqCst), 0, "{policy:?}: dropped");
         let states: Vec<_> = instance.steps().iter().map(|s| s.state).collect();
         assert_eq!(states, [StepState::Cancelled, StepState::Cancelled]);
@@ -163,7 +166,7 @@ fn a_panicking_timer_fails_the_step_without_a_panic_escaping() {
         let error = pool
             .run_until(instance.wait())
             .expect_err("the step failed");
-        assert_eq!(error.step(), "step", "{policy:?}: {error}");
+        assert_eq!(error.step(), Some("step"), "{policy:?}: {error}");
         assert_eq!(live.0.load(Ordering::SeqCst), 0, "{policy:?}: dropped");
         let step = instance.step_by_name("step").expect("exists");
         assert_eq!(step.state, StepState::Failed, "{policy:?}");
@@ -188,7 +191,7 @@ fn a_panicking_timer_is_reported_as_such() {
             .expect_err("the step failed");
         assert_eq!(
             (error.kind(), error.step()),
-            (JobErrorKind::StepPanicked, "step"),
+            (JobErrorKind::StepPanicked, Some("step")),
             "{policy:?}: {error}"
         );
         assert!(
@@ -206,7 +209,10 @@ fn a_panicking_deadline_timer_ends_the_job() {
     run_until_stalled(&mut pool, "Deadline");
     assert!(instance.is_finished(), "the job ended");
     let error = pool.run_until(instance.wait()).expect_err("cancelled");
-    assert_eq!((error.kind(), error.step()), (JobErrorKind::TimedOut, ""));
+    assert_eq!(
+        (error.kind(), error.step()),
+        (JobErrorKind::DeadlineTimerFailed, None)
+    );
     assert_eq!(
         error.to_string(),
         format!("job \"timer faults\": the timer of its deadline of 10ms failed: {TOKIO_SHUTDOWN}")

@@ -356,7 +356,7 @@ where
                 JobErrorKind::StepFailed,
                 "instance {n}: {error}"
             );
-            assert_eq!(error.step(), "GetConnection", "instance {n}");
+            assert_eq!(error.step(), Some("GetConnection"), "instance {n}");
             assert_eq!(error.attempts(), 4, "instance {n}: every retry was used");
             let cause = error
                 .step_error()

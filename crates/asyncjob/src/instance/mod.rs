@@ -61,7 +61,7 @@ impl JobOptions {
     }
 
     /// Cancels the job if it has not ended `deadline` after it started; it then ends with an
-    /// error of kind [`TimedOut`](crate::JobErrorKind::TimedOut) about the whole job. Time is
+    /// error of kind [`DeadlineExceeded`](crate::JobErrorKind::DeadlineExceeded) about the whole job. Time is
     /// measured by the executor's [`Timer`](crate::Timer).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
@@ -211,7 +211,7 @@ impl<X: Mode> JobInstance<X> {
     /// did not run because a dependency failed is skipped, not failed); otherwise, if the job
     /// was cancelled (by [`cancel`](Self::cancel), fail-fast or its deadline) before every step
     /// ended, an error of kind [`Cancelled`](crate::JobErrorKind::Cancelled) or
-    /// [`TimedOut`](crate::JobErrorKind::TimedOut) about the whole job.
+    /// [`DeadlineExceeded`](crate::JobErrorKind::DeadlineExceeded) about the whole job.
     pub fn wait(&self) -> Wait<X> {
         Wait {
             run: self.run.clone(),

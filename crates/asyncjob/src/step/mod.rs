@@ -34,7 +34,8 @@ use crate::topology::Topology;
 /// How one attempt failed.
 enum Failure {
     Error(BoxError),
-    Panic(String),
+    /// The message, and the payload for the error (see [`JobError::take_panic_payload`]).
+    Panic(String, Box<dyn std::any::Any + Send>),
     TimedOut(Duration),
     /// asyncjob broke its own rules (reported, never a panic).
     Internal(&'static str),
@@ -42,13 +43,20 @@ enum Failure {
 
 impl Failure {
     fn panic(payload: Box<dyn std::any::Any + Send>) -> Self {
-        Failure::Panic(crate::panic::into_message(payload))
+        Failure::Panic(crate::panic::describe(&*payload), payload)
+    }
+
+    /// Lets go of a failure that is retried (a panic's payload is dropped, quietly).
+    fn discard(self) {
+        if let Failure::Panic(_, payload) = self {
+            crate::panic::drop_quietly(payload);
+        }
     }
 
     fn as_attempt(&self) -> AttemptFailure<'_> {
         match self {
             Failure::Error(error) => AttemptFailure::Error(error.as_ref()),
-            Failure::Panic(message) => AttemptFailure::Panic(message),
+            Failure::Panic(message, _) => AttemptFailure::Panic(message),
             Failure::TimedOut(limit) => AttemptFailure::TimedOut(*limit),
             Failure::Internal(message) => AttemptFailure::Panic(message),
         }
@@ -57,7 +65,7 @@ impl Failure {
     fn describe(&self) -> String {
         match self {
             Failure::Error(error) => error.to_string(),
-            Failure::Panic(message) => format!("panicked: {message}"),
+            Failure::Panic(message, _) => format!("panicked: {message}"),
             Failure::TimedOut(limit) => format!("timed out after {limit:?}"),
             Failure::Internal(message) => format!("asyncjob internal error: {message}"),
         }
@@ -72,7 +80,9 @@ impl Failure {
         let job = &topology.name;
         let error = match self {
             Failure::Error(error) => JobError::failed(job, &step, error),
-            Failure::Panic(message) => JobError::panicked(job, &step, message),
+            Failure::Panic(message, payload) => {
+                JobError::panicked_with(job, &step, message, payload)
+            }
             Failure::TimedOut(limit) => JobError::timed_out(job, &step, limit),
             Failure::Internal(message) => JobError::internal(job, &step, message),
         };
@@ -254,6 +264,7 @@ where
             return Err(failure.into_error(topology, index, number));
         };
         context::attempt_failed(number, failure.describe());
+        failure.discard();
         if delay.is_zero() {
             // Even without a delay, the next attempt waits for the executor's next turn: a
             // step retried at once, forever, must not starve the rest (a deadline's timer).

@@ -65,6 +65,9 @@ impl Serialize for JobErrorKind {
             JobErrorKind::SpawnFailed => "spawn_failed",
             JobErrorKind::Cancelled => "cancelled",
             JobErrorKind::TimedOut => "timed_out",
+            JobErrorKind::DeadlineExceeded => "deadline_exceeded",
+            JobErrorKind::DeadlineTimerFailed => "deadline_timer_failed",
+            JobErrorKind::Internal => "internal",
         })
     }
 }
@@ -75,7 +78,7 @@ impl Serialize for JobError {
         let mut s = serializer.serialize_struct("JobError", 5)?;
         s.serialize_field("kind", &self.kind())?;
         s.serialize_field("job", self.job())?;
-        s.serialize_field("step", self.step())?;
+        s.serialize_field("step", &self.step())?;
         s.serialize_field("message", &self.to_string())?;
         s.serialize_field("sources", &sources)?;
         s.end()
