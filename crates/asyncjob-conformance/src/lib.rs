@@ -285,6 +285,7 @@ macro_rules! suite {
             cancel_right_after_start_ends_the_job,
             cancel_interrupts_a_retry_back_off,
             fail_fast_cancels_other_branches,
+            an_instance_can_opt_out_of_a_fail_fast_definition,
             deadline_cancels_a_late_job,
             cancel_on_drop_guard_cancels,
             cancel_drops_a_running_step_with_policies,

@@ -1268,6 +1268,35 @@ fn fail_fast_run<H: Harness>(h: &H, per_definition: bool) {
     );
 }
 
+/// An instance started with `continue_on_failure` opts out of its definition's fail-fast: the
+/// independent branch runs to its end.
+pub fn an_instance_can_opt_out_of_a_fail_fast_definition<H: Harness>(h: &H) {
+    let mut job = JobBuilder::<Arc<Flaky>>::new("opt out");
+    job.fail_fast();
+    build(job.step("fails").run(|_| async { Err::<(), _>("broken") }));
+    build(job.step("goes on").run(|failed: Arc<Flaky>| async move {
+        // Ends only once the other branch has failed (and would have cancelled this one).
+        until(|| failed.calls() > 0).await;
+        Res::Ok(())
+    }));
+    let job = job.seal();
+    let flaky = Arc::new(Flaky::default());
+    let probe = flaky.clone();
+    let instance = h.start(&job, flaky, JobOptions::new().continue_on_failure());
+    h.block_on(until(|| {
+        instance.step_by_name("fails").map(|s| s.state) == Some(StepState::Failed)
+    }));
+    probe.call();
+    let error = h.block_on(instance.wait()).expect_err("one step failed");
+    assert_eq!(error.step(), Some("fails"), "on {}", h.name());
+    assert_eq!(
+        instance.step_by_name("goes on").map(|s| s.state),
+        Some(StepState::Succeeded),
+        "on {}: the definition's fail-fast was overridden",
+        h.name()
+    );
+}
+
 /// A job that runs past its deadline is cancelled, and reports a job-level timeout.
 pub fn deadline_cancels_a_late_job<H: Harness>(h: &H) {
     let live = Arc::new(Live::default());

@@ -278,6 +278,12 @@ impl Timer for TokioExecutor {
         };
         Box::pin(Sleep { state })
     }
+
+    /// Tokio's clock (`tokio::time::Instant::now`): with Tokio's `test-util` and a paused
+    /// runtime, the times of snapshots and pictures follow the paused clock too.
+    fn now(&self) -> std::time::Instant {
+        tokio::time::Instant::now().into_std()
+    }
 }
 
 /// When a sleep ends.

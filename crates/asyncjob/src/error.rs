@@ -152,6 +152,10 @@ pub enum JobErrorKind {
     DeadlineTimerFailed,
     /// asyncjob broke one of its own rules. Never the step's fault: please report it.
     Internal,
+    /// The job needs a timer (a step has a retry policy or a timeout, or the job a deadline) and
+    /// was started on an executor without one ([`NoTimer`](crate::NoTimer)): it ended at once,
+    /// before any step ran. About the whole job.
+    TimerMissing,
 }
 
 /// Why a step, and so its job, did not succeed.
@@ -287,6 +291,11 @@ impl JobError {
     /// The job as a whole was cancelled.
     pub(crate) fn cancelled_job(job: &Arc<str>) -> Self {
         Self::about(JobErrorKind::Cancelled, job, None, Detail::None)
+    }
+
+    /// The job needs a timer and has none.
+    pub(crate) fn timer_missing(job: &Arc<str>) -> Self {
+        Self::about(JobErrorKind::TimerMissing, job, None, Detail::None)
     }
 
     /// The job as a whole ran past its deadline.
@@ -469,6 +478,10 @@ impl fmt::Display for JobError {
                     OneLine(message)
                 ),
                 Detail::Source(source) => write!(f, "job {job:?}: {source}"),
+                _ if self.inner.kind == JobErrorKind::TimerMissing => write!(
+                    f,
+                    "job {job:?} needs a timer (retry, timeout or deadline) and its executor has none"
+                ),
                 _ => write!(f, "job {job:?} was cancelled"),
             };
         };
@@ -508,7 +521,12 @@ impl fmt::Display for JobError {
                 write!(f, "step {step:?}: {source}")
             }
             (JobErrorKind::Internal, _) => write!(f, "step {step:?}: asyncjob internal error"),
-            (JobErrorKind::DeadlineExceeded | JobErrorKind::DeadlineTimerFailed, _) => {
+            (
+                JobErrorKind::DeadlineExceeded
+                | JobErrorKind::DeadlineTimerFailed
+                | JobErrorKind::TimerMissing,
+                _,
+            ) => {
                 write!(f, "job {job:?}, step {step:?}: the deadline ended the job")
             }
         }

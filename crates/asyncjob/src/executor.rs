@@ -18,7 +18,7 @@
 //! on `std` alone, looks like this:
 //!
 //! ```
-//! use std::time::Duration;
+//! use std::time::{Duration, Instant};
 //! use asyncjob::{BoxFuture, Executor, SpawnError, Timer};
 //!
 //! /// Runs every future on a thread of its own (a toy, but a complete one).
@@ -59,7 +59,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_task::{FutureObj, LocalFutureObj, LocalSpawn, Spawn};
 
@@ -135,10 +135,47 @@ pub trait LocalExecutor {
     }
 }
 
-/// Sleeps: the only notion of time the core needs (retry back-off and timeouts).
+/// Time, as the engine sees it: sleeping (retry back-off, timeouts, deadlines) and reading the
+/// clock (every time a snapshot, a picture or a duration reports).
+///
+/// The engine reads no clock but [`now`](Self::now), so a test timer that fakes time (see
+/// `asyncjob-test`) drives the pictures too. A job without retry, timeout or deadline never
+/// sleeps: it runs on an executor without a timer ([`NoTimer`]); one that needs to sleep and has
+/// no timer ends at once with a [`TimerMissing`](crate::JobErrorKind::TimerMissing) error.
 pub trait Timer {
     /// Returns a future that completes once `duration` has elapsed.
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+
+    /// The current time on this timer's clock. The default is [`Instant::now`].
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// `false` for a timer that cannot sleep ([`NoTimer`]): a job that needs to sleep is then
+    /// refused at start instead of failing later. The default is `true`.
+    fn can_sleep(&self) -> bool {
+        true
+    }
+}
+
+/// The timer of an executor that has none: it reads the system's monotonic clock, and cannot
+/// sleep. A job with a retry policy, a timeout or a deadline that is started with it ends at
+/// once, before any step runs, with an error of kind
+/// [`TimerMissing`](crate::JobErrorKind::TimerMissing).
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct NoTimer;
+
+impl Timer for NoTimer {
+    fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
+        // Never asked for: a job that sleeps is refused at start. Should it be asked anyway,
+        // the sleep never completes rather than pretending time has passed.
+        Box::pin(std::future::pending())
+    }
+
+    fn can_sleep(&self) -> bool {
+        false
+    }
 }
 
 // The pointer impls forward every method, `spawn_unboxed` too: a job started on an
@@ -193,23 +230,25 @@ impl LocalExecutor for std::rc::Rc<dyn LocalExecutor> {
     }
 }
 
-impl<T: Timer + ?Sized> Timer for Arc<T> {
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        (**self).sleep(duration)
-    }
+macro_rules! forward_timer {
+    ($($pointer:ty),* $(,)?) => {$(
+        impl<T: Timer + ?Sized> Timer for $pointer {
+            fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+                (**self).sleep(duration)
+            }
+
+            fn now(&self) -> Instant {
+                (**self).now()
+            }
+
+            fn can_sleep(&self) -> bool {
+                (**self).can_sleep()
+            }
+        }
+    )*};
 }
 
-impl<T: Timer + ?Sized> Timer for std::rc::Rc<T> {
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        (**self).sleep(duration)
-    }
-}
-
-impl<T: Timer + ?Sized> Timer for &T {
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        (**self).sleep(duration)
-    }
-}
+forward_timer!(Arc<T>, std::rc::Rc<T>, &T, Box<T>);
 
 /// The executor refused a future, usually because it has shut down.
 ///
@@ -256,8 +295,8 @@ impl From<futures_task::SpawnError> for SpawnError {
 /// [`futures_task::LocalSpawn`] (such as `futures::executor::LocalSpawner`) into a
 /// [`LocalExecutor`].
 ///
-/// It has no timer of its own: pair it with one through [`FuturesSpawner::with_timer`] to make a
-/// value that [`JobDefinition::start`](crate::JobDefinition::start) accepts.
+/// It has no timer of its own ([`NoTimer`]): a job without retry, timeout or deadline runs on it
+/// as it is; pair it with a timer through [`FuturesSpawner::with_timer`] for the others.
 ///
 /// ```
 /// use asyncjob::FuturesSpawner;
@@ -271,7 +310,7 @@ impl From<futures_task::SpawnError> for SpawnError {
 /// # let _ = executor;
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct FuturesSpawner<S, T = ()> {
+pub struct FuturesSpawner<S, T = NoTimer> {
     spawner: S,
     timer: T,
 }
@@ -279,7 +318,10 @@ pub struct FuturesSpawner<S, T = ()> {
 impl<S> FuturesSpawner<S> {
     /// Wraps a [`futures_task::Spawn`] or [`futures_task::LocalSpawn`] implementation.
     pub fn new(spawner: S) -> Self {
-        FuturesSpawner { spawner, timer: () }
+        FuturesSpawner {
+            spawner,
+            timer: NoTimer,
+        }
     }
 
     /// Adds the timer used for retry back-off and timeouts.
@@ -317,6 +359,14 @@ impl<S: LocalSpawn, T> LocalExecutor for FuturesSpawner<S, T> {
 impl<S, T: Timer> Timer for FuturesSpawner<S, T> {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         self.timer.sleep(duration)
+    }
+
+    fn now(&self) -> Instant {
+        self.timer.now()
+    }
+
+    fn can_sleep(&self) -> bool {
+        self.timer.can_sleep()
     }
 }
 
@@ -394,5 +444,13 @@ impl<E: LocalExecutor, T> LocalExecutor for WithTimer<E, T> {
 impl<E, T: Timer> Timer for WithTimer<E, T> {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         self.timer.sleep(duration)
+    }
+
+    fn now(&self) -> Instant {
+        self.timer.now()
+    }
+
+    fn can_sleep(&self) -> bool {
+        self.timer.can_sleep()
     }
 }

@@ -53,7 +53,7 @@
 //! `futures` crate's thread pool, through [`FuturesSpawner`]:
 //!
 //! ```
-//! # use asyncjob::{DefinitionError, JobBuilder, JobWithResult, FuturesSpawner, BoxFuture, Timer};
+//! # use asyncjob::{DefinitionError, JobBuilder, JobWithResult, FuturesSpawner};
 //! # type Error = Box<dyn std::error::Error + Send + Sync>;
 //! # fn build() -> Result<JobWithResult<u32, String>, DefinitionError> {
 //! #     let mut job = JobBuilder::<u32>::new("tour");
@@ -64,8 +64,6 @@
 //! #     job.step("log").wait_for(&both).run(|_| async move { Ok::<_, Error>(()) })?;
 //! #     job.seal().with_result(&both)
 //! # }
-//! # #[derive(Clone)] struct NoSleep;
-//! # impl Timer for NoSleep { fn sleep(&self, _: std::time::Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
 //! use std::sync::LazyLock;
 //! use asyncjob::StepState;
 //!
@@ -73,7 +71,7 @@
 //!     LazyLock::new(|| build().expect("the tour job is well formed"));
 //!
 //! let pool = futures::executor::ThreadPool::new().unwrap();
-//! let executor = FuturesSpawner::new(pool).with_timer(NoSleep);
+//! let executor = FuturesSpawner::new(pool);
 //!
 //! let instance = TOUR.start(executor.clone(), 3); // returns at once
 //! let result = futures::executor::block_on(instance.result()).unwrap();
@@ -94,10 +92,8 @@
 //! error, whose [`source`](std::error::Error::source) chain leads to the step's own error:
 //!
 //! ```
-//! # use asyncjob::{JobBuilder, JobErrorKind, StepState, FuturesSpawner, BoxFuture, Timer};
-//! # #[derive(Clone)] struct NoSleep;
-//! # impl Timer for NoSleep { fn sleep(&self, _: std::time::Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
-//! # let executor = FuturesSpawner::new(futures::executor::ThreadPool::new().unwrap()).with_timer(NoSleep);
+//! # use asyncjob::{JobBuilder, JobErrorKind, StepState, FuturesSpawner};
+//! # let executor = FuturesSpawner::new(futures::executor::ThreadPool::new().unwrap());
 //! let mut job = JobBuilder::<()>::new("failing");
 //! let connect = job.step("connect").run(|()| async { Err::<u32, _>("connection refused") })?;
 //! job.step("query").after(&connect).run(|(), _conn| async { Ok::<_, String>(()) })?;
@@ -124,9 +120,7 @@
 //! [`LocalExecutor`] (here `futures`' `LocalPool`; `asyncjob-local` ships a ready-made one):
 //!
 //! ```
-//! # use asyncjob::{JobBuilder, FuturesSpawner, BoxFuture, Timer};
-//! # #[derive(Clone)] struct NoSleep;
-//! # impl Timer for NoSleep { fn sleep(&self, _: std::time::Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
+//! # use asyncjob::{JobBuilder, FuturesSpawner};
 //! use std::{cell::RefCell, rc::Rc};
 //!
 //! let mut job = JobBuilder::<u64>::new_local("fan-in");
@@ -147,7 +141,7 @@
 //! let job = job.seal().with_result(&total)?;
 //!
 //! let mut pool = futures::executor::LocalPool::new();
-//! let executor = FuturesSpawner::new(pool.spawner()).with_timer(NoSleep);
+//! let executor = FuturesSpawner::new(pool.spawner());
 //! let instance = job.start_local(executor, 10);
 //! assert_eq!(pool.run_until(instance.result()).unwrap(), 100);
 //! # Ok::<_, asyncjob::DefinitionError>(())
@@ -211,7 +205,7 @@ pub mod visual;
 
 pub use error::{BoxError, DefinitionError, DefinitionErrorKind, JobError, JobErrorKind};
 pub use executor::{
-    BoxFuture, Executor, FuturesSpawner, LocalBoxFuture, LocalExecutor, SpawnError, Timer,
+    BoxFuture, Executor, FuturesSpawner, LocalBoxFuture, LocalExecutor, NoTimer, SpawnError, Timer,
     WithTimer,
 };
 pub use graph::builder::{JobBuilder, NoParents, StepBuilder, StepHandle};

@@ -19,6 +19,8 @@ pub(crate) struct Topology {
     pub(crate) interceptors: Interceptors,
     /// Every instance is fail-fast ([`JobBuilder::fail_fast`](crate::JobBuilder::fail_fast)).
     pub(crate) fail_fast: bool,
+    /// A step has a retry policy or a timeout: its runs need a timer that can sleep.
+    pub(crate) needs_timer: bool,
 }
 
 /// One step of a [`Topology`].

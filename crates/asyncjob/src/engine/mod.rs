@@ -78,11 +78,13 @@ impl<X: Sealed> Run<X> {
             id,
             cells,
             spawner,
+            origin: timer.now(),
+            // The one reading of the wall clock: it only labels the pictures (every time they
+            // show is an offset from `origin`, on the timer's clock).
+            origin_wall: SystemTime::now(),
             timer,
             schedule,
             env,
-            origin: Instant::now(),
-            origin_wall: SystemTime::now(),
         })
     }
 
@@ -108,8 +110,9 @@ impl<X: Sealed> Run<X> {
         self.machine.topology()
     }
 
+    /// The time since the run's start, on the timer's clock.
     pub(crate) fn now(&self) -> Stamp {
-        Stamp::from_duration(self.origin.elapsed())
+        Stamp::from_duration(self.elapsed())
     }
 
     pub(crate) fn cells(&self) -> &[Arc<X::Cell>] {
@@ -121,7 +124,7 @@ impl<X: Sealed> Run<X> {
     }
 
     pub(crate) fn elapsed(&self) -> Duration {
-        self.origin.elapsed()
+        self.timer.now().saturating_duration_since(self.origin)
     }
 
     pub(crate) fn timer(&self) -> &X::Timer {

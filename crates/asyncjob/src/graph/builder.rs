@@ -35,6 +35,8 @@ pub struct JobBuilder<I, M: Mode = Sendable> {
     names: HashSet<Arc<str>>,
     interceptors: Interceptors,
     fail_fast: bool,
+    /// A step has a retry policy or a timeout.
+    needs_timer: bool,
 }
 
 impl<I, M: Mode> fmt::Debug for JobBuilder<I, M> {
@@ -71,6 +73,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
             names: HashSet::new(),
             interceptors: Interceptors::default(),
             fail_fast: false,
+            needs_timer: false,
         }
     }
 
@@ -110,6 +113,8 @@ impl<I, M: Mode> JobBuilder<I, M> {
 
     /// Makes every instance of the job fail-fast, as if started with
     /// [`JobOptions::fail_fast`](crate::JobOptions::fail_fast): the first failure cancels the rest.
+    /// An instance started with
+    /// [`JobOptions::continue_on_failure`](crate::JobOptions::continue_on_failure) opts out.
     pub fn fail_fast(&mut self) -> &mut Self {
         self.fail_fast = true;
         self
@@ -138,6 +143,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
             roots,
             interceptors: self.interceptors,
             fail_fast: self.fail_fast,
+            needs_timer: self.needs_timer,
         };
         JobDefinition::new(Arc::new(topology), self.nodes)
     }
@@ -326,6 +332,7 @@ impl<'a, I, M: Mode, P: Dependencies> StepBuilder<'a, I, M, P> {
     ) -> Result<StepHandle<O>, DefinitionError> {
         let dependencies = self.job.check(&self.name, &self.parents, &self.order)?;
         let needs_context = !self.options.is_plain();
+        self.job.needs_timer |= self.options.retry.is_some() || self.options.timeout.is_some();
         let node = make(self.parents, self.options);
         let index = self
             .job

@@ -30,7 +30,8 @@ use crate::state::{RetriedAttempt, StepState};
 pub struct JobOptions {
     pub(crate) id: Option<JobId>,
     pub(crate) sequential: bool,
-    pub(crate) fail_fast: bool,
+    /// `None`: as the definition says ([`JobBuilder::fail_fast`](crate::JobBuilder::fail_fast)).
+    pub(crate) fail_fast: Option<bool>,
     pub(crate) deadline: Option<Duration>,
 }
 
@@ -54,9 +55,18 @@ impl JobOptions {
     }
 
     /// Cancels the rest of the job as soon as a step fails. By default (as in go-asyncjob) the
-    /// branches that do not depend on the failed step go on.
+    /// branches that do not depend on the failed step go on, unless the definition is fail-fast
+    /// ([`JobBuilder::fail_fast`](crate::JobBuilder::fail_fast)).
     pub fn fail_fast(mut self) -> Self {
-        self.fail_fast = true;
+        self.fail_fast = Some(true);
+        self
+    }
+
+    /// Lets the branches that do not depend on a failed step go on, even if the definition is
+    /// fail-fast ([`JobBuilder::fail_fast`](crate::JobBuilder::fail_fast)): the instance's
+    /// choice wins over the definition's.
+    pub fn continue_on_failure(mut self) -> Self {
+        self.fail_fast = Some(false);
         self
     }
 
@@ -265,16 +275,14 @@ impl<X: Mode> JobInstance<X> {
     /// A snapshot of the instance and every step.
     ///
     /// ```
-    /// # use asyncjob::{JobBuilder, FuturesSpawner, BoxFuture, Timer, StepState};
-    /// # #[derive(Clone)] struct NoSleep;
-    /// # impl Timer for NoSleep { fn sleep(&self, _: std::time::Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
+    /// # use asyncjob::{JobBuilder, FuturesSpawner, StepState};
     /// let mut job = JobBuilder::<u32>::new("snap");
     /// let a = job.step("a").run(|n| async move { Ok::<_, String>(n + 1) })?;
     /// job.step("b").after(&a).run(|_, a| async move { Ok::<_, String>(a * 2) })?;
     /// let job = job.seal();
     ///
     /// let mut pool = futures::executor::LocalPool::new();
-    /// let instance = job.start_local(FuturesSpawner::new(pool.spawner()).with_timer(NoSleep), 1);
+    /// let instance = job.start_local(FuturesSpawner::new(pool.spawner()), 1);
     /// pool.run_until(instance.wait()).unwrap();
     ///
     /// let snapshot = instance.snapshot();

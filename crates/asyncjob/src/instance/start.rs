@@ -27,10 +27,17 @@ fn launch<X: Sealed>(
 ) -> Arc<Run<X>> {
     let schedule = Schedule {
         sequential: options.sequential,
-        fail_fast: options.fail_fast || definition_fail_fast,
+        fail_fast: options.fail_fast.unwrap_or(definition_fail_fast),
     };
     let id = options.id.clone().unwrap_or_else(JobId::next);
+    let needs_timer = run_needs_timer(&env, options);
+    let can_sleep = timer.can_sleep();
     let run = Run::<X>::new(env, cells, spawner, timer, id, schedule);
+    if needs_timer && !can_sleep {
+        // Refused before any step runs: every step ends cancelled, with this reason.
+        run.cancel(JobError::timer_missing(&run.topology().name));
+        return run;
+    }
     if let Some(deadline) = options.deadline {
         if let Some(task) = DeadlineTask::new(&run, deadline) {
             let spawned =
@@ -55,6 +62,10 @@ fn launch<X: Sealed>(
     }
     run.begin();
     run
+}
+
+fn run_needs_timer(env: &RunEnv, options: &JobOptions) -> bool {
+    env.topology.needs_timer || options.deadline.is_some()
 }
 
 impl<I, M: Mode> JobDefinition<I, M> {
@@ -101,15 +112,13 @@ impl<I> JobDefinition<I, Sendable> {
     /// dependencies have succeeded.
     ///
     /// ```
-    /// # use asyncjob::{JobBuilder, FuturesSpawner, BoxFuture, Timer};
-    /// # #[derive(Clone)] struct NoSleep;
-    /// # impl Timer for NoSleep { fn sleep(&self, _: std::time::Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
+    /// # use asyncjob::{JobBuilder, FuturesSpawner};
     /// let mut job = JobBuilder::<u32>::new("hello");
     /// job.step("greet").run(|n| async move { Ok::<_, String>(format!("hello {n}")) })?;
     /// let job = job.seal();
     ///
     /// let pool = futures::executor::ThreadPool::new().unwrap();
-    /// let instance = job.start(FuturesSpawner::new(pool).with_timer(NoSleep), 7);
+    /// let instance = job.start(FuturesSpawner::new(pool), 7);
     /// futures::executor::block_on(instance.wait()).unwrap();
     /// # Ok::<_, asyncjob::DefinitionError>(())
     /// ```

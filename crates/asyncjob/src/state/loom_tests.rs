@@ -49,6 +49,7 @@ fn topology(deps: &[&[usize]]) -> Arc<Topology> {
         roots,
         interceptors: Interceptors::default(),
         fail_fast: false,
+        needs_timer: false,
     })
 }
 

@@ -16,9 +16,7 @@
 //! length).
 //!
 //! ```
-//! # use asyncjob::{JobBuilder, FuturesSpawner, BoxFuture, Timer};
-//! # #[derive(Clone)] struct NoSleep;
-//! # impl Timer for NoSleep { fn sleep(&self, _: std::time::Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
+//! # use asyncjob::{JobBuilder, FuturesSpawner};
 //! let mut job = JobBuilder::<u32>::new("pictures");
 //! let a = job.step("fetch").run(|n| async move { Ok::<_, String>(n) })?;
 //! let b = job.step("check").run(|_| async move { Ok::<_, String>(()) })?;
@@ -32,7 +30,7 @@
 //! assert!(dot.contains("\"s1\" -> \"s2\" [style=dashed"));
 //!
 //! let mut pool = futures::executor::LocalPool::new();
-//! let instance = job.start_local(FuturesSpawner::new(pool.spawner()).with_timer(NoSleep), 7);
+//! let instance = job.start_local(FuturesSpawner::new(pool.spawner()), 7);
 //! pool.run_until(instance.wait()).unwrap();
 //!
 //! let dot = instance.to_dot(); // coloured by state

@@ -68,6 +68,7 @@ impl Serialize for JobErrorKind {
             JobErrorKind::DeadlineExceeded => "deadline_exceeded",
             JobErrorKind::DeadlineTimerFailed => "deadline_timer_failed",
             JobErrorKind::Internal => "internal",
+            JobErrorKind::TimerMissing => "timer_missing",
         })
     }
 }
