@@ -37,6 +37,7 @@ use asyncjob::{
     JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Mode,
 };
 
+pub mod harness;
 mod model;
 mod tests;
 
@@ -65,6 +66,7 @@ mod guide_md {}
 #[doc = include_str!("../../../docs/from-go-asyncjob.md")]
 mod from_go_asyncjob_md {}
 
+pub use harness::{Fault, Faulty, FaultyHarness, LocalPoolHarness, Spawning};
 pub use model::*;
 pub use tests::*;
 
