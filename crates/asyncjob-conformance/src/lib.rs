@@ -61,6 +61,11 @@ mod policies_md {}
 #[doc = include_str!("../../../docs/guide.md")]
 mod guide_md {}
 
+/// The code blocks of `docs/testing.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/testing.md")]
+mod testing_md {}
+
 /// The code blocks of `docs/from-go-asyncjob.md`, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/from-go-asyncjob.md")]
