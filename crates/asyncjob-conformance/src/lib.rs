@@ -14,10 +14,13 @@
 //! do not flake on a loaded machine. A watchdog turns a hang into a failure that names the test.
 //!
 //! One behaviour is a property test: [`random_dags_match_the_model`] runs random DAGs of up to
-//! 200 steps (every kind of dependency; errors, panics, hangs, retries, timeouts) and checks
-//! every step's end, attempts, inputs and ordering against a reference model (see the
-//! `model` module's documentation in `src/model.rs`). It runs 256 cases per executor; two
-//! environment variables change that:
+//! 200 steps (every kind of dependency; errors, panics, hangs, retries, timeouts; in about three
+//! cases in five a `cancel()`, fail-fast or a deadline at a random point) and checks every
+//! step's end, attempts, inputs and ordering against a reference model (see the `model`
+//! module's documentation in `src/model.rs`);
+//! [`random_dags_match_the_model_with_spawn_faults`] runs it on a [`FaultyHarness`] whose
+//! executor fails one spawn. The model test runs 256 cases per executor; two environment
+//! variables change that:
 //!
 //! | variable | default | does |
 //! |---|---|---|
@@ -27,6 +30,9 @@
 //! ```sh
 //! ASYNCJOB_MODEL_CASES=10000 cargo test -p asyncjob-tokio --test conformance random_dags
 //! ```
+//!
+//! [`Spawning`], [`LocalPoolHarness`] and [`Faulty`] put any executor under the suite (the
+//! hostile executors of `asyncjob-test` among them) in one line.
 
 #![forbid(unsafe_code)]
 

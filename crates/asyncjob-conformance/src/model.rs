@@ -82,8 +82,10 @@
 //!
 //! # Size and reproduction
 //!
-//! 256 cases per executor by default (about 100 steps each on average; 1.8 s per executor in
-//! a debug build); `ASYNCJOB_MODEL_CASES=10000` runs more (the suite's watchdog limit grows
+//! 256 cases per executor by default (about 100 steps each on average; about 3 s per executor
+//! in a debug build on 2 loaded cores, 5–6 s on `DelayedSpawns` and `ThreadPerTask`; it was
+//! 1.8 s before the injections and the drain after `wait()`); `ASYNCJOB_MODEL_CASES=10000`
+//! runs more (the suite's watchdog limit grows
 //! with it; 10,000 cases took 68 s on the local executor and 71 s on tokio multi-thread, debug
 //! build, 2 cores). The generator's seed is fixed ([`DEFAULT_SEED`]), so every run draws the same
 //! DAGs; `ASYNCJOB_MODEL_SEED=<u64>` draws others. The test waits for the job without a clock:
