@@ -85,13 +85,13 @@
 //! 256 cases per executor by default (about 100 steps each on average; about 3 s per executor
 //! in a debug build on 2 loaded cores, 5–6 s on `DelayedSpawns` and `ThreadPerTask`; it was
 //! 1.8 s before the injections and the drain after `wait()`); `ASYNCJOB_MODEL_CASES=10000`
-//! runs more (the suite's watchdog limit grows
-//! with it; 10,000 cases took 68 s on the local executor and 71 s on tokio multi-thread, debug
-//! build, 2 cores). The generator's seed is fixed ([`DEFAULT_SEED`]), so every run draws the same
+//! runs more (the suite's watchdog limit grows with it; before the injections, 10,000 cases
+//! took 68 s on the local executor and 71 s on tokio multi-thread, debug build, 2 cores). The generator's seed is fixed ([`DEFAULT_SEED`]), so every run draws the same
 //! DAGs; `ASYNCJOB_MODEL_SEED=<u64>` draws others. The test waits for the job without a clock:
 //! a case that stops making progress for 15 to 30 s is printed before the process aborts.
 //!
-//! A failing DAG is shrunk by a graph-aware proptest value tree: to its shortest failing
+//! A failing DAG is shrunk by a graph-aware proptest value tree: first without its injection
+//! (if it still fails, the injection was not needed), then to its shortest failing
 //! prefix (by bisection: a prefix of the DAG is the same graph cut short), then without each
 //! step it can do without (edges to it dropped, later steps renumbered), then with each step
 //! made plain. It is printed, one line per step, with the problems found and the seed. Nothing
