@@ -358,6 +358,13 @@ impl<X: Sealed> Future for Driver<X> {
         loop {
             let index = this.current;
             if this.phase == Phase::Queued {
+                // Once a cancellation is under way a queued step is not started: the
+                // cancellation ends it (it has not reached it yet, or the step would not be
+                // queued any more).
+                if this.run.machine.is_cancel_requested() {
+                    this.phase = Phase::Done;
+                    return Poll::Ready(());
+                }
                 let now = ready_at.take().unwrap_or_else(|| this.run.now());
                 if !this.run.machine.start(index, now) {
                     // Cancelled or abandoned before it could start: nothing left to do.

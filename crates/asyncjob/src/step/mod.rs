@@ -189,10 +189,9 @@ where
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
 {
+    // A step that has started is called once: its attempts count its calls. (The driver does
+    // not start a step once a cancellation is under way.)
     let topology = &*env.topology;
-    if env.is_cancelled() {
-        return Err(env.cancelled_error(index));
-    }
     let args = P::read(&captured).ok_or_else(|| missing_output(topology, index))?;
     drop(captured);
     let called = std::panic::catch_unwind(AssertUnwindSafe(|| (function.function)(input, args)));
@@ -233,7 +232,9 @@ where
     let options = &function.options;
     let mut number = 1;
     loop {
-        if env.is_cancelled() {
+        // The first attempt is made once the step has started (see `plain_body`); a retry is
+        // not made once a cancellation is under way.
+        if number > 1 && env.is_cancelled() {
             return Err(env.cancelled_error(index));
         }
         if !context::attempt_started(number) {
