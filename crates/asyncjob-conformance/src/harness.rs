@@ -16,7 +16,7 @@ use asyncjob::{
 use asyncjob_test::{PanicInSpawn, RefuseNth, ThreadTimer};
 use futures::executor::{LocalPool, LocalSpawner};
 
-use crate::{Harness, RecordingTimer};
+use crate::{Harness, LocalHarness, RecordingTimer};
 
 /// A harness over any `Send` executor `E` that is also a [`Timer`]: jobs start with
 /// [`JobDefinition::start_with`], the test blocks with `futures::executor::block_on`.
@@ -160,6 +160,49 @@ where
     where
         I: Clone + Send + Sync + 'static,
         O: Clone + Send + Sync + 'static,
+    {
+        job.start_local_with(self.executor.clone(), input, options)
+    }
+}
+
+impl<E> LocalHarness for LocalPoolHarness<E>
+where
+    E: LocalExecutor + Timer + Clone + 'static,
+{
+    fn start_local<I>(
+        &self,
+        job: &JobDefinition<I, Local>,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstance<Local>
+    where
+        I: Clone + 'static,
+    {
+        job.start_local_with(self.executor.clone(), input, options)
+    }
+
+    fn start_local_with_timer<I>(
+        &self,
+        job: &JobDefinition<I, Local>,
+        input: I,
+        options: JobOptions,
+        timer: RecordingTimer,
+    ) -> JobInstance<Local>
+    where
+        I: Clone + 'static,
+    {
+        job.start_local_with(WithTimer::new(self.executor.clone(), timer), input, options)
+    }
+
+    fn start_local_with_result<I, O>(
+        &self,
+        job: &JobWithResult<I, O, Local>,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstanceWithResult<O, Local>
+    where
+        I: Clone + 'static,
+        O: Clone + 'static,
     {
         job.start_local_with(self.executor.clone(), input, options)
     }

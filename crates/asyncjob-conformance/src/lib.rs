@@ -40,12 +40,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use asyncjob::{
-    JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Mode,
+    JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Local,
 };
 
 pub mod harness;
 mod model;
-mod tests;
+pub mod suite;
 
 /// The code blocks of the README, compiled and run as doctests.
 #[cfg(doctest)]
@@ -79,7 +79,6 @@ mod from_go_asyncjob_md {}
 
 pub use harness::{Fault, Faulty, FaultyHarness, LocalPoolHarness, Spawning};
 pub use model::*;
-pub use tests::*;
 
 /// The test timer and the watchdog live in the published test kit, `asyncjob-test`; they are
 /// re-exported here so that the suite's users need not name it.
@@ -89,7 +88,7 @@ pub use asyncjob_test::{RecordingTimer, Watchdog};
 pub trait Harness {
     /// The mode of the instances it starts ([`asyncjob::Sendable`] for executors of `Send`
     /// futures, [`asyncjob::Local`] for local ones).
-    type Mode: Mode;
+    type Mode: ModelMode;
 
     /// A short name for messages, e.g. `"tokio multi-thread"`.
     fn name(&self) -> &'static str;
@@ -131,6 +130,44 @@ pub trait Harness {
         O: Clone + Send + Sync + 'static;
 }
 
+/// A local executor under test that also starts [`Local`] definitions (built with
+/// `JobBuilder::new_local`): `suite!(harness, Sendable, Local)` runs the whole suite on it
+/// with both kinds of definitions.
+pub trait LocalHarness: Harness<Mode = Local> {
+    /// Starts the local definition `job` on the executor.
+    fn start_local<I>(
+        &self,
+        job: &JobDefinition<I, Local>,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstance<Local>
+    where
+        I: Clone + 'static;
+
+    /// Starts the local definition `job` on the executor, with `timer` instead of the
+    /// executor's own timer (wrap the executor in [`asyncjob::WithTimer`]).
+    fn start_local_with_timer<I>(
+        &self,
+        job: &JobDefinition<I, Local>,
+        input: I,
+        options: JobOptions,
+        timer: RecordingTimer,
+    ) -> JobInstance<Local>
+    where
+        I: Clone + 'static;
+
+    /// Starts the local definition `job` on the executor, keeping its result typed.
+    fn start_local_with_result<I, O>(
+        &self,
+        job: &JobWithResult<I, O, Local>,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstanceWithResult<O, Local>
+    where
+        I: Clone + 'static,
+        O: Clone + 'static;
+}
+
 /// How long a test of the suite may run before the [`Watchdog`] stops it: 120 s, and more when
 /// `ASYNCJOB_MODEL_CASES` asks for more than the default number of random DAGs.
 pub fn watchdog_limit() -> Duration {
@@ -138,61 +175,54 @@ pub fn watchdog_limit() -> Duration {
     Duration::from_secs(120).saturating_mul(scale)
 }
 
-/// Expands to one `#[test]` per behaviour of the suite, each run on the harness `$harness`
-/// (an expression, evaluated once per test).
+/// Expands to the whole suite on the harness `$harness` (an expression, evaluated once per
+/// test), one `#[test]` per test of every behaviour module of [`suite`](mod@crate::suite).
+///
+/// The modes after the harness say which definitions the tests build: `Sendable` (the
+/// default: `JobBuilder::new`, started through [`Harness`]) and `Local` (`JobBuilder::new_local`,
+/// started through [`LocalHarness`]). Each mode's tests are in a module of its name:
+///
+/// ```ignore
+/// asyncjob_conformance::suite!(my_harness());                  // sendable::…
+/// asyncjob_conformance::suite!(my_local_harness(), Sendable, Local); // sendable::…, local::…
+/// ```
+///
+/// It also defines a function `asyncjob_conformance_harness` where it is called, and the
+/// modules `sendable`, `local`: call it once per module.
 #[macro_export]
 macro_rules! suite {
-    ($harness:expr) => {
-        $crate::suite!(@tests $harness;
-            typed_outputs_flow_for_every_arity,
-            diamond_runs_each_step_once_after_its_dependencies,
-            step_error_fails_dependents_and_spares_other_branches,
-            panic_is_caught_and_named,
-            panic_while_creating_the_future_is_caught,
-            same_definition_runs_100_times_concurrently,
-            sequential_option_runs_one_step_at_a_time_in_order,
-            ready_step_is_never_held_back_by_a_slow_unrelated_step,
-            roots_run_concurrently,
-            step_states_are_readable_while_running,
-            snapshots_after_success_have_times,
-            outputs_are_readable_per_step,
-            caller_chosen_id_is_kept,
-            empty_job_finishes_at_once,
-            long_chain_completes,
-            wide_fan_out_and_vec_fan_in,
-            ordering_only_dependency_waits,
-            errors_chain_to_the_root_cause,
-            dropping_the_instance_handle_lets_the_job_finish,
-            retry_runs_exact_attempts_and_keeps_them,
-            retry_gives_up_after_max_attempts,
-            retry_policy_can_refuse_some_errors,
-            retry_recovers_from_a_panic,
-            timeout_fires_drops_the_attempt_and_is_retried,
-            cancel_drops_running_steps_and_stops_waiting_ones,
-            cancel_right_after_start_ends_the_job,
-            cancel_interrupts_a_retry_back_off,
-            fail_fast_cancels_other_branches,
-            an_instance_can_opt_out_of_a_fail_fast_definition,
-            deadline_cancels_a_late_job,
-            cancel_on_drop_guard_cancels,
-            cancel_drops_a_running_step_with_policies,
-            interceptors_see_job_step_and_attempt,
-            tracing_spans_carry_job_step_and_attempt,
-            retry_delays_follow_the_policy,
-            cancel_at_every_boundary_of_a_20_step_job,
-            random_dags_match_the_model,
-        );
+    ($harness:expr, Sendable, Local $(,)?) => {
+        fn asyncjob_conformance_harness() -> impl $crate::LocalHarness {
+            $harness
+        }
+        /// The suite with `Sendable` definitions (`JobBuilder::new`).
+        mod sendable {
+            $crate::__suite_behaviours!(new, Sendable);
+        }
+        /// The suite with `Local` definitions (`JobBuilder::new_local`).
+        mod local {
+            $crate::__suite_behaviours!(new_local, Local);
+        }
     };
-    (@tests $harness:expr; $($test:ident,)+) => {
-        $(
-            #[test]
-            fn $test() {
-                let _watchdog = $crate::Watchdog::new(
-                    stringify!($test),
-                    $crate::watchdog_limit(),
-                );
-                $crate::$test(&$harness);
-            }
-        )+
+    ($harness:expr, Local $(,)?) => {
+        fn asyncjob_conformance_harness() -> impl $crate::LocalHarness {
+            $harness
+        }
+        /// The suite with `Local` definitions (`JobBuilder::new_local`).
+        mod local {
+            $crate::__suite_behaviours!(new_local, Local);
+        }
+    };
+    ($harness:expr, Sendable $(,)?) => {
+        fn asyncjob_conformance_harness() -> impl $crate::Harness {
+            $harness
+        }
+        /// The suite with `Sendable` definitions (`JobBuilder::new`).
+        mod sendable {
+            $crate::__suite_behaviours!(new, Sendable);
+        }
+    };
+    ($harness:expr $(,)?) => {
+        $crate::suite!($harness, Sendable);
     };
 }

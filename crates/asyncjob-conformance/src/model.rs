@@ -120,8 +120,9 @@ use proptest::sample::Index;
 use proptest::strategy::{NewTree, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestError, TestRunner};
 
-use crate::tests::{until, yield_now};
-use crate::{FaultyHarness, Harness, RecordingTimer};
+use crate::suite::helpers::{until, yield_now};
+use crate::suite::{InMode, Starts};
+use crate::{FaultyHarness, RecordingTimer};
 
 /// The largest DAG the test generates.
 pub const MAX_STEPS: usize = 200;
@@ -1244,13 +1245,13 @@ fn quiet_deliberate_panics() {
 // ---------------------------------------------------------------------------------------------
 // Building the job.
 
-type Builder<'a, P> = StepBuilder<'a, Arc<Ctx>, Sendable, P>;
+type Builder<'a, M, P> = StepBuilder<'a, Arc<Ctx>, M, P>;
 
-fn wait_for<'a, P>(
-    mut b: Builder<'a, P>,
+fn wait_for<'a, M: Mode, P>(
+    mut b: Builder<'a, M, P>,
     step: &Step,
     handles: &[StepHandle<u64>],
-) -> Builder<'a, P> {
+) -> Builder<'a, M, P> {
     let order: Vec<StepHandle<u64>> = step.order.iter().map(|&p| handles[p].clone()).collect();
     match order.len() {
         0 => b,
@@ -1265,7 +1266,7 @@ fn wait_for<'a, P>(
     }
 }
 
-fn policies<'a, P>(mut b: Builder<'a, P>, step: &Step) -> Builder<'a, P> {
+fn policies<'a, M: Mode, P>(mut b: Builder<'a, M, P>, step: &Step) -> Builder<'a, M, P> {
     if let Some(n) = step.retry {
         b = b.retry(Retry::fixed(n, step.backoff));
     }
@@ -1275,69 +1276,97 @@ fn policies<'a, P>(mut b: Builder<'a, P>, step: &Step) -> Builder<'a, P> {
     b
 }
 
-/// A built job, and the handles of its steps in order.
-type Built = (asyncjob::JobDefinition<Arc<Ctx>>, Vec<StepHandle<u64>>);
+/// A built job of mode `M`, and the handles of its steps in order.
+type Built<M> = (asyncjob::JobDefinition<Arc<Ctx>, M>, Vec<StepHandle<u64>>);
 
-fn build(dag: &Dag) -> Result<Built, String> {
-    let mut job = JobBuilder::<Arc<Ctx>>::new("model");
-    let mut handles: Vec<StepHandle<u64>> = Vec::with_capacity(dag.steps.len());
-    for (i, step) in dag.steps.iter().enumerate() {
-        let mut b = job.step(format!("s{i}"));
-        if step.policies_first {
-            b = policies(b, step);
-        }
-        if step.order_first {
-            b = wait_for(b, step, &handles);
-        }
-        // The rest of the chain once `after` fixed the parents' type.
-        macro_rules! finish {
-            ($b:expr, |$ctx:ident, $args:tt: $ty:ty| $got:expr) => {{
-                let mut b = $b;
-                if !step.order_first {
-                    b = wait_for(b, step, &handles);
-                }
-                if !step.policies_first {
+/// Defines `$name`, which builds a DAG as a definition of mode `$mode` (with
+/// `JobBuilder::$new`): the step functions are the same in both modes, only the builder's
+/// `run` differs.
+macro_rules! define_build {
+    ($name:ident, $mode:ty, $new:ident) => {
+        fn $name(dag: &Dag) -> Result<Built<$mode>, String> {
+            let mut job = JobBuilder::<Arc<Ctx>>::$new("model");
+            let mut handles: Vec<StepHandle<u64>> = Vec::with_capacity(dag.steps.len());
+            for (i, step) in dag.steps.iter().enumerate() {
+                let mut b = job.step(format!("s{i}"));
+                if step.policies_first {
                     b = policies(b, step);
                 }
-                b.run(move |$ctx: Arc<Ctx>, $args: $ty| call($ctx, i, $got))
-            }};
-        }
-        let h = |k: usize| &handles[step.data[k]];
-        let handle = match step.fan {
-            Fan::None => {
-                let mut b = b;
-                if !step.order_first {
+                if step.order_first {
                     b = wait_for(b, step, &handles);
                 }
-                if !step.policies_first {
-                    b = policies(b, step);
+                // The rest of the chain once `after` fixed the parents' type.
+                macro_rules! finish {
+                    ($b:expr, |$ctx:ident, $args:tt: $ty:ty| $got:expr) => {{
+                        let mut b = $b;
+                        if !step.order_first {
+                            b = wait_for(b, step, &handles);
+                        }
+                        if !step.policies_first {
+                            b = policies(b, step);
+                        }
+                        b.run(move |$ctx: Arc<Ctx>, $args: $ty| call($ctx, i, $got))
+                    }};
                 }
-                b.run(move |ctx: Arc<Ctx>| call(ctx, i, Vec::new()))
+                let h = |k: usize| &handles[step.data[k]];
+                let handle = match step.fan {
+                    Fan::None => {
+                        let mut b = b;
+                        if !step.order_first {
+                            b = wait_for(b, step, &handles);
+                        }
+                        if !step.policies_first {
+                            b = policies(b, step);
+                        }
+                        b.run(move |ctx: Arc<Ctx>| call(ctx, i, Vec::new()))
+                    }
+                    Fan::One => finish!(b.after(h(0)), |ctx, a: u64| vec![a]),
+                    Fan::Two => {
+                        finish!(b.after((h(0), h(1))), |ctx, (a, b): (u64, u64)| vec![a, b])
+                    }
+                    Fan::Three => {
+                        finish!(
+                            b.after((h(0), h(1), h(2))),
+                            |ctx, (a, b, c): (u64, u64, u64)| vec![a, b, c]
+                        )
+                    }
+                    Fan::Four => finish!(b.after((h(0), h(1), h(2), h(3))), |ctx,
+                                                                             (a, b, c, d): (
+                        u64,
+                        u64,
+                        u64,
+                        u64
+                    )| vec![
+                        a, b, c, d
+                    ]),
+                    Fan::Vec(_) => {
+                        let parents: Vec<StepHandle<u64>> =
+                            step.data.iter().map(|&p| handles[p].clone()).collect();
+                        finish!(b.after(&parents), |ctx, got: Vec<u64>| got)
+                    }
+                };
+                handles.push(handle.map_err(|e| format!("s{i} could not be added: {e}"))?);
             }
-            Fan::One => finish!(b.after(h(0)), |ctx, a: u64| vec![a]),
-            Fan::Two => finish!(b.after((h(0), h(1))), |ctx, (a, b): (u64, u64)| vec![a, b]),
-            Fan::Three => finish!(
-                b.after((h(0), h(1), h(2))),
-                |ctx, (a, b, c): (u64, u64, u64)| vec![a, b, c]
-            ),
-            Fan::Four => finish!(b.after((h(0), h(1), h(2), h(3))), |ctx,
-                                                                     (a, b, c, d): (
-                u64,
-                u64,
-                u64,
-                u64
-            )| vec![
-                a, b, c, d
-            ]),
-            Fan::Vec(_) => {
-                let parents: Vec<StepHandle<u64>> =
-                    step.data.iter().map(|&p| handles[p].clone()).collect();
-                finish!(b.after(&parents), |ctx, got: Vec<u64>| got)
-            }
+            Ok((job.seal(), handles))
+        }
+    };
+}
+
+define_build!(build_sendable, Sendable, new);
+define_build!(build_local, Local, new_local);
+
+/// Builds `dag` as a definition of mode `M`. `Mode` is sealed: `M` is `Sendable` or `Local`.
+fn build<M: Mode>(dag: &Dag) -> Result<Built<M>, String> {
+    let built: Box<dyn std::any::Any> =
+        if std::any::TypeId::of::<M>() == std::any::TypeId::of::<Local>() {
+            Box::new(build_local(dag)?)
+        } else {
+            Box::new(build_sendable(dag)?)
         };
-        handles.push(handle.map_err(|e| format!("s{i} could not be added: {e}"))?);
-    }
-    Ok((job.seal(), handles))
+    built
+        .downcast::<Built<M>>()
+        .map(|built| *built)
+        .map_err(|_| "a mode that is neither Sendable nor Local".to_owned())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1418,13 +1447,9 @@ fn panic_payload_text(panic: &(dyn std::any::Any + Send)) -> String {
 /// `wait()` returns; a step ends as the model says or `Cancelled` (after no more attempts than
 /// the model's); no step function called after `wait()` returned; `wait()`'s error is that of
 /// the first failed step in definition order, else the cancellation's.
-fn run_case<H>(h: &H, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Vec<String>
-where
-    H: Harness,
-    H::Mode: ModelMode,
-{
+fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Vec<String> {
     let base = model(dag, None);
-    let (job, handles) = match build(dag) {
+    let (job, handles) = match build::<S::Definitions>(dag) {
         Ok(built) => built,
         Err(problem) => return vec![problem],
     };
@@ -1506,7 +1531,7 @@ where
     };
     match inject {
         Inject::Cancel(At::Start) => ctx.record_cancel(instance.cancel()),
-        Inject::Cancel(At::Racing) => match H::Mode::remote_cancel(&instance) {
+        Inject::Cancel(At::Racing) => match S::Instances::remote_cancel(&instance) {
             Some(cancel) => {
                 let _ = hand_over.send(cancel);
             }
@@ -1514,7 +1539,7 @@ where
         },
         Inject::Cancel(At::Tick(_)) => {
             *ctx.canceller.lock().unwrap_or_else(|e| e.into_inner()) =
-                H::Mode::remote_cancel(&instance);
+                S::Instances::remote_cancel(&instance);
         }
         _ => {}
     }
@@ -2022,7 +2047,7 @@ struct Stall {
 impl Stall {
     const LIMIT: Duration = Duration::from_secs(15);
 
-    fn new(executor: &'static str) -> Self {
+    fn new(executor: String) -> Self {
         let current = Arc::new(Mutex::new(String::new()));
         let done = Arc::new(AtomicU64::new(0));
         let (stop, stopped) = mpsc::channel::<()>();
@@ -2076,11 +2101,7 @@ impl Drop for Stall {
 /// [`model_cases`] cases (`ASYNCJOB_MODEL_CASES`, 256 by default), drawn from a fixed seed
 /// ([`DEFAULT_SEED`], or `ASYNCJOB_MODEL_SEED`). The model, the checks and the shrinking of a
 /// failing DAG are described at the top of `src/model.rs`.
-pub fn random_dags_match_the_model<H>(h: &H)
-where
-    H: Harness,
-    H::Mode: ModelMode,
-{
+pub fn random_dags_match_the_model<S: Starts>(h: &S) {
     run_model(
         h,
         "random_dags_match_the_model",
@@ -2098,12 +2119,11 @@ where
 pub fn random_dags_match_the_model_with_spawn_faults<H>(h: &H)
 where
     H: FaultyHarness,
-    H::Mode: ModelMode,
 {
     let arm = |n: usize| h.arm(n);
     let count = || h.faults();
     run_model(
-        h,
+        &InMode::<_, Sendable>::new(h),
         "random_dags_match_the_model_with_spawn_faults",
         Dags { spawn_faults: true },
         Some(&SpawnFaults {
@@ -2113,11 +2133,7 @@ where
     );
 }
 
-fn run_model<H>(h: &H, test: &str, dags: Dags, faults: Option<&SpawnFaults<'_>>)
-where
-    H: Harness,
-    H::Mode: ModelMode,
-{
+fn run_model<S: Starts>(h: &S, test: &str, dags: Dags, faults: Option<&SpawnFaults<'_>>) {
     quiet_deliberate_panics();
     let cases = model_cases();
     let seed = model_seed();
@@ -2131,7 +2147,7 @@ where
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
-    let stall = Stall::new(h.name());
+    let stall = Stall::new(h.name().to_owned());
     let count = AtomicU64::new(0);
     let first_failure = AtomicU64::new(0);
     let result = runner.run(&dags, |dag| {
