@@ -5,7 +5,8 @@
 use asyncjob_conformance::LocalPoolHarness;
 use asyncjob_test::PollInSpawn;
 
-asyncjob_conformance::suite!(LocalPoolHarness::new(
-    "PollInSpawn over a futures LocalPool",
-    PollInSpawn::new
-));
+asyncjob_conformance::suite!(
+    LocalPoolHarness::new("PollInSpawn over a futures LocalPool", PollInSpawn::new),
+    Sendable,
+    Local
+);

@@ -1,4 +1,5 @@
-//! The asyncjob behaviour suite on the local executor.
+//! The asyncjob behaviour suite on the local executor, with `Send` definitions
+//! (`JobBuilder::new`) and local ones (`JobBuilder::new_local`).
 
 use std::future::Future;
 
@@ -6,7 +7,7 @@ use asyncjob::WithTimer;
 use asyncjob::{
     JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Local,
 };
-use asyncjob_conformance::{Harness, RecordingTimer};
+use asyncjob_conformance::{Harness, LocalHarness, RecordingTimer};
 use asyncjob_local::LocalRuntime;
 
 struct Runtime(LocalRuntime);
@@ -56,4 +57,44 @@ impl Harness for Runtime {
     }
 }
 
-asyncjob_conformance::suite!(Runtime(LocalRuntime::new()));
+impl LocalHarness for Runtime {
+    fn start_local<I>(
+        &self,
+        job: &JobDefinition<I, Local>,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstance<Local>
+    where
+        I: Clone + 'static,
+    {
+        job.start_local_with(self.0.spawner(), input, options)
+    }
+
+    fn start_local_with_timer<I>(
+        &self,
+        job: &JobDefinition<I, Local>,
+        input: I,
+        options: JobOptions,
+        timer: RecordingTimer,
+    ) -> JobInstance<Local>
+    where
+        I: Clone + 'static,
+    {
+        job.start_local_with(WithTimer::new(self.0.spawner(), timer), input, options)
+    }
+
+    fn start_local_with_result<I, O>(
+        &self,
+        job: &JobWithResult<I, O, Local>,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstanceWithResult<O, Local>
+    where
+        I: Clone + 'static,
+        O: Clone + 'static,
+    {
+        job.start_local_with(self.0.spawner(), input, options)
+    }
+}
+
+asyncjob_conformance::suite!(Runtime(LocalRuntime::new()), Sendable, Local);
