@@ -39,6 +39,7 @@ use asyncjob::{
 };
 
 mod model;
+pub mod start_races;
 mod tests;
 
 /// The code blocks of the README, compiled and run as doctests.
@@ -67,6 +68,7 @@ mod guide_md {}
 mod from_go_asyncjob_md {}
 
 pub use model::*;
+pub use start_races::cancel_fail_fast_and_deadline_race_the_start_of_2000_roots;
 pub use tests::*;
 
 /// An executor under test.
@@ -293,6 +295,8 @@ macro_rules! suite {
             retry_delays_follow_the_policy,
             cancel_at_every_boundary_of_a_20_step_job,
             random_dags_match_the_model,
+            // Issue 12: the engine audit's regression tests.
+            cancel_fail_fast_and_deadline_race_the_start_of_2000_roots,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {
