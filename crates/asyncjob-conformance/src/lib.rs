@@ -31,7 +31,6 @@
 #![forbid(unsafe_code)]
 
 use std::future::Future;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use asyncjob::{
@@ -70,6 +69,10 @@ mod from_go_asyncjob_md {}
 pub use model::*;
 pub use start_races::cancel_fail_fast_and_deadline_race_the_start_of_2000_roots;
 pub use tests::*;
+
+/// The test timer and the watchdog live in the published test kit, `asyncjob-test`; they are
+/// re-exported here so that the suite's users need not name it.
+pub use asyncjob_test::{RecordingTimer, Watchdog};
 
 /// An executor under test.
 pub trait Harness {
@@ -117,140 +120,11 @@ pub trait Harness {
         O: Clone + Send + Sync + 'static;
 }
 
-/// A test timer: records every sleep asked of it and completes it at once, so that tests check
-/// the delays a policy asks for without waiting for them.
-///
-/// A [`held`](Self::held) timer instead keeps every sleep pending until the test
-/// [`release`](Self::release)s it: back-offs and timeouts then end exactly when the test says.
-#[derive(Debug, Clone, Default)]
-pub struct RecordingTimer {
-    sleeps: std::sync::Arc<std::sync::Mutex<Vec<Duration>>>,
-    held: bool,
-    live: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Weak<HeldSleep>>>>,
-}
-
-/// One sleep of a held [`RecordingTimer`].
-#[derive(Debug)]
-struct HeldSleep {
-    duration: Duration,
-    done: std::sync::atomic::AtomicBool,
-    waker: futures::task::AtomicWaker,
-}
-
-impl RecordingTimer {
-    /// A timer whose sleeps stay pending until [`release`](Self::release)d.
-    pub fn held() -> Self {
-        RecordingTimer {
-            held: true,
-            ..Self::default()
-        }
-    }
-
-    /// The sleeps asked for so far, in order.
-    pub fn sleeps(&self) -> Vec<Duration> {
-        self.sleeps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// The sleeps that exist now (asked for, not yet released, not dropped), in order.
-    pub fn pending(&self) -> Vec<Duration> {
-        self.live_sleeps()
-            .iter()
-            .filter(|s| !s.done.load(std::sync::atomic::Ordering::SeqCst))
-            .map(|s| s.duration)
-            .collect()
-    }
-
-    /// Completes the pending sleeps of `duration` (not those asked for later); returns how many.
-    pub fn release(&self, duration: Duration) -> usize {
-        let mut released = 0;
-        for sleep in self.live_sleeps() {
-            if sleep.duration == duration
-                && !sleep.done.swap(true, std::sync::atomic::Ordering::SeqCst)
-            {
-                sleep.waker.wake();
-                released += 1;
-            }
-        }
-        released
-    }
-
-    fn live_sleeps(&self) -> Vec<std::sync::Arc<HeldSleep>> {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.retain(|s| s.strong_count() > 0);
-        live.iter().filter_map(std::sync::Weak::upgrade).collect()
-    }
-}
-
-impl asyncjob::Timer for RecordingTimer {
-    fn sleep(&self, duration: Duration) -> asyncjob::BoxFuture<'static, ()> {
-        self.sleeps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(duration);
-        if !self.held {
-            return Box::pin(std::future::ready(()));
-        }
-        let sleep = std::sync::Arc::new(HeldSleep {
-            duration,
-            done: std::sync::atomic::AtomicBool::new(false),
-            waker: futures::task::AtomicWaker::new(),
-        });
-        self.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(std::sync::Arc::downgrade(&sleep));
-        Box::pin(std::future::poll_fn(move |cx| {
-            use std::sync::atomic::Ordering::SeqCst;
-            if sleep.done.load(SeqCst) {
-                return std::task::Poll::Ready(());
-            }
-            sleep.waker.register(cx.waker());
-            if sleep.done.load(SeqCst) {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        }))
-    }
-}
-
 /// How long a test of the suite may run before the [`Watchdog`] stops it: 120 s, and more when
 /// `ASYNCJOB_MODEL_CASES` asks for more than the default number of random DAGs.
 pub fn watchdog_limit() -> Duration {
     let scale = model_cases().div_ceil(DEFAULT_CASES).max(1);
     Duration::from_secs(120).saturating_mul(scale)
-}
-
-/// Fails the process (naming the test) if it is not dropped within `limit`: a hang becomes a
-/// clear failure instead of a CI time-out.
-#[derive(Debug)]
-pub struct Watchdog {
-    done: Option<mpsc::Sender<()>>,
-}
-
-impl Watchdog {
-    /// Arms the watchdog for the test `name`.
-    pub fn new(name: &'static str, limit: Duration) -> Self {
-        let (done, rx) = mpsc::channel::<()>();
-        std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-                eprintln!("conformance test `{name}` hung for {limit:?}: aborting");
-                std::process::exit(101);
-            }
-        });
-        Watchdog { done: Some(done) }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        if let Some(done) = self.done.take() {
-            let _ = done.send(());
-        }
-    }
 }
 
 /// Expands to one `#[test]` per behaviour of the suite, each run on the harness `$harness`
