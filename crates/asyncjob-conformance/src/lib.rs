@@ -37,6 +37,7 @@ use asyncjob::{
     JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Mode,
 };
 
+mod cancel_races;
 mod model;
 pub mod start_races;
 mod tests;
@@ -66,6 +67,7 @@ mod guide_md {}
 #[doc = include_str!("../../../docs/from-go-asyncjob.md")]
 mod from_go_asyncjob_md {}
 
+pub use cancel_races::cancel_racing_the_last_poll_agrees_with_the_outcome;
 pub use model::*;
 pub use start_races::cancel_fail_fast_and_deadline_race_the_start_of_2000_roots;
 pub use tests::*;
@@ -171,6 +173,7 @@ macro_rules! suite {
             random_dags_match_the_model,
             // Issue 12: the engine audit's regression tests.
             cancel_fail_fast_and_deadline_race_the_start_of_2000_roots,
+            cancel_racing_the_last_poll_agrees_with_the_outcome,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {
