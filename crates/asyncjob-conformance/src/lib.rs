@@ -38,7 +38,9 @@ use asyncjob::{
 };
 
 mod cancel_races;
+mod destructor_panics;
 mod model;
+mod output_clones;
 pub mod start_races;
 mod tests;
 
@@ -68,7 +70,12 @@ mod guide_md {}
 mod from_go_asyncjob_md {}
 
 pub use cancel_races::cancel_racing_the_last_poll_agrees_with_the_outcome;
+pub use destructor_panics::{
+    a_panic_payload_whose_destructor_panics_fails_only_its_step,
+    a_panicking_output_destructor_stays_inside_the_job,
+};
 pub use model::*;
+pub use output_clones::outputs_are_cloned_once_per_dependent_and_never_for_the_step_itself;
 pub use start_races::cancel_fail_fast_and_deadline_race_the_start_of_2000_roots;
 pub use tests::*;
 
@@ -174,6 +181,9 @@ macro_rules! suite {
             // Issue 12: the engine audit's regression tests.
             cancel_fail_fast_and_deadline_race_the_start_of_2000_roots,
             cancel_racing_the_last_poll_agrees_with_the_outcome,
+            outputs_are_cloned_once_per_dependent_and_never_for_the_step_itself,
+            a_panicking_output_destructor_stays_inside_the_job,
+            a_panic_payload_whose_destructor_panics_fails_only_its_step,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {
