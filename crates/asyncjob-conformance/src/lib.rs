@@ -41,6 +41,7 @@ mod cancel_races;
 mod destructor_panics;
 mod model;
 mod output_clones;
+mod retry_records;
 pub mod start_races;
 mod tests;
 
@@ -76,6 +77,7 @@ pub use destructor_panics::{
 };
 pub use model::*;
 pub use output_clones::outputs_are_cloned_once_per_dependent_and_never_for_the_step_itself;
+pub use retry_records::a_zero_delay_retry_yields_to_the_deadline_and_keeps_a_bounded_record;
 pub use start_races::cancel_fail_fast_and_deadline_race_the_start_of_2000_roots;
 pub use tests::*;
 
@@ -184,6 +186,7 @@ macro_rules! suite {
             outputs_are_cloned_once_per_dependent_and_never_for_the_step_itself,
             a_panicking_output_destructor_stays_inside_the_job,
             a_panic_payload_whose_destructor_panics_fails_only_its_step,
+            a_zero_delay_retry_yields_to_the_deadline_and_keeps_a_bounded_record,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {
