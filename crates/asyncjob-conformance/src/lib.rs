@@ -44,6 +44,7 @@ mod output_clones;
 mod retry_records;
 pub mod start_races;
 mod tests;
+mod waiters;
 
 /// The code blocks of the README, compiled and run as doctests.
 #[cfg(doctest)]
@@ -80,6 +81,7 @@ pub use output_clones::outputs_are_cloned_once_per_dependent_and_never_for_the_s
 pub use retry_records::a_zero_delay_retry_yields_to_the_deadline_and_keeps_a_bounded_record;
 pub use start_races::cancel_fail_fast_and_deadline_race_the_start_of_2000_roots;
 pub use tests::*;
+pub use waiters::dropped_wait_futures_leave_no_waker_behind;
 
 /// The test timer and the watchdog live in the published test kit, `asyncjob-test`; they are
 /// re-exported here so that the suite's users need not name it.
@@ -187,6 +189,7 @@ macro_rules! suite {
             a_panicking_output_destructor_stays_inside_the_job,
             a_panic_payload_whose_destructor_panics_fails_only_its_step,
             a_zero_delay_retry_yields_to_the_deadline_and_keeps_a_bounded_record,
+            dropped_wait_futures_leave_no_waker_behind,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {
