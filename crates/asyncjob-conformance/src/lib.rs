@@ -38,6 +38,7 @@ use asyncjob::{
 };
 
 mod cancel_races;
+mod deadline_ends;
 mod destructor_panics;
 mod model;
 mod output_clones;
@@ -72,6 +73,7 @@ mod guide_md {}
 mod from_go_asyncjob_md {}
 
 pub use cancel_races::cancel_racing_the_last_poll_agrees_with_the_outcome;
+pub use deadline_ends::a_finished_jobs_deadline_drops_its_timer_sleep;
 pub use destructor_panics::{
     a_panic_payload_whose_destructor_panics_fails_only_its_step,
     a_panicking_output_destructor_stays_inside_the_job,
@@ -190,6 +192,7 @@ macro_rules! suite {
             a_panic_payload_whose_destructor_panics_fails_only_its_step,
             a_zero_delay_retry_yields_to_the_deadline_and_keeps_a_bounded_record,
             dropped_wait_futures_leave_no_waker_behind,
+            a_finished_jobs_deadline_drops_its_timer_sleep,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {
