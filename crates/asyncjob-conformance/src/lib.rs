@@ -43,6 +43,7 @@ mod destructor_panics;
 mod model;
 mod output_clones;
 mod retry_records;
+mod snapshots;
 pub mod start_races;
 mod tests;
 mod waiters;
@@ -81,6 +82,10 @@ pub use destructor_panics::{
 pub use model::*;
 pub use output_clones::outputs_are_cloned_once_per_dependent_and_never_for_the_step_itself;
 pub use retry_records::a_zero_delay_retry_yields_to_the_deadline_and_keeps_a_bounded_record;
+pub use snapshots::{
+    recorded_times_never_put_a_step_before_its_dependencies,
+    snapshots_read_while_a_layered_job_runs_agree_with_the_dependencies,
+};
 pub use start_races::cancel_fail_fast_and_deadline_race_the_start_of_2000_roots;
 pub use tests::*;
 pub use waiters::dropped_wait_futures_leave_no_waker_behind;
@@ -193,6 +198,8 @@ macro_rules! suite {
             a_zero_delay_retry_yields_to_the_deadline_and_keeps_a_bounded_record,
             dropped_wait_futures_leave_no_waker_behind,
             a_finished_jobs_deadline_drops_its_timer_sleep,
+            snapshots_read_while_a_layered_job_runs_agree_with_the_dependencies,
+            recorded_times_never_put_a_step_before_its_dependencies,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {
