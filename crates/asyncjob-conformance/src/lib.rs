@@ -43,6 +43,7 @@ mod destructor_panics;
 mod model;
 mod output_clones;
 mod retry_records;
+mod root_cause;
 mod snapshots;
 pub mod start_races;
 mod tests;
@@ -82,6 +83,7 @@ pub use destructor_panics::{
 pub use model::*;
 pub use output_clones::outputs_are_cloned_once_per_dependent_and_never_for_the_step_itself;
 pub use retry_records::a_zero_delay_retry_yields_to_the_deadline_and_keeps_a_bounded_record;
+pub use root_cause::the_reported_failure_is_the_first_failed_step_in_definition_order;
 pub use snapshots::{
     recorded_times_never_put_a_step_before_its_dependencies,
     snapshots_read_while_a_layered_job_runs_agree_with_the_dependencies,
@@ -200,6 +202,7 @@ macro_rules! suite {
             a_finished_jobs_deadline_drops_its_timer_sleep,
             snapshots_read_while_a_layered_job_runs_agree_with_the_dependencies,
             recorded_times_never_put_a_step_before_its_dependencies,
+            the_reported_failure_is_the_first_failed_step_in_definition_order,
         );
     };
     (@tests $harness:expr; $($test:ident,)+) => {
