@@ -4,7 +4,6 @@
 //! Tasks are counted with `RuntimeMetrics::num_alive_tasks`. The wait for them to end is
 //! bounded (10 s), which turns a task that never ends into a failure; it measures nothing.
 
-use std::future::Future;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
