@@ -14,10 +14,13 @@
 //! do not flake on a loaded machine. A watchdog turns a hang into a failure that names the test.
 //!
 //! One behaviour is a property test: [`random_dags_match_the_model`] runs random DAGs of up to
-//! 200 steps (every kind of dependency; errors, panics, hangs, retries, timeouts) and checks
-//! every step's end, attempts, inputs and ordering against a reference model (see the
-//! `model` module's documentation in `src/model.rs`). It runs 256 cases per executor; two
-//! environment variables change that:
+//! 200 steps (every kind of dependency; errors, panics, hangs, retries, timeouts; in about three
+//! cases in five a `cancel()`, fail-fast or a deadline at a random point) and checks every
+//! step's end, attempts, inputs and ordering against a reference model (see the `model`
+//! module's documentation in `src/model.rs`);
+//! [`random_dags_match_the_model_with_spawn_faults`] runs it on a [`FaultyHarness`] whose
+//! executor fails one spawn. The model test runs 256 cases per executor; two environment
+//! variables change that:
 //!
 //! | variable | default | does |
 //! |---|---|---|
@@ -27,6 +30,9 @@
 //! ```sh
 //! ASYNCJOB_MODEL_CASES=10000 cargo test -p asyncjob-tokio --test conformance random_dags
 //! ```
+//!
+//! [`Spawning`], [`LocalPoolHarness`] and [`Faulty`] put any executor under the suite (the
+//! hostile executors of `asyncjob-test` among them) in one line.
 
 #![forbid(unsafe_code)]
 
@@ -40,6 +46,7 @@ use asyncjob::{
 mod cancel_races;
 mod deadline_ends;
 mod destructor_panics;
+pub mod harness;
 mod model;
 mod output_clones;
 mod retry_records;
@@ -69,6 +76,11 @@ mod policies_md {}
 #[doc = include_str!("../../../docs/guide.md")]
 mod guide_md {}
 
+/// The code blocks of `docs/testing.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/testing.md")]
+mod testing_md {}
+
 /// The code blocks of `docs/from-go-asyncjob.md`, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/from-go-asyncjob.md")]
@@ -80,6 +92,7 @@ pub use destructor_panics::{
     a_panic_payload_whose_destructor_panics_fails_only_its_step,
     a_panicking_output_destructor_stays_inside_the_job,
 };
+pub use harness::{Fault, Faulty, FaultyHarness, LocalPoolHarness, Spawning};
 pub use model::*;
 pub use output_clones::outputs_are_cloned_once_per_dependent_and_never_for_the_step_itself;
 pub use retry_records::a_zero_delay_retry_yields_to_the_deadline_and_keeps_a_bounded_record;

@@ -9,7 +9,8 @@ use asyncjob::{BoxFuture, Executor, SpawnError, Timer};
 /// Holds every spawned future and hands it to the inner executor later, in a random order: a
 /// background thread releases one held future at a time, picked at random (from a seeded
 /// xorshift generator, so a seed gives the same picks for the same spawns), and yields between
-/// releases, so futures spawned together start in any order and long after `spawn()` returned.
+/// releases (before releasing a lone future, and at random after a release), so futures
+/// spawned together start in any order and after `spawn()` returned, often long after.
 ///
 /// `spawn()` never fails. A future the inner executor refuses is dropped (asyncjob reports its
 /// step as `SpawnFailed`). When the last clone is dropped, the thread releases what it still
@@ -182,12 +183,15 @@ fn release<E: Executor>(queue: &Queue, inner: &E, mut rng: XorShift) {
                 return;
             }
         }
-        // Let more spawns gather, so that there is an order to mix.
-        for _ in 0..rng.below(4) {
-            std::thread::yield_now();
-        }
         let future = {
             let mut held = queue.lock();
+            if held.futures.len() == 1 && !held.closed {
+                // A lone future: let more spawns gather (so that there is an order to mix),
+                // and the spawner run on (so that the future arrives late).
+                drop(held);
+                std::thread::yield_now();
+                held = queue.lock();
+            }
             let count = held.futures.len();
             if count == 0 {
                 continue;
@@ -200,7 +204,10 @@ fn release<E: Executor>(queue: &Queue, inner: &E, mut rng: XorShift) {
         if inner.spawn(future).is_err() {
             queue.refused.fetch_add(1, Ordering::SeqCst);
         }
-        std::thread::yield_now();
+        // Every other release, on average: let the released future start before the next.
+        if rng.below(2) == 0 {
+            std::thread::yield_now();
+        }
     }
 }
 

@@ -1,0 +1,328 @@
+//! Ready-made harnesses over any executor: [`Spawning`] for an [`asyncjob::Executor`] (the
+//! caller blocks with `futures::executor::block_on`), [`LocalPoolHarness`] for a
+//! [`asyncjob::LocalExecutor`] over a `futures` [`LocalPool`], and [`Faulty`], whose executor
+//! refuses, or panics in, one spawn of each job (for
+//! [`random_dags_match_the_model_with_spawn_faults`](crate::random_dags_match_the_model_with_spawn_faults)).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use asyncjob::{
+    Executor, FuturesSpawner, JobDefinition, JobInstance, JobInstanceWithResult, JobOptions,
+    JobWithResult, Local, LocalExecutor, Sendable, Timer, WithTimer,
+};
+use asyncjob_test::{PanicInSpawn, RefuseNth, ThreadTimer};
+use futures::executor::{LocalPool, LocalSpawner};
+
+use crate::{Harness, RecordingTimer};
+
+/// A harness over any `Send` executor `E` that is also a [`Timer`]: jobs start with
+/// [`JobDefinition::start_with`], the test blocks with `futures::executor::block_on`.
+#[derive(Debug, Clone)]
+pub struct Spawning<E> {
+    name: &'static str,
+    executor: E,
+}
+
+impl<E> Spawning<E> {
+    /// Starts jobs on `executor`; `name` is for messages.
+    pub fn new(name: &'static str, executor: E) -> Self {
+        Spawning { name, executor }
+    }
+
+    /// The executor.
+    pub fn executor(&self) -> &E {
+        &self.executor
+    }
+}
+
+impl<E> Harness for Spawning<E>
+where
+    E: Executor + Timer + Clone + Send + Sync + 'static,
+{
+    type Mode = Sendable;
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        futures::executor::block_on(future)
+    }
+
+    fn start<I>(&self, job: &JobDefinition<I>, input: I, options: JobOptions) -> JobInstance
+    where
+        I: Clone + Send + Sync + 'static,
+    {
+        job.start_with(self.executor.clone(), input, options)
+    }
+
+    fn start_with_timer<I>(
+        &self,
+        job: &JobDefinition<I>,
+        input: I,
+        options: JobOptions,
+        timer: RecordingTimer,
+    ) -> JobInstance
+    where
+        I: Clone + Send + Sync + 'static,
+    {
+        job.start_with(WithTimer::new(self.executor.clone(), timer), input, options)
+    }
+
+    fn start_with_result<I, O>(
+        &self,
+        job: &JobWithResult<I, O>,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstanceWithResult<O>
+    where
+        I: Clone + Send + Sync + 'static,
+        O: Clone + Send + Sync + 'static,
+    {
+        job.start_with(self.executor.clone(), input, options)
+    }
+}
+
+/// The spawner a [`LocalPoolHarness`] gives its executor: the pool's, with a [`ThreadTimer`].
+pub type PoolSpawner = FuturesSpawner<LocalSpawner, ThreadTimer>;
+
+/// A harness over a local executor `E` built on a `futures` [`LocalPool`] (for example
+/// `asyncjob_test::PollInSpawn` over its spawner): jobs start with
+/// [`JobDefinition::start_local_with`], the test blocks by running the pool.
+#[derive(Debug)]
+pub struct LocalPoolHarness<E> {
+    name: &'static str,
+    pool: RefCell<LocalPool>,
+    executor: E,
+}
+
+impl<E> LocalPoolHarness<E> {
+    /// A new pool; `wrap` makes the executor under test from the pool's spawner.
+    pub fn new(name: &'static str, wrap: impl FnOnce(PoolSpawner) -> E) -> Self {
+        let pool = LocalPool::new();
+        let executor = wrap(FuturesSpawner::new(pool.spawner()).with_timer(ThreadTimer));
+        LocalPoolHarness {
+            name,
+            pool: RefCell::new(pool),
+            executor,
+        }
+    }
+
+    /// The executor.
+    pub fn executor(&self) -> &E {
+        &self.executor
+    }
+}
+
+impl<E> Harness for LocalPoolHarness<E>
+where
+    E: LocalExecutor + Timer + Clone + 'static,
+{
+    type Mode = Local;
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.pool.borrow_mut().run_until(future)
+    }
+
+    fn start<I>(&self, job: &JobDefinition<I>, input: I, options: JobOptions) -> JobInstance<Local>
+    where
+        I: Clone + Send + Sync + 'static,
+    {
+        job.start_local_with(self.executor.clone(), input, options)
+    }
+
+    fn start_with_timer<I>(
+        &self,
+        job: &JobDefinition<I>,
+        input: I,
+        options: JobOptions,
+        timer: RecordingTimer,
+    ) -> JobInstance<Local>
+    where
+        I: Clone + Send + Sync + 'static,
+    {
+        job.start_local_with(WithTimer::new(self.executor.clone(), timer), input, options)
+    }
+
+    fn start_with_result<I, O>(
+        &self,
+        job: &JobWithResult<I, O>,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstanceWithResult<O, Local>
+    where
+        I: Clone + Send + Sync + 'static,
+        O: Clone + Send + Sync + 'static,
+    {
+        job.start_local_with(self.executor.clone(), input, options)
+    }
+}
+
+/// A harness whose executor fails one spawn of the next job it starts, as the model-based test
+/// with spawn faults asks.
+pub trait FaultyHarness: Harness {
+    /// Makes the `nth` spawn (from 1) of the next job started fail; 0: none.
+    fn arm(&self, nth: usize);
+
+    /// How many spawns of the last job started failed so far.
+    fn faults(&self) -> usize;
+}
+
+/// How a [`Faulty`] harness fails a spawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `spawn()` returns `SpawnError` ([`RefuseNth`]).
+    Refuse,
+    /// `spawn()` panics ([`PanicInSpawn`]).
+    Panic,
+}
+
+/// A [`FaultyHarness`] over a `Send` executor `E`: each job is started on a fresh [`RefuseNth`]
+/// or [`PanicInSpawn`] around `E`, armed for the spawn [`arm`](FaultyHarness::arm) asked for.
+#[derive(Debug)]
+pub struct Faulty<E> {
+    name: &'static str,
+    fault: Fault,
+    inner: E,
+    armed: AtomicUsize,
+    /// The executor of the last job started, for its fault count.
+    last: Mutex<Option<FaultyExecutor<E>>>,
+}
+
+impl<E> Faulty<E> {
+    /// Fails spawns on `inner` in the way `fault` says; `name` is for messages.
+    pub fn new(name: &'static str, fault: Fault, inner: E) -> Self {
+        Faulty {
+            name,
+            fault,
+            inner,
+            armed: AtomicUsize::new(0),
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl<E> Faulty<E>
+where
+    E: Executor + Timer + Clone + Send + Sync + 'static,
+{
+    /// Runs `start` with the executor for the next job: `inner` wrapped in the armed fault.
+    fn with_executor<R>(&self, start: impl FnOnce(FaultyExecutor<E>) -> R) -> R {
+        let nth = self.armed.swap(0, Ordering::SeqCst);
+        let executor = match self.fault {
+            Fault::Refuse => FaultyExecutor::Refuse(RefuseNth::new(self.inner.clone(), nth)),
+            Fault::Panic => FaultyExecutor::Panic(PanicInSpawn::new(self.inner.clone(), nth)),
+        };
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(executor.clone());
+        start(executor)
+    }
+}
+
+/// The executor a [`Faulty`] harness starts a job on.
+#[derive(Debug, Clone)]
+enum FaultyExecutor<E> {
+    Refuse(RefuseNth<E>),
+    Panic(PanicInSpawn<E>),
+}
+
+impl<E: Executor> Executor for FaultyExecutor<E> {
+    fn spawn(&self, future: asyncjob::BoxFuture<'static, ()>) -> Result<(), asyncjob::SpawnError> {
+        match self {
+            FaultyExecutor::Refuse(e) => e.spawn(future),
+            FaultyExecutor::Panic(e) => e.spawn(future),
+        }
+    }
+
+    fn spawn_unboxed<F>(&self, future: F) -> Result<(), asyncjob::SpawnError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match self {
+            FaultyExecutor::Refuse(e) => e.spawn_unboxed(future),
+            FaultyExecutor::Panic(e) => e.spawn_unboxed(future),
+        }
+    }
+}
+
+impl<E: Timer> Timer for FaultyExecutor<E> {
+    fn sleep(&self, duration: std::time::Duration) -> asyncjob::BoxFuture<'static, ()> {
+        match self {
+            FaultyExecutor::Refuse(e) => e.sleep(duration),
+            FaultyExecutor::Panic(e) => e.sleep(duration),
+        }
+    }
+}
+
+impl<E> Harness for Faulty<E>
+where
+    E: Executor + Timer + Clone + Send + Sync + 'static,
+{
+    type Mode = Sendable;
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        futures::executor::block_on(future)
+    }
+
+    fn start<I>(&self, job: &JobDefinition<I>, input: I, options: JobOptions) -> JobInstance
+    where
+        I: Clone + Send + Sync + 'static,
+    {
+        self.with_executor(|executor| job.start_with(executor, input, options))
+    }
+
+    fn start_with_timer<I>(
+        &self,
+        job: &JobDefinition<I>,
+        input: I,
+        options: JobOptions,
+        timer: RecordingTimer,
+    ) -> JobInstance
+    where
+        I: Clone + Send + Sync + 'static,
+    {
+        self.with_executor(|executor| {
+            job.start_with(WithTimer::new(executor, timer), input, options)
+        })
+    }
+
+    fn start_with_result<I, O>(
+        &self,
+        job: &JobWithResult<I, O>,
+        input: I,
+        options: JobOptions,
+    ) -> JobInstanceWithResult<O>
+    where
+        I: Clone + Send + Sync + 'static,
+        O: Clone + Send + Sync + 'static,
+    {
+        self.with_executor(|executor| job.start_with(executor, input, options))
+    }
+}
+
+impl<E> FaultyHarness for Faulty<E>
+where
+    E: Executor + Timer + Clone + Send + Sync + 'static,
+{
+    fn arm(&self, nth: usize) {
+        self.armed.store(nth, Ordering::SeqCst);
+    }
+
+    fn faults(&self) -> usize {
+        match &*self.last.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(FaultyExecutor::Refuse(e)) => e.refused(),
+            Some(FaultyExecutor::Panic(e)) => e.panicked(),
+            None => 0,
+        }
+    }
+}
