@@ -47,7 +47,7 @@ pub(crate) async fn until(mut condition: impl FnMut() -> bool) {
     }
 }
 
-fn build<T>(result: Result<T, DefinitionError>) -> T {
+pub(crate) fn build<T>(result: Result<T, DefinitionError>) -> T {
     result.unwrap_or_else(|error| panic!("the test job is well formed: {error}"))
 }
 
