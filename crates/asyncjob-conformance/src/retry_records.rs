@@ -58,7 +58,7 @@ pub fn a_zero_delay_retry_yields_to_the_deadline_and_keeps_a_bounded_record<H: H
     assert!(
         outcome
             .as_ref()
-            .is_err_and(|e| e.kind() == JobErrorKind::TimedOut && e.step().is_empty()),
+            .is_err_and(|e| e.kind() == JobErrorKind::DeadlineExceeded && e.step().is_none()),
         "on {}: the deadline did not end the job: wait() returned {outcome:?} after {made} \
          attempts",
         h.name()

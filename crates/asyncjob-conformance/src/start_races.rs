@@ -170,7 +170,7 @@ impl Race {
     /// The kind of `wait()`'s error when the round was cut short and no step failed.
     fn cut_short(self) -> JobErrorKind {
         match self {
-            Race::Deadline | Race::FailFastAndDeadline => JobErrorKind::TimedOut,
+            Race::Deadline | Race::FailFastAndDeadline => JobErrorKind::DeadlineExceeded,
             Race::FailFast | Race::Cancel | Race::CancelMidway => JobErrorKind::Cancelled,
         }
     }
@@ -316,7 +316,7 @@ pub fn check_round<M: Mode>(
     // The job's error: the first failure in definition order, else the cancellation's, else Ok.
     match (failed.first(), outcome) {
         (Some(&first), Err(error))
-            if error.kind() == JobErrorKind::StepFailed && error.step() == first => {}
+            if error.kind() == JobErrorKind::StepFailed && error.step() == Some(first) => {}
         (Some(&first), other) => {
             let _ = write!(
                 problems,

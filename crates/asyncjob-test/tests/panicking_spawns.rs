@@ -94,9 +94,9 @@ fn check_outcome(instance: &JobInstance, outcome: &Result<(), JobError>) -> Vec<
     }
     match failed.first() {
         Some(first) => assert!(
-            outcome
-                .as_ref()
-                .is_err_and(|e| e.kind() == JobErrorKind::SpawnFailed && e.step() == &*first.name),
+            outcome.as_ref().is_err_and(
+                |e| e.kind() == JobErrorKind::SpawnFailed && e.step() == Some(&*first.name)
+            ),
             "wait() returned {outcome:?}"
         ),
         None => assert!(outcome.is_ok(), "wait() returned {outcome:?}"),
