@@ -8,19 +8,19 @@
 //! seen `wait()` return it [`close`](Probe::close)s the probe, and any step function called or
 //! step future polled after that is counted as late.
 //!
-//! [`check_round`] checks what must hold whatever the timing (issue 12's invariants):
+//! What must hold whatever the timing (issue 12's invariants) is checked in two parts.
+//! [`check_round`], right after `wait()` returned:
 //!
-//! - when `wait()` returns, every step is final (none Waiting, Pending, Running or Retrying);
-//! - no step function is called, and no step future polled, after `wait()` returned;
+//! - every step is final (none Waiting, Pending, Running or Retrying);
 //! - the outcome agrees with the states: `cancel()` returned `true` iff some step ended
 //!   `Cancelled`; `wait()` is the error of the first step in definition order that ended
 //!   `Failed` (only the failing root may), else the cancellation's (cancelled or deadline) if
 //!   some step was cancelled, else `Ok`.
 //!
-//! [`Round::final_check`] adds one more, made once the executor has run what it had: the number
-//! of step-function calls is still the one seen when `wait()` returned, and no step future was
-//! polled since. The adapters' `tests/start_races.rs` and `tests/stress.rs` make it after letting
-//! every task run to its end and shutting the runtime down (joining its threads).
+//! [`Round::final_check`], once the executor has run every task it had: no step function was
+//! called and no step future polled since `wait()` returned. The adapters' `tests/stress.rs`
+//! make it once the runtime has no task left, `tests/start_races.rs` after also shutting the
+//! runtime down (joining its threads), and [`run_races`] at the end of all its rounds.
 
 use std::fmt::Write as _;
 use std::future::Future;
