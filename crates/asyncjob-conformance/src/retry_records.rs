@@ -91,4 +91,16 @@ pub fn a_zero_delay_retry_yields_to_the_deadline_and_keeps_a_bounded_record<H: H
     for (kept, &number) in snapshot.retried.iter().zip(&numbers) {
         assert_eq!(kept.error, format!("attempt {number}"), "on {}", h.name());
     }
+    // Every retried attempt is kept or counted: the last attempt (cancelled in its back-off or
+    // while it ran) is the only one not retried.
+    let retried = u32::try_from(numbers.len()).expect("small") + snapshot.retried_omitted;
+    let last_retried = numbers.last().copied().unwrap_or_default();
+    assert_eq!(
+        retried,
+        last_retried,
+        "on {}: {} kept + {} omitted retried attempts, the last kept is attempt {last_retried}",
+        h.name(),
+        numbers.len(),
+        snapshot.retried_omitted
+    );
 }
