@@ -35,6 +35,7 @@ pub mod failure;
 pub mod helpers;
 pub mod instances;
 pub mod interceptors;
+pub mod issue12;
 pub mod model;
 pub mod ordering;
 pub mod outputs;
@@ -114,6 +115,13 @@ pub struct InMode<'a, H, D> {
     harness: &'a H,
     name: String,
     _definitions: PhantomData<fn() -> D>,
+}
+
+impl<H, D> InMode<'_, H, D> {
+    /// The harness.
+    pub fn harness(&self) -> &H {
+        self.harness
+    }
 }
 
 impl<'a, H: Harness> InMode<'a, H, Sendable> {
@@ -291,6 +299,7 @@ macro_rules! __suite_behaviours {
             interceptors __suite_interceptors,
             cancel_boundaries __suite_cancel_boundaries,
             model __suite_model,
+            issue12 __suite_issue12,
         );
     };
     (@each $new:ident, $mode:ident; $($module:ident $tests:ident,)+) => {

@@ -9,6 +9,7 @@
 
 pub(crate) mod deadline;
 mod frame;
+mod sequential;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -91,13 +92,10 @@ impl<X: Sealed> Run<X> {
     /// Queues and spawns the first steps: the roots, or in sequential mode the first step.
     pub(crate) fn begin(self: &Arc<Self>) {
         let _frame = frame::Frame::enter();
-        let now = self.now();
         if self.schedule.sequential {
-            if self.machine.len() > 0 && self.machine.queue(0, now) {
-                self.spawn(0);
-            }
-            return;
+            return sequential::begin(self);
         }
+        let now = self.now();
         for &root in &self.topology().roots {
             // A cancellation racing this loop wins over roots it reaches first.
             if self.machine.queue(root, now) {
@@ -134,7 +132,7 @@ impl<X: Sealed> Run<X> {
     /// Spawns a driver for the queued step `index`; if the executor refuses it (or panics),
     /// the step is abandoned. While the engine is nested on this thread (an executor that
     /// polls inside `spawn`), the spawn is deferred to the outermost frame.
-    fn spawn(self: &Arc<Self>, index: usize) {
+    pub(crate) fn spawn(self: &Arc<Self>, index: usize) {
         let driver = Driver {
             run: self.clone(),
             current: index,
@@ -182,11 +180,7 @@ impl<X: Sealed> Run<X> {
             return;
         }
         if self.schedule.sequential {
-            for later in index + 1..self.machine.len() {
-                if self.machine.queue(later, now) {
-                    self.machine.abandon(later, now);
-                }
-            }
+            sequential::abandon_rest(self, index, now);
         }
         if ended == Some(Ended::Failed) {
             self.after_failure();
@@ -212,7 +206,7 @@ impl<X: Sealed> Run<X> {
             self.after_failure();
         }
         if self.schedule.sequential {
-            return self.next_in_sequence(index, ended == Some(Ended::Succeeded));
+            return sequential::next(self, index, ended == Some(Ended::Succeeded));
         }
         if ended != Some(Ended::Succeeded) {
             return None;
@@ -238,19 +232,6 @@ impl<X: Sealed> Run<X> {
             }
         }
         inline
-    }
-
-    /// In sequential mode: queues the next step in definition order that can still run.
-    fn next_in_sequence(&self, after: usize, succeeded: bool) -> Option<(usize, Stamp)> {
-        if succeeded {
-            for &child in &self.topology().steps[after].children {
-                self.machine.dependency_succeeded(child);
-            }
-        }
-        let now = self.now();
-        (after + 1..self.machine.len())
-            .find(|&next| self.machine.queue(next, now))
-            .map(|next| (next, now))
     }
 }
 
