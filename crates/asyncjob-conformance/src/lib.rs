@@ -43,18 +43,10 @@ use asyncjob::{
     JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Local,
 };
 
-mod cancel_races;
-mod deadline_ends;
-mod destructor_panics;
 pub mod harness;
 mod model;
-mod output_clones;
-mod retry_records;
-mod root_cause;
-mod snapshots;
 pub mod start_races;
 pub mod suite;
-mod waiters;
 
 /// The code blocks of the README, compiled and run as doctests.
 #[cfg(doctest)]
@@ -86,23 +78,8 @@ mod testing_md {}
 #[doc = include_str!("../../../docs/from-go-asyncjob.md")]
 mod from_go_asyncjob_md {}
 
-pub use cancel_races::cancel_racing_the_last_poll_agrees_with_the_outcome;
-pub use deadline_ends::a_finished_jobs_deadline_drops_its_timer_sleep;
-pub use destructor_panics::{
-    a_panic_payload_whose_destructor_panics_fails_only_its_step,
-    a_panicking_output_destructor_stays_inside_the_job,
-};
 pub use harness::{Fault, Faulty, FaultyHarness, LocalPoolHarness, Spawning};
 pub use model::*;
-pub use output_clones::outputs_are_cloned_once_per_dependent_and_never_for_the_step_itself;
-pub use retry_records::a_zero_delay_retry_yields_to_the_deadline_and_keeps_a_bounded_record;
-pub use root_cause::the_reported_failure_is_the_first_failed_step_in_definition_order;
-pub use snapshots::{
-    recorded_times_never_put_a_step_before_its_dependencies,
-    snapshots_read_while_a_layered_job_runs_agree_with_the_dependencies,
-};
-pub use start_races::cancel_fail_fast_and_deadline_race_the_start_of_2000_roots;
-pub use waiters::dropped_wait_futures_leave_no_waker_behind;
 
 /// The test timer and the watchdog live in the published test kit, `asyncjob-test`; they are
 /// re-exported here so that the suite's users need not name it.

@@ -120,7 +120,7 @@ use proptest::sample::Index;
 use proptest::strategy::{NewTree, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestError, TestRunner};
 
-use crate::suite::helpers::{until, yield_now};
+use crate::suite::helpers::{for_mode, until, yield_now};
 use crate::suite::{InMode, Starts};
 use crate::{FaultyHarness, RecordingTimer};
 
@@ -1355,18 +1355,10 @@ macro_rules! define_build {
 define_build!(build_sendable, Sendable, new);
 define_build!(build_local, Local, new_local);
 
-/// Builds `dag` as a definition of mode `M`. `Mode` is sealed: `M` is `Sendable` or `Local`.
+/// Builds `dag` as a definition of mode `M`.
 fn build<M: Mode>(dag: &Dag) -> Result<Built<M>, String> {
-    let built: Box<dyn std::any::Any> =
-        if std::any::TypeId::of::<M>() == std::any::TypeId::of::<Local>() {
-            Box::new(build_local(dag)?)
-        } else {
-            Box::new(build_sendable(dag)?)
-        };
-    built
-        .downcast::<Built<M>>()
-        .map(|built| *built)
-        .map_err(|_| "a mode that is neither Sendable nor Local".to_owned())
+    for_mode::<M, _, _, _>(|| build_sendable(dag), || build_local(dag))
+        .unwrap_or_else(|| Err("a definition mode is Sendable or Local".to_owned()))
 }
 
 // ---------------------------------------------------------------------------------------------

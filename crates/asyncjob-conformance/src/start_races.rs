@@ -30,11 +30,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use asyncjob::{
-    JobBuilder, JobDefinition, JobError, JobErrorKind, JobInstance, JobOptions, Mode, StepState,
+    JobBuilder, JobDefinition, JobError, JobErrorKind, JobInstance, JobOptions, Local, Mode,
+    StepState,
 };
 
-use crate::Harness;
-use crate::suite::helpers::yield_now;
+use crate::suite::Starts;
+use crate::suite::helpers::{for_mode, yield_now};
 
 /// What the steps of a [`wide_job`] report: how often they were called, and whether they were
 /// called or polled after the test saw `wait()` return.
@@ -98,28 +99,47 @@ pub fn root_name(index: usize) -> String {
     format!("root {index}")
 }
 
+/// The body of [`wide_job`], built with `JobBuilder::$new`.
+macro_rules! wide_job_of_mode {
+    ($roots:expr, $new:ident) => {{
+        let roots = $roots;
+        let mut job = JobBuilder::<Arc<Probe>>::$new("wide");
+        for index in 0..roots {
+            job.step(root_name(index))
+                .run(move |probe: Arc<Probe>| {
+                    probe.called();
+                    async move {
+                        probe.polled();
+                        if probe.failing == Some(index) {
+                            return Err("root failed");
+                        }
+                        yield_now().await;
+                        probe.polled();
+                        Ok(())
+                    }
+                })
+                .unwrap_or_else(|error| panic!("the wide job is well formed: {error}"));
+        }
+        job.seal()
+    }};
+}
+
 /// A job of `roots` independent root steps. Each step function reports its call to the
 /// [`Probe`]; its future reports each poll, yields once, and succeeds. The probe's failing root
 /// instead fails on its first poll with `"root failed"`.
 pub fn wide_job(roots: usize) -> JobDefinition<Arc<Probe>> {
-    let mut job = JobBuilder::<Arc<Probe>>::new("wide");
-    for index in 0..roots {
-        job.step(root_name(index))
-            .run(move |probe: Arc<Probe>| {
-                probe.called();
-                async move {
-                    probe.polled();
-                    if probe.failing == Some(index) {
-                        return Err("root failed");
-                    }
-                    yield_now().await;
-                    probe.polled();
-                    Ok(())
-                }
-            })
-            .unwrap_or_else(|error| panic!("the wide job is well formed: {error}"));
-    }
-    job.seal()
+    wide_job_of_mode!(roots, new)
+}
+
+/// The [`wide_job`] as a local definition (`JobBuilder::new_local`).
+pub fn wide_local_job(roots: usize) -> JobDefinition<Arc<Probe>, Local> {
+    wide_job_of_mode!(roots, new_local)
+}
+
+/// The [`wide_job`] as a definition of mode `D`: [`wide_job`] or [`wide_local_job`].
+pub fn wide_job_in<D: Mode>(roots: usize) -> JobDefinition<Arc<Probe>, D> {
+    for_mode::<D, _, _, _>(|| wide_job(roots), || wide_local_job(roots))
+        .expect("a definition mode is Sendable or Local")
 }
 
 /// What ends a round early.
@@ -233,10 +253,10 @@ impl Round {
 
 /// Starts a round of `race` on `job` with `start`, waits for it with `block_on`, and checks the
 /// invariants of the module documentation ([`Round::checked`]).
-pub fn run_round<M: Mode>(
-    job: &JobDefinition<Arc<Probe>>,
+pub fn run_round<M: Mode, D: Mode>(
+    job: &JobDefinition<Arc<Probe>, D>,
     race: Race,
-    start: impl FnOnce(&JobDefinition<Arc<Probe>>, Arc<Probe>, JobOptions) -> JobInstance<M>,
+    start: impl FnOnce(&JobDefinition<Arc<Probe>, D>, Arc<Probe>, JobOptions) -> JobInstance<M>,
     block_on: impl FnOnce(Pin<Box<dyn Future<Output = Result<(), JobError>>>>) -> Result<(), JobError>,
 ) -> Round {
     let probe = Probe::new(race.failing());
@@ -366,8 +386,8 @@ pub fn check_round<M: Mode>(
 ///
 /// On the first round that breaks an invariant (see the module documentation), and at the end
 /// if a round's step functions were called or its futures polled after its `wait()` returned.
-pub fn run_races<H: Harness>(h: &H, roots: usize, rounds: usize) {
-    let job = wide_job(roots);
+pub fn run_races<S: Starts>(h: &S, roots: usize, rounds: usize) {
+    let job = wide_job_in::<S::Definitions>(roots);
     let mut done = Vec::new();
     for number in 0..rounds {
         for race in Race::ALL {
@@ -393,14 +413,6 @@ pub fn run_races<H: Harness>(h: &H, roots: usize, rounds: usize) {
             panic!("on {}, {race:?} round {number}: {problem}", h.name());
         }
     }
-}
-
-/// A deadline of zero, fail-fast with a root failing at once, and `cancel()` right after
-/// `start`, each on a job of 2,000 roots, 5 rounds: when `wait()` returns every step has ended,
-/// no step function is called afterwards, and `cancel()`'s return and `wait()`'s outcome agree
-/// with the steps' final states (issue 12, item 1).
-pub fn cancel_fail_fast_and_deadline_race_the_start_of_2000_roots<H: Harness>(h: &H) {
-    run_races(h, 2_000, 5);
 }
 
 /// How many rounds the adapters' stress tests run, and on how many roots: the default fits a

@@ -6,7 +6,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use asyncjob::DefinitionError;
+use std::any::{Any, TypeId};
+
+use asyncjob::{DefinitionError, Local, Mode};
 
 use super::Starts;
 
@@ -49,6 +51,21 @@ pub async fn until(mut condition: impl FnMut() -> bool) {
 /// The step handle or definition of a test job, which is well formed.
 pub fn build<T>(result: Result<T, DefinitionError>) -> T {
     result.unwrap_or_else(|error| panic!("the test job is well formed: {error}"))
+}
+
+/// For code generic over the definition mode `M`: what `sendable` makes if `M` is `Sendable`,
+/// what `local` makes if it is `Local` (`Mode` is sealed: it is one of the two), as a `T`, the
+/// type of that value. `None` if `T` is not the type of the value made.
+pub fn for_mode<M: Mode, T: Any, S: Any, L: Any>(
+    sendable: impl FnOnce() -> S,
+    local: impl FnOnce() -> L,
+) -> Option<T> {
+    let made: Box<dyn Any> = if TypeId::of::<M>() == TypeId::of::<Local>() {
+        Box::new(local())
+    } else {
+        Box::new(sendable())
+    };
+    made.downcast().ok().map(|made| *made)
 }
 
 /// Counts calls, and fails the first `failures` of them.

@@ -29,19 +29,26 @@ use crate::{Harness, LocalHarness, ModelMode, RecordingTimer};
 
 pub mod cancel;
 pub mod cancel_boundaries;
+pub mod cancel_races;
 pub mod deadline;
+pub mod deadline_ends;
+pub mod destructor_panics;
 pub mod fail_fast;
 pub mod failure;
 pub mod helpers;
 pub mod instances;
 pub mod interceptors;
-pub mod issue12;
 pub mod model;
 pub mod ordering;
+pub mod output_clones;
 pub mod outputs;
 pub mod retry;
+pub mod retry_records;
+pub mod root_cause;
 pub mod snapshots;
+pub mod start_races;
 pub mod timeout;
+pub mod waiters;
 
 /// Everything the tests' bodies name, imported by every behaviour module of the expansion.
 pub mod prelude {
@@ -299,7 +306,15 @@ macro_rules! __suite_behaviours {
             interceptors __suite_interceptors,
             cancel_boundaries __suite_cancel_boundaries,
             model __suite_model,
-            issue12 __suite_issue12,
+            // Issue 12: the engine audit's regression tests.
+            start_races __suite_start_races,
+            cancel_races __suite_cancel_races,
+            output_clones __suite_output_clones,
+            destructor_panics __suite_destructor_panics,
+            retry_records __suite_retry_records,
+            waiters __suite_waiters,
+            deadline_ends __suite_deadline_ends,
+            root_cause __suite_root_cause,
         );
     };
     (@each $new:ident, $mode:ident; $($module:ident $tests:ident,)+) => {
