@@ -4,11 +4,30 @@
 //!
 //! ```ignore
 //! asyncjob_conformance::suite!(my_harness());
+//! // a local executor: also every test again with local definitions
+//! asyncjob_conformance::suite!(my_local_harness(), Sendable, Local);
 //! ```
 //!
 //! where `my_harness()` returns a [`Harness`]: something that can block on a future with the
-//! runtime running, and start a job on it. The macro expands to one `#[test]` per behaviour, so
-//! `cargo test` names the behaviour that failed and the adapter it failed on.
+//! runtime running, and start a job on it. A local executor also implements [`LocalHarness`]
+//! (it starts definitions built with `JobBuilder::new_local`), and runs the suite in both
+//! definition modes. The macro expands to one `#[test]` per test of every behaviour, named
+//! `<mode>::<behaviour>::<test>` (e.g. `local::retry::retry_gives_up_after_max_attempts`), so
+//! `cargo test` names the behaviour that failed, the mode and the adapter it failed on.
+//!
+//! # The behaviours
+//!
+//! Each behaviour is a module of [`suite`](mod@suite) (`src/suite/<behaviour>.rs`): outputs,
+//! ordering, failure, instances, snapshots, retry, timeout, cancel, fail-fast, deadline,
+//! interceptors, cancellation at every boundary, the model, and the engine audit's regression
+//! tests (issue 12). Its tests are the `fn name(h) { … }` inside the module's macro: as
+//! tokio's `rt_test!` does, the bodies themselves sit in the macro, which `suite!` expands once
+//! per definition mode with that mode's builder constructor, so a test that is written runs;
+//! there is no list of test names to keep. `h` is the harness as the test sees it
+//! ([`suite::Starts`]): `h.start(&job, input, options)` starts a `Sendable` definition
+//! through [`Harness`] or a `Local` one through [`LocalHarness`], whichever the expansion
+//! built. The one list left, of the behaviour modules, is checked by `tests/suite_lists.rs`.
+//! To add a test, write it in the macro of its behaviour's module; see `CONTRIBUTING.md`.
 //!
 //! Time is never measured here: tests order events with channels and a logical clock, so they
 //! do not flake on a loaded machine. A watchdog turns a hang into a failure that names the test.
@@ -17,10 +36,10 @@
 //! 200 steps (every kind of dependency; errors, panics, hangs, retries, timeouts; in about three
 //! cases in five a `cancel()`, fail-fast or a deadline at a random point) and checks every
 //! step's end, attempts, inputs and ordering against a reference model (see the `model`
-//! module's documentation in `src/model.rs`);
+//! module's documentation in `src/model.rs`), in both definition modes;
 //! [`random_dags_match_the_model_with_spawn_faults`] runs it on a [`FaultyHarness`] whose
-//! executor fails one spawn. The model test runs 256 cases per executor; two environment
-//! variables change that:
+//! executor fails one spawn. The model test runs 256 cases per executor and mode; two
+//! environment variables change that:
 //!
 //! | variable | default | does |
 //! |---|---|---|
@@ -29,10 +48,12 @@
 //!
 //! ```sh
 //! ASYNCJOB_MODEL_CASES=10000 cargo test -p asyncjob-tokio --test conformance random_dags
+//! ASYNCJOB_MODEL_CASES=10000 cargo test -p asyncjob-local --test conformance local::model
 //! ```
 //!
 //! [`Spawning`], [`LocalPoolHarness`] and [`Faulty`] put any executor under the suite (the
-//! hostile executors of `asyncjob-test` among them) in one line.
+//! hostile executors of `asyncjob-test` among them) in one line; [`LocalPoolHarness`] is a
+//! [`LocalHarness`] too.
 
 #![forbid(unsafe_code)]
 
