@@ -1,10 +1,12 @@
 //! The suite's one list is complete: every behaviour module of `src/suite/` is expanded by
 //! `suite!`, and no test of the crate is a plain function that nothing calls.
 //!
-//! A test written inside a behaviour's macro runs (that is what the macros are for), but two
+//! A test written inside a behaviour's macro runs (that is what the macros are for), but three
 //! mistakes would still compile without a warning: a new module of `src/suite/` left out of
-//! `__suite_behaviours!`, and a test written the old way, as a function generic over the
-//! harness outside any macro. This reads the sources and fails on either.
+//! `__suite_behaviours!`, a test written the old way, as a function generic over the harness
+//! outside any macro, and a function inside a macro but outside its `__suite_tests!` block that
+//! nothing calls (the code is expanded in another crate, where rustc's `dead_code` and clippy do
+//! not report what an external macro expanded). This reads the sources and fails on each.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -135,6 +137,55 @@ fn every_behaviour_module_is_expanded_by_the_suite() {
         behaviours.len() >= 20,
         "the behaviours were found: {behaviours:?}"
     );
+}
+
+/// The text of the `macro_rules!` definition in `text` (up to the first `}` in column 0).
+fn the_macro(text: &str) -> Option<&str> {
+    let start = text.find("\nmacro_rules!")?;
+    let end = start + text[start..].find("\n}\n")?;
+    Some(&text[start..end])
+}
+
+#[test]
+fn every_function_of_a_behaviour_macro_is_a_test_or_called() {
+    let mut problems = Vec::new();
+    for path in rust_files(&src().join("suite")) {
+        let module = path.file_stem().and_then(|s| s.to_str()).expect("a name");
+        if NOT_BEHAVIOURS.contains(&module) {
+            continue;
+        }
+        let text = read(&path);
+        let Some(body) = the_macro(&text) else {
+            continue;
+        };
+        let helpers = &body[..body.find("$crate::__suite_tests!").unwrap_or(body.len())];
+        for line in helpers.lines() {
+            let Some(rest) = line.trim_start().strip_prefix("fn ") else {
+                continue;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let uses = body
+                .match_indices(name.as_str())
+                .filter(|(at, _)| {
+                    let before = body[..*at].chars().next_back();
+                    let after = body[at + name.len()..].chars().next();
+                    !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                        && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                })
+                .count();
+            if uses < 2 {
+                problems.push(format!(
+                    "src/suite/{module}.rs: `fn {name}` is outside the `__suite_tests!` block \
+                     and nothing calls it: a test there never runs; move it into the block as \
+                     `fn {name}(h) {{ … }}`"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
