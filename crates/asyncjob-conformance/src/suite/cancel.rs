@@ -1,7 +1,7 @@
 //! Cancellation: `cancel()` and `cancel_on_drop` drop running steps, stop waiting ones and end
 //! the job, also while a step backs off or has policies.
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_cancel {

@@ -56,7 +56,7 @@ pub fn spin(turns: u64) {
 /// The steps of the three-step chain, in order.
 pub const CHAIN: [&str; 3] = ["a", "b", "c"];
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_cancel_races {

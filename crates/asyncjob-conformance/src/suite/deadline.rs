@@ -1,6 +1,6 @@
 //! Deadlines: a job that runs past its deadline is cancelled with a job-level error.
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_deadline {

@@ -14,7 +14,7 @@ pub const JOBS: usize = 1_000;
 /// task which never ends into a failure, not a measurement (on a sound engine they end at once).
 pub const SETTLE: Duration = Duration::from_secs(10);
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_deadline_ends {

@@ -1,6 +1,6 @@
 //! Fail-fast: the first failure cancels the rest of the job, unless the instance opts out.
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_fail_fast {

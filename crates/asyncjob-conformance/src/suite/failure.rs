@@ -1,7 +1,7 @@
 //! Failures: errors and panics fail their step, skip its dependents, spare other branches, and
 //! chain to the root cause.
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_failure {

@@ -1,6 +1,6 @@
 //! Instances: one definition runs many times at once; ids, empty jobs, dropped handles.
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_instances {

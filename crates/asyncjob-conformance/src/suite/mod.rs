@@ -5,7 +5,7 @@
 //! inside a [`__suite_tests!`](crate::__suite_tests) block, each of which becomes a `#[test]`
 //! with a [`Watchdog`](crate::Watchdog) and `h`, the harness seen through [`Starts`]. As
 //! tokio's `rt_test!` does, the bodies themselves sit in the macro, so a test that is written
-//! runs: there is no list of test names. [`suite!`](crate::suite) expands every behaviour once
+//! runs: there is no list of test names. [`suite!`](macro@crate::suite) expands every behaviour once
 //! per definition mode it is asked for, with the builder constructor of that mode
 //! (`JobBuilder::new` or `JobBuilder::new_local`) as `$new` and the mode (`Sendable` or
 //! `Local`) as `$mode`, into `sendable::<behaviour>::<test>` and `local::<behaviour>::<test>`.
@@ -258,7 +258,7 @@ impl<H: LocalHarness> Starts for InMode<'_, H, Local> {
 
 /// Turns each `fn name(h) { … }` of a behaviour into a `#[test]`: a [`Watchdog`] named after
 /// the test, the harness built from `$harness`, and `h`, an [`InMode`] over it for the
-/// definitions of `$mode`. Internal to [`suite!`](crate::suite).
+/// definitions of `$mode`. Internal to [`suite!`](macro@crate::suite).
 ///
 /// [`Watchdog`]: crate::Watchdog
 #[doc(hidden)]
@@ -283,8 +283,8 @@ macro_rules! __suite_tests {
 
 /// Every behaviour module, expanded for one definition mode: `$new` is the builder
 /// constructor (`new` or `new_local`), `$mode` the mode (`Sendable` or `Local`). The harness is
-/// the function `asyncjob_conformance_harness` that [`suite!`](crate::suite) defines two
-/// modules up. Internal to [`suite!`](crate::suite).
+/// the function `asyncjob_conformance_harness` that [`suite!`](macro@crate::suite) defines two
+/// modules up. Internal to [`suite!`](macro@crate::suite).
 ///
 /// This is the one list of the suite: `tests/suite_lists.rs` checks that it names every module
 /// of `src/suite/`.

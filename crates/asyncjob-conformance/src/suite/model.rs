@@ -1,7 +1,7 @@
 //! The model-based test: random DAGs end exactly as a reference model says (the model, the
 //! checks and the shrinking are in `src/model.rs`).
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_model {

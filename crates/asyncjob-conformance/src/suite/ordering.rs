@@ -1,7 +1,7 @@
 //! Ordering: a step runs once, after its dependencies and as soon as they have succeeded;
 //! roots run concurrently; `sequential` runs one step at a time; long chains complete.
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_ordering {

@@ -1,7 +1,7 @@
 //! Outputs: typed outputs reach their dependents for every arity, and the instance gives each
 //! step's output through its handle.
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_outputs {

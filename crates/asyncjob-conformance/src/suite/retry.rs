@@ -1,6 +1,6 @@
 //! Retry: attempts, give-up, policies that refuse, panics retried, delays through the timer.
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_retry {

@@ -16,7 +16,7 @@ pub const GIVE_UP_AT: u32 = RELEASE_AT + 100_000;
 /// How many retried attempts a step keeps at the start and at the end of its record.
 pub const KEPT: usize = 8;
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_retry_records {

@@ -189,7 +189,7 @@ pub fn check_finished(snapshot: &JobSnapshot, problems: &mut Problems) {
     check_times(snapshot, problems);
 }
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_snapshots {

@@ -2,7 +2,7 @@
 //! checks, and the wide job, are in [`start_races`](crate::start_races), which the adapters'
 //! stress tests share.
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_start_races {

@@ -1,6 +1,6 @@
 //! Timeouts: an attempt past its limit is dropped, fails with `TimedOut`, and can be retried.
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_timeout {

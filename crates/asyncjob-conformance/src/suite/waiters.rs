@@ -41,7 +41,7 @@ impl ArcWake for CountingWaker {
 /// How many `wait()` futures come and go.
 pub const OBSERVERS: usize = 30_000;
 
-/// The tests of this behaviour: expanded by [`suite!`](crate::suite) once per definition mode.
+/// The tests of this behaviour: expanded by [`suite!`](macro@crate::suite) once per definition mode.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_waiters {
