@@ -222,7 +222,8 @@ impl<X: Sealed> Run<X> {
             let at = if topology.steps[child].dependency_count() == 1 {
                 now
             } else {
-                self.now()
+                // (At least `now`: an injected clock need not be monotonic.)
+                self.now().max(now)
             };
             if !self.machine.queue(child, at) {
                 continue;

@@ -54,6 +54,7 @@
 //! | waiting | `#e0e0e0` grey | `#8c8c8c` |
 //! | pending | `#fff3a3` yellow | `#b39b00` |
 //! | running | `#8ec5ff` blue | `#1f6fd1` |
+//! | retrying | `#f7c6d9` pink | `#b0306a` |
 //! | succeeded | `#8fd694` green | `#2e8b3a` |
 //! | failed | `#f28b82` red | `#c5221f` |
 //! | skipped | `#fbc88a` orange | `#d9730d` |
@@ -206,15 +207,7 @@ fn error_chain(error: &crate::JobError) -> String {
 mod tests {
     use super::*;
 
-    const STATES: [StepState; 7] = [
-        StepState::Waiting,
-        StepState::Pending,
-        StepState::Running,
-        StepState::Succeeded,
-        StepState::Failed,
-        StepState::Skipped,
-        StepState::Cancelled,
-    ];
+    const STATES: [StepState; 8] = StepState::ALL;
 
     #[test]
     fn every_state_has_its_own_colours() {
