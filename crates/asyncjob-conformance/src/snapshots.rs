@@ -1,6 +1,6 @@
 //! Snapshots and recorded times agree with the dependencies (issue 12, items 13 and 14).
 //!
-//! In one snapshot, read while the job runs, a step that is Pending, Running, Retrying or has
+//! In one snapshot, read while the job runs, a step that is Queued, Running, Retrying or has
 //! Succeeded has every dependency Succeeded, and a Running step has a start time. In the
 //! recorded times, also those of the finished job, a step became ready no earlier than each of
 //! its dependencies ended, and started no earlier than it became ready.
@@ -133,7 +133,7 @@ fn check_states(snapshot: &JobSnapshot, problems: &mut Problems) {
     for step in &snapshot.steps {
         let ahead = matches!(
             step.state,
-            StepState::Pending | StepState::Running | StepState::Retrying | StepState::Succeeded
+            StepState::Queued | StepState::Running | StepState::Retrying | StepState::Succeeded
         );
         if ahead {
             let dependencies = step
@@ -162,7 +162,7 @@ fn check_states(snapshot: &JobSnapshot, problems: &mut Problems) {
 
 /// The 1,000-step layered job, 20 runs, read with `snapshot()` from the test's thread as fast
 /// as it can while it runs (on executors whose workers run the steps, concurrently with them):
-/// no snapshot shows a step Pending, Running or Succeeded while a dependency has not succeeded,
+/// no snapshot shows a step Queued, Running or Succeeded while a dependency has not succeeded,
 /// a Running step without a start time, or a step ready before a dependency ended (issue 12,
 /// item 13).
 pub fn snapshots_read_while_a_layered_job_runs_agree_with_the_dependencies<H: Harness>(h: &H) {

@@ -642,10 +642,10 @@ pub fn snapshots_after_success_have_times<H: Harness>(h: &H) {
         );
         assert!(step.error.is_none());
         assert!(step.started_at.is_some_and(|t| t >= instance.started_at()));
-        assert!(step.waiting.is_some() && step.running.is_some() && step.queued.is_some());
+        assert!(step.ready_offset.is_some() && step.running.is_some() && step.queued.is_some());
     }
     assert_eq!((&*steps[0].name, &*steps[1].name), ("a", "b"));
-    assert!(steps[1].waiting >= steps[0].waiting);
+    assert!(steps[1].ready_offset >= steps[0].ready_offset);
     assert!(steps[1].started_at >= steps[0].started_at);
     assert_eq!(instance.step(&b).map(|s| s.index), Some(1));
 }
@@ -1567,8 +1567,8 @@ mod recorder {
 /// With the `tracing` feature, `TracingInterceptor` puts each attempt in a `step` span with the
 /// job, instance id, step and attempt as fields, and enters it.
 pub fn tracing_spans_carry_job_step_and_attempt<H: Harness>(h: &H) {
+    use asyncjob::instrument::TracingInterceptor;
     use asyncjob::retry::Retry;
-    use asyncjob::tracing::TracingInterceptor;
 
     let recorder = recorder::get();
     static NEXT: AtomicUsize = AtomicUsize::new(0);

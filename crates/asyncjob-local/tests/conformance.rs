@@ -26,7 +26,7 @@ impl Harness for Runtime {
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_local_with(self.0.spawner(), input, options)
+        job.start_local_with(self.0.handle(), input, options)
     }
 
     fn start_with_timer<I>(
@@ -39,7 +39,7 @@ impl Harness for Runtime {
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_local_with(WithTimer::new(self.0.spawner(), timer), input, options)
+        job.start_local_with(WithTimer::new(self.0.handle(), timer), input, options)
     }
 
     fn start_with_result<I, O>(
@@ -52,7 +52,7 @@ impl Harness for Runtime {
         I: Clone + Send + Sync + 'static,
         O: Clone + Send + Sync + 'static,
     {
-        job.start_local_with(self.0.spawner(), input, options)
+        job.start_local_with(self.0.handle(), input, options)
     }
 }
 
