@@ -506,7 +506,7 @@ impl Runner {
         let definition = &job.definition;
         match &self.engine {
             Engine::Local { runtime, .. } => {
-                let instance = definition.start_local(runtime.spawner(), 0);
+                let instance = definition.start_local(runtime.handle(), 0);
                 runtime.block_on(instance.wait()).expect("the job succeeds");
                 sum(job, &instance, read)
             }

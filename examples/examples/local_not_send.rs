@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use asyncjob::{JobBuilder, Timer};
-use asyncjob_local::{LocalRuntime, LocalSpawner};
+use asyncjob_local::{LocalHandle, LocalRuntime};
 
 /// A cache shared by every step of one run: `Rc<RefCell<_>>`, so not `Send`.
 type Cache = Rc<RefCell<HashMap<String, u64>>>;
@@ -23,7 +23,7 @@ type Cache = Rc<RefCell<HashMap<String, u64>>>;
 #[derive(Clone)]
 struct Ctx {
     cache: Cache,
-    timer: LocalSpawner,
+    timer: LocalHandle,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -53,9 +53,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cache: Cache = Rc::default();
     let ctx = Ctx {
         cache: cache.clone(),
-        timer: runtime.spawner(),
+        timer: runtime.handle(),
     };
-    let instance = job.start_local(runtime.spawner(), ctx);
+    let instance = job.start_local(runtime.handle(), ctx);
     let (sum, cached) = runtime.block_on(instance.result())?;
     println!(
         "sum {sum} from {cached} cached entries: {:?}",

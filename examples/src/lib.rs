@@ -22,7 +22,7 @@ pub fn print_steps<X: Mode>(instance: &JobInstance<X>) {
             "{:<18} {:<10} {:>12} {:>12}",
             step.name,
             step.state,
-            ms(step.waiting),
+            ms(step.ready_offset),
             ms(step.running)
         );
     }

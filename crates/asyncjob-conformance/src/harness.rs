@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use asyncjob::{
-    Executor, FuturesSpawner, JobDefinition, JobInstance, JobInstanceWithResult, JobOptions,
+    Executor, FuturesExecutor, JobDefinition, JobInstance, JobInstanceWithResult, JobOptions,
     JobWithResult, Local, LocalExecutor, Sendable, Timer, WithTimer,
 };
 use asyncjob_test::{PanicInSpawn, RefuseNth, ThreadTimer};
@@ -87,7 +87,7 @@ where
 }
 
 /// The spawner a [`LocalPoolHarness`] gives its executor: the pool's, with a [`ThreadTimer`].
-pub type PoolSpawner = FuturesSpawner<LocalSpawner, ThreadTimer>;
+pub type PoolSpawner = FuturesExecutor<LocalSpawner, ThreadTimer>;
 
 /// A harness over a local executor `E` built on a `futures` [`LocalPool`] (for example
 /// `asyncjob_test::PollInSpawn` over its spawner): jobs start with
@@ -103,7 +103,7 @@ impl<E> LocalPoolHarness<E> {
     /// A new pool; `wrap` makes the executor under test from the pool's spawner.
     pub fn new(name: &'static str, wrap: impl FnOnce(PoolSpawner) -> E) -> Self {
         let pool = LocalPool::new();
-        let executor = wrap(FuturesSpawner::new(pool.spawner()).with_timer(ThreadTimer));
+        let executor = wrap(FuturesExecutor::new(pool.spawner()).with_timer(ThreadTimer));
         LocalPoolHarness {
             name,
             pool: RefCell::new(pool),

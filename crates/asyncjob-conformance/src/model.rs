@@ -1372,7 +1372,7 @@ fn kind_of(error: &JobError) -> String {
 /// ended, hangs (running, its future parked for good), or waits behind such a step, with none
 /// of its dependencies failed (a failure that is still skipping its dependents is not over).
 fn stuck(dag: &Dag, ctx: &Ctx, states: &[asyncjob::StepSnapshot]) -> bool {
-    let state = |i: usize| states.get(i).map_or(StepState::Pending, |s| s.state);
+    let state = |i: usize| states.get(i).map_or(StepState::Queued, |s| s.state);
     (0..dag.steps.len()).all(|i| match state(i) {
         StepState::Running => ctx.steps[i].hanging.load(Ordering::SeqCst),
         StepState::Waiting => {

@@ -11,7 +11,7 @@
 //! What must hold whatever the timing (issue 12's invariants) is checked in two parts.
 //! [`check_round`], right after `wait()` returned:
 //!
-//! - every step is final (none Waiting, Pending, Running or Retrying);
+//! - every step is final (none Waiting, Queued, Running or Retrying);
 //! - the outcome agrees with the states: `cancel()` returned `true` iff some step ended
 //!   `Cancelled`; `wait()` is the error of the first step in definition order that ended
 //!   `Failed` (only the failing root may), else the cancellation's (cancelled or deadline) if
@@ -298,7 +298,7 @@ pub fn check_round<M: Mode>(
     let mut problems = String::new();
     let unfinished: Vec<String> = [
         StepState::Waiting,
-        StepState::Pending,
+        StepState::Queued,
         StepState::Running,
         StepState::Retrying,
     ]

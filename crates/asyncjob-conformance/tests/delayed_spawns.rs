@@ -2,7 +2,7 @@
 //! (`asyncjob_test::DelayedSpawns`: a thread releases held futures to a `futures` thread pool
 //! of 2 threads one at a time, in a seeded random order, yielding in between).
 
-use asyncjob::FuturesSpawner;
+use asyncjob::FuturesExecutor;
 use asyncjob_conformance::Spawning;
 use asyncjob_test::{DelayedSpawns, ThreadTimer};
 use futures::executor::ThreadPool;
@@ -10,14 +10,14 @@ use futures::executor::ThreadPool;
 /// The shuffling seed: fixed, so that the order of releases depends only on the spawns.
 const SEED: u64 = 12;
 
-fn harness() -> Spawning<DelayedSpawns<FuturesSpawner<ThreadPool, ThreadTimer>>> {
+fn harness() -> Spawning<DelayedSpawns<FuturesExecutor<ThreadPool, ThreadTimer>>> {
     let pool = ThreadPool::builder()
         .pool_size(2)
         .create()
         .expect("a thread pool");
     Spawning::new(
         "DelayedSpawns over a futures ThreadPool",
-        DelayedSpawns::new(FuturesSpawner::new(pool).with_timer(ThreadTimer), SEED),
+        DelayedSpawns::new(FuturesExecutor::new(pool).with_timer(ThreadTimer), SEED),
     )
 }
 

@@ -3,19 +3,19 @@
 //! (`asyncjob_test::PollInSpawn`): steps and their successors start inside the spawn that asked
 //! for them, so code that is not reentrant (or recurses once per level of the graph) shows.
 
-use asyncjob::FuturesSpawner;
+use asyncjob::FuturesExecutor;
 use asyncjob_conformance::Spawning;
 use asyncjob_test::{PollInSpawn, ThreadTimer};
 use futures::executor::ThreadPool;
 
-fn harness() -> Spawning<PollInSpawn<FuturesSpawner<ThreadPool, ThreadTimer>>> {
+fn harness() -> Spawning<PollInSpawn<FuturesExecutor<ThreadPool, ThreadTimer>>> {
     let pool = ThreadPool::builder()
         .pool_size(2)
         .create()
         .expect("a thread pool");
     Spawning::new(
         "PollInSpawn over a futures ThreadPool",
-        PollInSpawn::new(FuturesSpawner::new(pool).with_timer(ThreadTimer)),
+        PollInSpawn::new(FuturesExecutor::new(pool).with_timer(ThreadTimer)),
     )
 }
 

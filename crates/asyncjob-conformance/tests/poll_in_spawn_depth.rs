@@ -12,7 +12,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use asyncjob::{FuturesSpawner, JobBuilder, JobWithResult, WithTimer};
+use asyncjob::{FuturesExecutor, JobBuilder, JobWithResult, WithTimer};
 use asyncjob_test::{PollInSpawn, RecordingTimer, ThreadTimer, Watchdog};
 
 fn depth() -> u64 {
@@ -53,7 +53,7 @@ fn a_deep_comb_completes_when_spawn_polls_on_a_thread_pool() {
         .pool_size(2)
         .create()
         .expect("a thread pool");
-    let executor = PollInSpawn::new(FuturesSpawner::new(pool).with_timer(ThreadTimer));
+    let executor = PollInSpawn::new(FuturesExecutor::new(pool).with_timer(ThreadTimer));
     let output = futures::executor::block_on(comb(depth).start(executor.clone(), 0).result());
     assert_eq!(output.expect("the comb succeeds"), depth - 1);
     assert!(
@@ -67,7 +67,7 @@ fn a_deep_comb_completes_when_spawn_polls_on_a_local_pool() {
     let _watchdog = Watchdog::new("poll_in_spawn_depth local pool", Duration::from_secs(120));
     let depth = depth();
     let mut pool = futures::executor::LocalPool::new();
-    let executor = PollInSpawn::new(FuturesSpawner::new(pool.spawner()));
+    let executor = PollInSpawn::new(FuturesExecutor::new(pool.spawner()));
     let instance =
         comb(depth).start_local(WithTimer::new(executor.clone(), RecordingTimer::new()), 0);
     let output = pool.run_until(instance.result());

@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
-use asyncjob::FuturesSpawner;
+use asyncjob::FuturesExecutor;
 use asyncjob_conformance::{Fault, Faulty, Watchdog, watchdog_limit};
 use asyncjob_test::ThreadTimer;
 use futures::executor::ThreadPool;
 
-fn harness(name: &'static str, fault: Fault) -> Faulty<FuturesSpawner<ThreadPool, ThreadTimer>> {
+fn harness(name: &'static str, fault: Fault) -> Faulty<FuturesExecutor<ThreadPool, ThreadTimer>> {
     let pool = ThreadPool::builder()
         .pool_size(2)
         .create()
@@ -21,7 +21,7 @@ fn harness(name: &'static str, fault: Fault) -> Faulty<FuturesSpawner<ThreadPool
     Faulty::new(
         name,
         fault,
-        FuturesSpawner::new(pool).with_timer(ThreadTimer),
+        FuturesExecutor::new(pool).with_timer(ThreadTimer),
     )
 }
 

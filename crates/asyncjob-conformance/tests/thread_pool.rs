@@ -1,12 +1,12 @@
 //! The asyncjob behaviour suite on `futures::executor::ThreadPool`, through the core's
-//! `FuturesSpawner` adapter: proof that anything implementing `futures::task::Spawn` runs jobs.
+//! `FuturesExecutor` adapter: proof that anything implementing `futures::task::Spawn` runs jobs.
 
 use std::future::Future;
 use std::time::Duration;
 
 use asyncjob::WithTimer;
 use asyncjob::{
-    BoxFuture, FuturesSpawner, JobDefinition, JobInstance, JobInstanceWithResult, JobOptions,
+    BoxFuture, FuturesExecutor, JobDefinition, JobInstance, JobInstanceWithResult, JobOptions,
     JobWithResult, Sendable, Timer,
 };
 use asyncjob_conformance::{Harness, RecordingTimer};
@@ -29,7 +29,7 @@ impl Timer for ThreadTimer {
     }
 }
 
-struct Pool(FuturesSpawner<ThreadPool, ThreadTimer>);
+struct Pool(FuturesExecutor<ThreadPool, ThreadTimer>);
 
 impl Pool {
     fn new() -> Self {
@@ -37,7 +37,7 @@ impl Pool {
             .pool_size(2)
             .create()
             .expect("a thread pool");
-        Pool(FuturesSpawner::new(pool).with_timer(ThreadTimer))
+        Pool(FuturesExecutor::new(pool).with_timer(ThreadTimer))
     }
 }
 

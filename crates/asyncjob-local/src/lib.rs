@@ -3,7 +3,7 @@
 //!
 //! [`LocalRuntime`] owns an [`async_executor::LocalExecutor`] and drives it on the calling thread
 //! ([`LocalRuntime::block_on`], or [`LocalRuntime::run`] from inside another single-threaded
-//! executor). Its [`LocalSpawner`] is the handle a job is started with: it implements
+//! executor). Its [`LocalHandle`] is the handle a job is started with: it implements
 //! [`asyncjob::LocalExecutor`] and [`asyncjob::Timer`] (so
 //! [`JobDefinition::start_local`](asyncjob::JobDefinition::start_local) accepts it), and also
 //! [`asyncjob::Executor`], since a `Send` future is a valid local future.
@@ -33,7 +33,7 @@
 //! let job = job.seal().with_result(&count)?;
 //!
 //! let runtime = LocalRuntime::new();
-//! let output = runtime.block_on(job.start_local(runtime.spawner(), 3).result())?;
+//! let output = runtime.block_on(job.start_local(runtime.handle(), 3).result())?;
 //! assert_eq!(output, 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -48,7 +48,7 @@
 //! use asyncjob_local::LocalRuntime;
 //!
 //! let runtime = LocalRuntime::new();
-//! let spawner = runtime.spawner();
+//! let spawner = runtime.handle();
 //!
 //! // `Rc<RefCell<_>>` is not `Send`: the future can only run on this thread.
 //! let log = Rc::new(RefCell::new(Vec::new()));
@@ -76,13 +76,13 @@
 //!
 //! # Shutdown
 //!
-//! [`LocalSpawner`] holds the executor by [`Weak`] reference; only the [`LocalRuntime`] owns it.
+//! [`LocalHandle`] holds the executor by [`Weak`] reference; only the [`LocalRuntime`] owns it.
 //! Dropping the `LocalRuntime`:
 //!
 //! * drops every task the executor still holds (their futures are dropped without being polled
 //!   again). asyncjob counts a step whose task was dropped as "executor shut down", so a job that
 //!   was running ends instead of hanging;
-//! * makes spawning through any [`LocalSpawner`] return [`SpawnError`] (the future is dropped).
+//! * makes spawning through any [`LocalHandle`] return [`SpawnError`] (the future is dropped).
 //!
 //! Tasks only make progress while the runtime is driven ([`LocalRuntime::block_on`] or
 //! [`LocalRuntime::run`]); between those calls they wait in the queue.
@@ -98,8 +98,8 @@ use asyncjob::{BoxFuture, Executor, LocalBoxFuture, LocalExecutor, SpawnError, T
 /// A single-threaded runtime for futures that are not `Send`.
 ///
 /// It owns an [`async_executor::LocalExecutor`]; drive it with [`LocalRuntime::block_on`] (or
-/// [`LocalRuntime::run`]) and spawn on it through a [`LocalSpawner`] from
-/// [`LocalRuntime::spawner`]. Dropping it drops its pending tasks.
+/// [`LocalRuntime::run`]) and spawn on it through a [`LocalHandle`] from
+/// [`LocalRuntime::handle`]. Dropping it drops its pending tasks.
 ///
 /// It is neither `Send` nor `Sync`: a local runtime stays on the thread that made it.
 ///
@@ -120,9 +120,9 @@ impl LocalRuntime {
         LocalRuntime::default()
     }
 
-    /// A handle that spawns on this runtime and sleeps; see [`LocalSpawner`].
-    pub fn spawner(&self) -> LocalSpawner {
-        LocalSpawner {
+    /// A handle that spawns on this runtime and sleeps; see [`LocalHandle`].
+    pub fn handle(&self) -> LocalHandle {
+        LocalHandle {
             executor: Rc::downgrade(&self.executor),
         }
     }
@@ -170,17 +170,17 @@ impl LocalRuntime {
 /// use asyncjob_local::LocalRuntime;
 ///
 /// let runtime = LocalRuntime::new();
-/// let spawner = runtime.spawner();
+/// let spawner = runtime.handle();
 /// spawner.spawn_local(Box::pin(async {})).expect("the runtime is alive");
 /// drop(runtime);
 /// assert!(spawner.spawn_local(Box::pin(async {})).is_err());
 /// ```
 #[derive(Debug, Clone)]
-pub struct LocalSpawner {
+pub struct LocalHandle {
     executor: Weak<async_executor::LocalExecutor<'static>>,
 }
 
-impl LocalExecutor for LocalSpawner {
+impl LocalExecutor for LocalHandle {
     /// Spawns `future` on the runtime and detaches its task.
     ///
     /// # Errors
@@ -206,7 +206,7 @@ impl LocalExecutor for LocalSpawner {
     }
 }
 
-impl Executor for LocalSpawner {
+impl Executor for LocalHandle {
     /// Spawns `future` on the runtime's thread, like [`LocalExecutor::spawn_local`].
     ///
     /// # Errors
@@ -230,7 +230,7 @@ impl Executor for LocalSpawner {
     }
 }
 
-impl Timer for LocalSpawner {
+impl Timer for LocalHandle {
     /// Sleeps for `duration` with [`async_io::Timer::after`]; a duration too long to represent as
     /// a deadline sleeps forever.
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {

@@ -27,7 +27,7 @@ impl Harness for Runtime {
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_local_with(self.0.spawner(), input, options)
+        job.start_local_with(self.0.handle(), input, options)
     }
 
     fn start_with_timer<I>(
@@ -40,7 +40,7 @@ impl Harness for Runtime {
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_local_with(WithTimer::new(self.0.spawner(), timer), input, options)
+        job.start_local_with(WithTimer::new(self.0.handle(), timer), input, options)
     }
 
     fn start_with_result<I, O>(
@@ -53,7 +53,7 @@ impl Harness for Runtime {
         I: Clone + Send + Sync + 'static,
         O: Clone + Send + Sync + 'static,
     {
-        job.start_local_with(self.0.spawner(), input, options)
+        job.start_local_with(self.0.handle(), input, options)
     }
 }
 
@@ -67,7 +67,7 @@ impl LocalHarness for Runtime {
     where
         I: Clone + 'static,
     {
-        job.start_local_with(self.0.spawner(), input, options)
+        job.start_local_with(self.0.handle(), input, options)
     }
 
     fn start_local_with_timer<I>(
@@ -80,7 +80,7 @@ impl LocalHarness for Runtime {
     where
         I: Clone + 'static,
     {
-        job.start_local_with(WithTimer::new(self.0.spawner(), timer), input, options)
+        job.start_local_with(WithTimer::new(self.0.handle(), timer), input, options)
     }
 
     fn start_local_with_result<I, O>(
@@ -93,7 +93,7 @@ impl LocalHarness for Runtime {
         I: Clone + 'static,
         O: Clone + 'static,
     {
-        job.start_local_with(self.0.spawner(), input, options)
+        job.start_local_with(self.0.handle(), input, options)
     }
 }
 

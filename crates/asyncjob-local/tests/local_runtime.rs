@@ -1,4 +1,4 @@
-//! Behaviour of `LocalRuntime` and `LocalSpawner`: `!Send` futures, sleeping, and shutdown by
+//! Behaviour of `LocalRuntime` and `LocalHandle`: `!Send` futures, sleeping, and shutdown by
 //! dropping the runtime.
 
 use std::cell::{Cell, RefCell};
@@ -9,14 +9,14 @@ use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use asyncjob::{Executor, LocalExecutor, SpawnError, Timer};
-use asyncjob_local::{LocalRuntime, LocalSpawner};
+use asyncjob_local::{LocalHandle, LocalRuntime};
 
 fn assert_start_local_bounds<E: LocalExecutor + Timer + 'static>(_: &E) {}
 fn assert_executor<E: Executor + Timer + 'static>(_: &E) {}
 
 /// Runs the runtime until `done` is set (sleeping 1 ms between checks).
 fn run_until(runtime: &LocalRuntime, done: &Cell<bool>) {
-    let timer = runtime.spawner();
+    let timer = runtime.handle();
     runtime.block_on(async {
         while !done.get() {
             timer.sleep(Duration::from_millis(1)).await;
@@ -27,8 +27,8 @@ fn run_until(runtime: &LocalRuntime, done: &Cell<bool>) {
 #[test]
 fn spawner_satisfies_the_bounds_of_start_local() {
     let runtime = LocalRuntime::new();
-    assert_start_local_bounds(&runtime.spawner());
-    assert_executor(&runtime.spawner());
+    assert_start_local_bounds(&runtime.handle());
+    assert_executor(&runtime.handle());
 }
 
 #[test]
@@ -40,7 +40,7 @@ fn block_on_returns_the_output() {
 #[test]
 fn spawn_local_runs_a_future_that_is_not_send() {
     let runtime = LocalRuntime::new();
-    let spawner = runtime.spawner();
+    let spawner = runtime.handle();
     let state = Rc::new(RefCell::new(Vec::new()));
     let done = Rc::new(Cell::new(false));
 
@@ -64,7 +64,7 @@ fn executor_spawn_runs_a_send_future() {
     let runtime = LocalRuntime::new();
     let (tx, rx) = std::sync::mpsc::channel();
     Executor::spawn(
-        &runtime.spawner(),
+        &runtime.handle(),
         Box::pin(async move {
             let _ = tx.send(7);
         }),
@@ -77,7 +77,7 @@ fn executor_spawn_runs_a_send_future() {
 #[test]
 fn tasks_can_spawn_tasks() {
     let runtime = LocalRuntime::new();
-    let spawner = runtime.spawner();
+    let spawner = runtime.handle();
     let done = Rc::new(Cell::new(false));
     let (inner, inner_done) = (spawner.clone(), done.clone());
     spawner
@@ -96,10 +96,10 @@ fn run_drives_the_runtime_from_another_executor() {
     let done = Rc::new(Cell::new(false));
     let task_done = done.clone();
     runtime
-        .spawner()
+        .handle()
         .spawn_local(Box::pin(async move { task_done.set(true) }))
         .expect("the runtime is alive");
-    let timer = runtime.spawner();
+    let timer = runtime.handle();
     // `async_io::block_on` stands in for any single-threaded executor.
     async_io::block_on(runtime.run(async {
         while !done.get() {
@@ -111,7 +111,7 @@ fn run_drives_the_runtime_from_another_executor() {
 #[test]
 fn sleep_lasts_at_least_the_duration() {
     let runtime = LocalRuntime::new();
-    let spawner = runtime.spawner();
+    let spawner = runtime.handle();
     let duration = Duration::from_millis(20);
     let started = Instant::now();
     runtime.block_on(spawner.sleep(duration));
@@ -122,7 +122,7 @@ fn sleep_lasts_at_least_the_duration() {
 #[test]
 fn sleep_inside_a_task_lasts_at_least_the_duration() {
     let runtime = LocalRuntime::new();
-    let spawner = runtime.spawner();
+    let spawner = runtime.handle();
     let duration = Duration::from_millis(20);
     let elapsed = Rc::new(Cell::new(None));
     let done = Rc::new(Cell::new(false));
@@ -143,7 +143,7 @@ fn sleep_inside_a_task_lasts_at_least_the_duration() {
 #[test]
 fn spawn_after_the_runtime_is_dropped_is_refused_and_drops_the_future() {
     let runtime = LocalRuntime::new();
-    let spawner = runtime.spawner();
+    let spawner = runtime.handle();
     drop(runtime);
 
     let token = Rc::new(());
@@ -161,7 +161,7 @@ fn spawn_after_the_runtime_is_dropped_is_refused_and_drops_the_future() {
 #[test]
 fn dropping_the_runtime_drops_its_tasks() {
     let runtime = LocalRuntime::new();
-    let spawner = runtime.spawner();
+    let spawner = runtime.handle();
     let token = Rc::new(());
 
     // One task that never ran, one that ran and is parked on a timer.
@@ -189,7 +189,7 @@ fn dropping_the_runtime_drops_its_tasks() {
 #[test]
 fn spawning_from_a_task_dropped_at_shutdown_is_refused() {
     struct SpawnOnDrop {
-        spawner: LocalSpawner,
+        spawner: LocalHandle,
         outcome: Rc<Cell<Option<Result<(), SpawnError>>>>,
     }
     impl Drop for SpawnOnDrop {
@@ -202,11 +202,11 @@ fn spawning_from_a_task_dropped_at_shutdown_is_refused() {
     let runtime = LocalRuntime::new();
     let outcome = Rc::new(Cell::new(None));
     let on_drop = SpawnOnDrop {
-        spawner: runtime.spawner(),
+        spawner: runtime.handle(),
         outcome: outcome.clone(),
     };
     runtime
-        .spawner()
+        .handle()
         .spawn_local(Box::pin(async move {
             let _on_drop = on_drop;
             std::future::pending::<()>().await;
@@ -219,7 +219,7 @@ fn spawning_from_a_task_dropped_at_shutdown_is_refused() {
 #[test]
 fn sleep_works_after_the_runtime_is_dropped() {
     let runtime = LocalRuntime::new();
-    let spawner = runtime.spawner();
+    let spawner = runtime.handle();
     drop(runtime);
     let duration = Duration::from_millis(10);
     let started = Instant::now();
@@ -230,7 +230,7 @@ fn sleep_works_after_the_runtime_is_dropped() {
 #[test]
 fn sleep_of_the_longest_duration_does_not_panic() {
     let runtime = LocalRuntime::new();
-    let sleep = runtime.spawner().sleep(Duration::MAX);
+    let sleep = runtime.handle().sleep(Duration::MAX);
     let mut cx = Context::from_waker(Waker::noop());
     assert!(pin!(sleep).poll(&mut cx).is_pending());
 }

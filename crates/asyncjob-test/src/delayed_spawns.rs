@@ -20,11 +20,11 @@ use asyncjob::{BoxFuture, Executor, SpawnError, Timer};
 /// the counts.
 ///
 /// ```
-/// use asyncjob::{FuturesSpawner, JobBuilder};
+/// use asyncjob::{FuturesExecutor, JobBuilder};
 /// use asyncjob_test::{DelayedSpawns, ThreadTimer};
 ///
 /// let pool = futures::executor::ThreadPool::builder().pool_size(2).create()?;
-/// let executor = DelayedSpawns::new(FuturesSpawner::new(pool).with_timer(ThreadTimer), 7);
+/// let executor = DelayedSpawns::new(FuturesExecutor::new(pool).with_timer(ThreadTimer), 7);
 ///
 /// let mut job = JobBuilder::<u32>::new("sum");
 /// let parts: Vec<_> = (0..10u32)

@@ -14,7 +14,7 @@
 //! | [`ThreadPerTask`] | runs every future on a fresh OS thread |
 //!
 //! The hostile executors wrap an inner executor (any [`asyncjob::Executor`], e.g. a
-//! `futures::executor::ThreadPool` through [`asyncjob::FuturesSpawner`]); they count their
+//! `futures::executor::ThreadPool` through [`asyncjob::FuturesExecutor`]); they count their
 //! spawns, so a test can check that the hostility happened, and they are [`asyncjob::Timer`]s
 //! when the inner executor is (sleeps are delegated), so they go straight into
 //! [`JobDefinition::start_with`](asyncjob::JobDefinition::start_with). [`PollInSpawn`],
@@ -30,7 +30,7 @@
 //! use std::sync::atomic::{AtomicU32, Ordering};
 //! use std::time::Duration;
 //! use asyncjob::retry::Retry;
-//! use asyncjob::{FuturesSpawner, JobBuilder, WithTimer};
+//! use asyncjob::{FuturesExecutor, JobBuilder, WithTimer};
 //! use asyncjob_test::{RecordingTimer, Watchdog};
 //!
 //! let _watchdog = Watchdog::new("flaky step is retried", Duration::from_secs(60));
@@ -49,7 +49,7 @@
 //!
 //! let pool = futures::executor::ThreadPool::builder().pool_size(1).create()?;
 //! let timer = RecordingTimer::new();
-//! let executor = WithTimer::new(FuturesSpawner::new(pool), timer.clone());
+//! let executor = WithTimer::new(FuturesExecutor::new(pool), timer.clone());
 //! let output = futures::executor::block_on(job.start(executor, calls.clone()).result())?;
 //! assert_eq!(output, 2);
 //! assert_eq!(timer.sleeps().len(), 2, "one back-off per retried attempt");
@@ -64,7 +64,7 @@
 //! # Running a job on a hostile executor
 //!
 //! ```
-//! use asyncjob::{FuturesSpawner, JobBuilder};
+//! use asyncjob::{FuturesExecutor, JobBuilder};
 //! use asyncjob_test::{DelayedSpawns, PollInSpawn, ThreadTimer};
 //!
 //! let mut job = JobBuilder::<u64>::new("chain");
@@ -75,7 +75,7 @@
 //! let job = job.seal().with_result(&link)?;
 //!
 //! let pool = futures::executor::ThreadPool::builder().pool_size(2).create()?;
-//! let inner = FuturesSpawner::new(pool).with_timer(ThreadTimer);
+//! let inner = FuturesExecutor::new(pool).with_timer(ThreadTimer);
 //! // Polled inside spawn(), then on the pool.
 //! let output = futures::executor::block_on(job.start(PollInSpawn::new(inner.clone()), 0).result())?;
 //! assert_eq!(output, 99);

@@ -31,11 +31,11 @@ use futures::task::ArcWake;
 /// their counts.
 ///
 /// ```
-/// use asyncjob::{FuturesSpawner, JobBuilder};
+/// use asyncjob::{FuturesExecutor, JobBuilder};
 /// use asyncjob_test::{PollInSpawn, ThreadTimer};
 ///
 /// let pool = futures::executor::ThreadPool::builder().pool_size(2).create()?;
-/// let executor = PollInSpawn::new(FuturesSpawner::new(pool).with_timer(ThreadTimer));
+/// let executor = PollInSpawn::new(FuturesExecutor::new(pool).with_timer(ThreadTimer));
 ///
 /// let mut job = JobBuilder::<u32>::new("double");
 /// let double = job.step("double").run(|n| async move { Ok::<_, std::io::Error>(n * 2) })?;
@@ -49,12 +49,12 @@ use futures::task::ArcWake;
 /// Over a `futures::executor::LocalPool`, for local jobs:
 ///
 /// ```
-/// use asyncjob::{FuturesSpawner, JobBuilder};
+/// use asyncjob::{FuturesExecutor, JobBuilder};
 /// use asyncjob_test::{PollInSpawn, RecordingTimer};
 /// use asyncjob::WithTimer;
 ///
 /// let mut pool = futures::executor::LocalPool::new();
-/// let executor = PollInSpawn::new(FuturesSpawner::new(pool.spawner()));
+/// let executor = PollInSpawn::new(FuturesExecutor::new(pool.spawner()));
 ///
 /// let mut job = JobBuilder::<u32>::new_local("double");
 /// let double = job.step("double").run(|n| async move { Ok::<_, std::io::Error>(n * 2) })?;

@@ -16,11 +16,11 @@ use asyncjob::{BoxFuture, Executor, LocalBoxFuture, LocalExecutor, SpawnError, T
 /// are delegated).
 ///
 /// ```
-/// use asyncjob::{FuturesSpawner, JobBuilder, JobErrorKind};
+/// use asyncjob::{FuturesExecutor, JobBuilder, JobErrorKind};
 /// use asyncjob_test::{RefuseNth, ThreadTimer};
 ///
 /// let pool = futures::executor::ThreadPool::builder().pool_size(1).create()?;
-/// let executor = RefuseNth::new(FuturesSpawner::new(pool).with_timer(ThreadTimer), 1);
+/// let executor = RefuseNth::new(FuturesExecutor::new(pool).with_timer(ThreadTimer), 1);
 ///
 /// let mut job = JobBuilder::<u32>::new("refused");
 /// let only = job.step("only").run(|n| async move { Ok::<_, std::io::Error>(n) })?;

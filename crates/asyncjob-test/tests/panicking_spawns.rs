@@ -10,14 +10,14 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use asyncjob::{
-    FuturesSpawner, JobBuilder, JobDefinition, JobError, JobErrorKind, JobInstance, JobOptions,
+    FuturesExecutor, JobBuilder, JobDefinition, JobError, JobErrorKind, JobInstance, JobOptions,
     StepState, Timer,
 };
 use asyncjob_test::{PanicInSpawn, ThreadTimer, Watchdog};
 use futures::executor::ThreadPool;
 use futures::future::{Either, select};
 
-type Pool = FuturesSpawner<ThreadPool, ThreadTimer>;
+type Pool = FuturesExecutor<ThreadPool, ThreadTimer>;
 
 const HANG: Duration = Duration::from_secs(20);
 
@@ -26,7 +26,7 @@ fn pool() -> Pool {
         .pool_size(2)
         .create()
         .expect("a thread pool");
-    FuturesSpawner::new(pool).with_timer(ThreadTimer)
+    FuturesExecutor::new(pool).with_timer(ThreadTimer)
 }
 
 /// A root with three children (`a`, `b`, `c`) and a grandchild under `a`, so that the root's

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use asyncjob::{BoxFuture, Executor, FuturesSpawner, JobBuilder, JobWithResult, SpawnError, Timer};
+use asyncjob::{
+    BoxFuture, Executor, FuturesExecutor, JobBuilder, JobWithResult, SpawnError, Timer,
+};
 use asyncjob_test::{PollInSpawn, ThreadTimer, Watchdog};
 use futures::executor::ThreadPool;
 
@@ -86,13 +88,13 @@ fn comb(levels: usize) -> JobWithResult<(), u64> {
     job.seal().with_result(&spine).expect("a step of this job")
 }
 
-fn executor() -> Nesting<PollInSpawn<FuturesSpawner<ThreadPool, ThreadTimer>>> {
+fn executor() -> Nesting<PollInSpawn<FuturesExecutor<ThreadPool, ThreadTimer>>> {
     let pool = ThreadPool::builder()
         .pool_size(2)
         .create()
         .expect("a thread pool");
     Nesting::new(PollInSpawn::new(
-        FuturesSpawner::new(pool).with_timer(ThreadTimer),
+        FuturesExecutor::new(pool).with_timer(ThreadTimer),
     ))
 }
 

@@ -5,7 +5,7 @@
 //! An [`Interceptor`] is given a [`StepContext`] when an attempt starts and returns an
 //! [`AttemptScope`], which is entered before each poll of the attempt's future and exited after
 //! it. That is enough to put the attempt in a `tracing` span (see
-//! [`TracingInterceptor`](crate::tracing::TracingInterceptor) with the `tracing` feature), to set
+//! [`TracingInterceptor`](crate::instrument::TracingInterceptor) with the `tracing` feature), to set
 //! a thread-local for the duration of the step's code (a task-local, on any runtime), or to
 //! count and time attempts.
 //!

@@ -9,7 +9,7 @@
 //!
 //! The core crate knows no runtime. It spawns through the [`Executor`] (or [`LocalExecutor`])
 //! trait and sleeps through [`Timer`]; `asyncjob-tokio`, `asyncjob-smol` and `asyncjob-local`
-//! implement them, and [`FuturesSpawner`] adapts any `futures` spawner.
+//! implement them, and [`FuturesExecutor`] adapts any `futures` spawner.
 //!
 //! # A tour
 //!
@@ -50,10 +50,10 @@
 //!
 //! A sealed definition is immutable, `Send + Sync` and cheap to clone: build it once, for
 //! instance in a `static` [`LazyLock`](std::sync::LazyLock), and start it on an executor. Here the
-//! `futures` crate's thread pool, through [`FuturesSpawner`]:
+//! `futures` crate's thread pool, through [`FuturesExecutor`]:
 //!
 //! ```
-//! # use asyncjob::{DefinitionError, JobBuilder, JobWithResult, FuturesSpawner};
+//! # use asyncjob::{DefinitionError, JobBuilder, JobWithResult, FuturesExecutor};
 //! # type Error = Box<dyn std::error::Error + Send + Sync>;
 //! # fn build() -> Result<JobWithResult<u32, String>, DefinitionError> {
 //! #     let mut job = JobBuilder::<u32>::new("tour");
@@ -71,7 +71,7 @@
 //!     LazyLock::new(|| build().expect("the tour job is well formed"));
 //!
 //! let pool = futures::executor::ThreadPool::new().unwrap();
-//! let executor = FuturesSpawner::new(pool);
+//! let executor = FuturesExecutor::new(pool);
 //!
 //! let instance = TOUR.start(executor.clone(), 3); // returns at once
 //! let result = futures::executor::block_on(instance.result()).unwrap();
@@ -92,8 +92,8 @@
 //! error, whose [`source`](std::error::Error::source) chain leads to the step's own error:
 //!
 //! ```
-//! # use asyncjob::{JobBuilder, JobErrorKind, StepState, FuturesSpawner};
-//! # let executor = FuturesSpawner::new(futures::executor::ThreadPool::new().unwrap());
+//! # use asyncjob::{JobBuilder, JobErrorKind, StepState, FuturesExecutor};
+//! # let executor = FuturesExecutor::new(futures::executor::ThreadPool::new().unwrap());
 //! let mut job = JobBuilder::<()>::new("failing");
 //! let connect = job.step("connect").run(|()| async { Err::<u32, _>("connection refused") })?;
 //! job.step("query").after(&connect).run(|(), _conn| async { Ok::<_, String>(()) })?;
@@ -120,7 +120,7 @@
 //! [`LocalExecutor`] (here `futures`' `LocalPool`; `asyncjob-local` ships a ready-made one):
 //!
 //! ```
-//! # use asyncjob::{JobBuilder, FuturesSpawner};
+//! # use asyncjob::{JobBuilder, FuturesExecutor};
 //! use std::{cell::RefCell, rc::Rc};
 //!
 //! let mut job = JobBuilder::<u64>::new_local("fan-in");
@@ -141,7 +141,7 @@
 //! let job = job.seal().with_result(&total)?;
 //!
 //! let mut pool = futures::executor::LocalPool::new();
-//! let executor = FuturesSpawner::new(pool.spawner());
+//! let executor = FuturesExecutor::new(pool.spawner());
 //! let instance = job.start_local(executor, 10);
 //! assert_eq!(pool.run_until(instance.result()).unwrap(), 100);
 //! # Ok::<_, asyncjob::DefinitionError>(())
@@ -160,6 +160,8 @@
 //!
 //! * `serde`: `Serialize` for [`JobSnapshot`] and what it holds (hand-written, no derive), for
 //!   a dashboard of your own.
+//! * `tracing`: the `instrument` module, whose `TracingInterceptor` puts every attempt of a
+//!   step in a `tracing` span.
 //!
 //! # Running on a runtime
 //!
@@ -167,23 +169,24 @@
 //! |---|---|---|
 //! | tokio (current-thread or multi-thread) | `asyncjob-tokio` | `def.start(TokioExecutor::new(), input)` |
 //! | smol / async-executor | `asyncjob-smol` | `def.start(SmolExecutor::new(&ex), input)` |
-//! | a single thread, `!Send` steps | `asyncjob-local` | `def.start_local(rt.spawner(), input)` |
-//! | anything implementing `futures::task::Spawn` | this crate | `def.start(FuturesSpawner::new(s).with_timer(t), input)` |
+//! | a single thread, `!Send` steps | `asyncjob-local` | `def.start_local(rt.handle(), input)` |
+//! | anything implementing `futures::task::Spawn` | this crate | `def.start(FuturesExecutor::new(s).with_timer(t), input)` |
 //!
-//! The [`executor`] module documentation shows how to write an adapter for another runtime.
+//! The [`rt`] module documentation shows how to write an adapter for another runtime.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 // Layers, each importing only those above it in this list (see docs/architecture.md):
 // leaves (errors, runtime traits, policies, ids, panics, sync), cells and modes, the shape of a
 // definition, the step layer, the state layer, the engine, instances, pictures.
 mod error;
-pub mod executor;
 mod id;
 pub mod intercept;
 mod panic;
 pub mod retry;
+pub mod rt;
 mod sync;
 mod topology;
 
@@ -200,14 +203,11 @@ mod engine;
 
 mod instance;
 #[cfg(feature = "tracing")]
-pub mod tracing;
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub mod instrument;
 pub mod visual;
 
 pub use error::{BoxError, DefinitionError, DefinitionErrorKind, JobError, JobErrorKind};
-pub use executor::{
-    BoxFuture, Executor, FuturesSpawner, LocalBoxFuture, LocalExecutor, NoTimer, SpawnError, Timer,
-    WithTimer,
-};
 pub use graph::builder::{JobBuilder, NoParents, StepBuilder, StepHandle};
 pub use graph::definition::{JobDefinition, JobWithResult, StepInfo};
 pub use graph::parents::{Dependencies, IntoParents, Parents, SendParents};
@@ -216,4 +216,8 @@ pub use instance::{
     CancelOnDrop, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot, StepSnapshot, Wait,
 };
 pub use mode::{Local, Mode, Sendable};
+pub use rt::{
+    BoxFuture, Executor, FuturesExecutor, LocalBoxFuture, LocalExecutor, NoTimer, SpawnError,
+    Timer, WithTimer,
+};
 pub use state::{RetriedAttempt, StepState};

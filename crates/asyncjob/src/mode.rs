@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::cell::{ErasedCell, OutputCell, StepCell, StepResult};
 use crate::error::JobError;
-use crate::executor::{Executor, LocalExecutor, SpawnError, Timer};
+use crate::rt::{Executor, LocalExecutor, SpawnError, Timer};
 
 /// The steps of a job are `Send`: the job can run on a multi-threaded runtime, and on a local one.
 ///

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use asyncjob::{BoxFuture, FuturesSpawner, JobBuilder, JobErrorKind, JobOptions, StepState, Timer};
+use asyncjob::{
+    BoxFuture, FuturesExecutor, JobBuilder, JobErrorKind, JobOptions, StepState, Timer,
+};
 use futures::channel::oneshot;
 use futures::executor::LocalPool;
 
@@ -64,7 +66,7 @@ fn a_fake_clock_drives_every_reported_time() {
         .expect("a step");
     let mut pool = LocalPool::new();
     clock.advance(Duration::from_secs(100)); // the run starts at 100 s on the clock
-    let executor = FuturesSpawner::new(pool.spawner()).with_timer(clock.clone());
+    let executor = FuturesExecutor::new(pool.spawner()).with_timer(clock.clone());
     let instance = job.seal().start_local(executor, ());
     clock.advance(Duration::from_secs(2));
     pool.run_until_stalled(); // "first" starts at 2 s
@@ -118,7 +120,7 @@ fn a_job_that_sleeps_is_refused_without_a_timer() {
         (&plain, JobOptions::new().deadline(Duration::from_secs(1))),
     ];
     for (job, options) in cases {
-        let instance = job.start_local_with(FuturesSpawner::new(pool.spawner()), (), options);
+        let instance = job.start_local_with(FuturesExecutor::new(pool.spawner()), (), options);
         let error = pool.run_until(instance.wait()).expect_err("refused");
         assert_eq!(error.kind(), JobErrorKind::TimerMissing, "{}", job.name());
         assert_eq!(error.step(), None);
@@ -135,7 +137,7 @@ fn a_job_that_sleeps_is_refused_without_a_timer() {
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 
     // A job that never sleeps needs no timer.
-    let instance = plain.start_local(FuturesSpawner::new(pool.spawner()), ());
+    let instance = plain.start_local(FuturesExecutor::new(pool.spawner()), ());
     pool.run_until(instance.wait()).expect("runs");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use asyncjob::{BoxError, BoxFuture, FuturesSpawner, JobBuilder, JobSnapshot, StepState, Timer};
+use asyncjob::{BoxError, BoxFuture, FuturesExecutor, JobBuilder, JobSnapshot, StepState, Timer};
 use futures::executor::LocalPool;
 
 /// Far longer than drawing this job takes (well under a millisecond).
@@ -160,7 +160,7 @@ fn finished_job() -> JobSnapshot {
         .expect("a well-formed step");
     let definition = job.seal();
     let mut pool = LocalPool::new();
-    let executor = FuturesSpawner::new(pool.spawner()).with_timer(NoSleep);
+    let executor = FuturesExecutor::new(pool.spawner()).with_timer(NoSleep);
     let instance = definition.start_local(executor, ());
     let _ = pool.run_until(instance.wait());
     let snapshot = instance.snapshot();

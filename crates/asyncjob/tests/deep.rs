@@ -1,7 +1,7 @@
 //! Very long chains run, and are dropped, without a stack overflow: the engine runs successors
 //! in a loop (not by recursion) and frees unfinished steps last-to-first.
 
-use asyncjob::{BoxFuture, FuturesSpawner, JobBuilder, JobDefinition, Timer};
+use asyncjob::{BoxFuture, FuturesExecutor, JobBuilder, JobDefinition, Timer};
 use futures::executor::LocalPool;
 
 type Res<T> = Result<T, std::convert::Infallible>;
@@ -38,7 +38,7 @@ fn a_million_step_chain_runs_and_drops() {
     let _heavy = heavy();
     let (job, last) = chain();
     let mut pool = LocalPool::new();
-    let executor = FuturesSpawner::new(pool.spawner()).with_timer(NoSleep);
+    let executor = FuturesExecutor::new(pool.spawner()).with_timer(NoSleep);
 
     let instance = job.start_local(executor.clone(), 0);
     pool.run_until(instance.wait()).expect("succeeds");
@@ -92,7 +92,7 @@ fn a_100_000_wide_fan_out_and_vec_fan_in_runs_and_drops() {
     let _heavy = heavy();
     let (job, sink) = wide(WIDE);
     let mut pool = LocalPool::new();
-    let executor = FuturesSpawner::new(pool.spawner()).with_timer(NoSleep);
+    let executor = FuturesExecutor::new(pool.spawner()).with_timer(NoSleep);
 
     let instance = job.start_local(executor.clone(), 1);
     pool.run_until(instance.wait()).expect("succeeds");
@@ -135,7 +135,7 @@ fn cost(n: usize) -> Cost {
     let definition_dot = job.to_dot();
 
     let mut pool = LocalPool::new();
-    let executor = FuturesSpawner::new(pool.spawner()).with_timer(NoSleep);
+    let executor = FuturesExecutor::new(pool.spawner()).with_timer(NoSleep);
     let clock = Instant::now();
     let instance = job.start_local(executor, 1);
     pool.run_until(instance.wait()).expect("succeeds");

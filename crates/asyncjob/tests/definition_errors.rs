@@ -166,7 +166,7 @@ fn sealed_definition_describes_its_steps() {
         .expect("ok");
     let job = job.seal();
     assert_eq!(job.step_names().collect::<Vec<_>>(), ["a", "b", "c"]);
-    let c = job.step("c").expect("c exists");
+    let c = job.step_by_name("c").expect("c exists");
     assert_eq!(
         c.data_dependencies().map(|s| s.name()).collect::<Vec<_>>(),
         ["a"]
@@ -177,8 +177,11 @@ fn sealed_definition_describes_its_steps() {
             .collect::<Vec<_>>(),
         ["b"]
     );
-    assert_eq!(job.step("a").map(|a| a.dependents().count()), Some(1));
-    assert!(job.step("nope").is_none());
+    assert_eq!(
+        job.step_by_name("a").map(|a| a.dependents().count()),
+        Some(1)
+    );
+    assert!(job.step_by_name("nope").is_none());
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use asyncjob::retry::AttemptFailure;
-use asyncjob::{BoxFuture, FuturesSpawner, JobBuilder, JobErrorKind, StepState, Timer};
+use asyncjob::{BoxFuture, FuturesExecutor, JobBuilder, JobErrorKind, StepState, Timer};
 use futures::executor::LocalPool;
 
 /// A timer whose sleeps complete at once (nothing here sleeps).
@@ -60,7 +60,7 @@ fn an_output_destructor_panicking_in_the_last_task_does_not_reach_the_executor()
     let job = job.seal();
     let mut pool = LocalPool::new();
     let instance = job.start_local(
-        FuturesSpawner::new(pool.spawner()).with_timer(NoSleep),
+        FuturesExecutor::new(pool.spawner()).with_timer(NoSleep),
         drops.clone(),
     );
     drop(instance);
@@ -97,7 +97,7 @@ fn a_panic_payload_whose_destructor_panics_does_not_reach_the_executor() {
         .expect("a well-formed step");
     let job = job.seal();
     let mut pool = LocalPool::new();
-    let instance = job.start_local(FuturesSpawner::new(pool.spawner()).with_timer(NoSleep), ());
+    let instance = job.start_local(FuturesExecutor::new(pool.spawner()).with_timer(NoSleep), ());
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| pool.run_until(instance.wait())));
     let Ok(outcome) = outcome else {
         panic!("the payload destructor's panic escaped the job's task into the executor");

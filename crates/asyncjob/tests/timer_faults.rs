@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use asyncjob::retry::Retry;
 use asyncjob::{
-    BoxFuture, FuturesSpawner, JobBuilder, JobDefinition, JobErrorKind, JobInstance, JobOptions,
+    BoxFuture, FuturesExecutor, JobBuilder, JobDefinition, JobErrorKind, JobInstance, JobOptions,
     Local, StepState, Timer,
 };
 use futures::executor::LocalPool;
@@ -104,7 +104,7 @@ fn start<T: Timer + Clone + 'static>(
     timer: T,
 ) -> (LocalPool, JobInstance<Local>, Arc<Live>) {
     let pool = LocalPool::new();
-    let executor = FuturesSpawner::new(pool.spawner()).with_timer(timer);
+    let executor = FuturesExecutor::new(pool.spawner()).with_timer(timer);
     let options = match policy {
         Policy::Deadline => JobOptions::new().deadline(SHORT),
         _ => JobOptions::new(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use asyncjob::visual::{fill_color, line_color};
 use asyncjob::{
-    BoxFuture, FuturesSpawner, JobBuilder, JobDefinition, JobInstance, JobOptions, JobSnapshot,
+    BoxFuture, FuturesExecutor, JobBuilder, JobDefinition, JobInstance, JobOptions, JobSnapshot,
     Local, StepHandle, StepState, Timer,
 };
 use futures::channel::oneshot;
@@ -31,8 +31,8 @@ impl Timer for NoSleep {
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-fn executor(pool: &LocalPool) -> FuturesSpawner<LocalSpawner, NoSleep> {
-    FuturesSpawner::new(pool.spawner()).with_timer(NoSleep)
+fn executor(pool: &LocalPool) -> FuturesExecutor<LocalSpawner, NoSleep> {
+    FuturesExecutor::new(pool.spawner()).with_timer(NoSleep)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -536,7 +536,7 @@ fn instance_dot_colours_every_state_while_running() {
     // Not yet polled: the roots are pending, the rest waiting.
     let snapshot = instance.snapshot();
     let state = |s: &JobSnapshot, name: &str| s.step_by_name(name).expect("a step").state;
-    assert_eq!(state(&snapshot, "ok"), StepState::Pending);
+    assert_eq!(state(&snapshot, "ok"), StepState::Queued);
     assert_eq!(state(&snapshot, "blocked"), StepState::Waiting);
     let dot = parse_dot(&snapshot.to_dot());
     assert_coloured(&dot, &snapshot);
@@ -793,7 +793,6 @@ fn snapshot_describes_dependencies_times_and_attempts() {
         if let (Some(start), Some(end)) = (step.start_offset, step.end_offset) {
             assert!(start <= end);
         }
-        assert_eq!(step.waiting, step.ready_offset);
         assert_eq!(step.started_at.is_some(), step.start_offset.is_some());
         assert_eq!(step.ended_at.is_some(), step.end_offset.is_some());
         assert_eq!(step.attempts, u32::from(step.start_offset.is_some()));
@@ -826,7 +825,7 @@ fn snapshot_describes_dependencies_times_and_attempts() {
 fn step_state_display_is_unchanged() {
     let states = [
         (StepState::Waiting, "waiting"),
-        (StepState::Pending, "pending"),
+        (StepState::Queued, "queued"),
         (StepState::Running, "running"),
         (StepState::Succeeded, "succeeded"),
         (StepState::Failed, "failed"),
@@ -1055,7 +1054,7 @@ fn hostile_names_in_every_error_message() {
             pool.run_until(instance.wait())
                 .expect_err("past its deadline"),
         );
-        let refusing = FuturesSpawner::new(Refuse).with_timer(NoSleep);
+        let refusing = FuturesExecutor::new(Refuse).with_timer(NoSleep);
         let instance = stuck.start_local(refusing, ());
         errors.push(pool.run_until(instance.wait()).expect_err("refused"));
 
@@ -1156,7 +1155,7 @@ fn multi_line_panic_messages_display_on_one_line() {
         .step("stuck")
         .run(|()| std::future::pending::<Result<(), Error>>())
         .expect("valid");
-    let executor = FuturesSpawner::new(pool.spawner()).with_timer(PanickingTimer);
+    let executor = FuturesExecutor::new(pool.spawner()).with_timer(PanickingTimer);
     let options = JobOptions::new().deadline(Duration::from_secs(3600));
     let instance = stuck.seal().start_local_with(executor, (), options);
     let error = pool.run_until(instance.wait()).expect_err("no deadline");

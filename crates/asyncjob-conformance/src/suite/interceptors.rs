@@ -179,8 +179,8 @@ macro_rules! __suite_interceptors {
             /// With the `tracing` feature, `TracingInterceptor` puts each attempt in a `step` span with the
             /// job, instance id, step and attempt as fields, and enters it.
             fn tracing_spans_carry_job_step_and_attempt(h) {
+                use asyncjob::instrument::TracingInterceptor;
                 use asyncjob::retry::Retry;
-                use asyncjob::tracing::TracingInterceptor;
 
                 let recorder = recorder::get();
                 static NEXT: AtomicUsize = AtomicUsize::new(0);

@@ -2,7 +2,7 @@
 //!
 //! Snapshots and recorded times agree with the dependencies (issue 12, items 13 and 14).
 //!
-//! In one snapshot, read while the job runs, a step that is Pending, Running, Retrying or has
+//! In one snapshot, read while the job runs, a step that is Queued, Running, Retrying or has
 //! Succeeded has every dependency Succeeded, and a Running step has a start time. In the
 //! recorded times, also those of the finished job, a step became ready no earlier than each of
 //! its dependencies ended, and started no earlier than it became ready.
@@ -109,7 +109,7 @@ pub fn check_states(snapshot: &JobSnapshot, problems: &mut Problems) {
     for step in &snapshot.steps {
         let ahead = matches!(
             step.state,
-            StepState::Pending | StepState::Running | StepState::Retrying | StepState::Succeeded
+            StepState::Queued | StepState::Running | StepState::Retrying | StepState::Succeeded
         );
         if ahead {
             let dependencies = step
@@ -344,17 +344,17 @@ macro_rules! __suite_snapshots {
                     );
                     assert!(step.error.is_none());
                     assert!(step.started_at.is_some_and(|t| t >= instance.started_at()));
-                    assert!(step.waiting.is_some() && step.running.is_some() && step.queued.is_some());
+                    assert!(step.ready_offset.is_some() && step.running.is_some() && step.queued.is_some());
                 }
                 assert_eq!((&*steps[0].name, &*steps[1].name), ("a", "b"));
-                assert!(steps[1].waiting >= steps[0].waiting);
+                assert!(steps[1].ready_offset >= steps[0].ready_offset);
                 assert!(steps[1].started_at >= steps[0].started_at);
                 assert_eq!(instance.step(&b).map(|s| s.index), Some(1));
             }
 
             /// The 1,000-step layered job, 20 runs, read with `snapshot()` from the test's thread as fast
             /// as it can while it runs (on executors whose workers run the steps, concurrently with them):
-            /// no snapshot shows a step Pending, Running or Succeeded while a dependency has not succeeded,
+            /// no snapshot shows a step Queued, Running or Succeeded while a dependency has not succeeded,
             /// a Running step without a start time, or a step ready before a dependency ended (issue 12,
             /// item 13).
             fn snapshots_read_while_a_layered_job_runs_agree_with_the_dependencies(h) {

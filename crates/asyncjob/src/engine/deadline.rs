@@ -8,8 +8,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::error::JobError;
-use crate::executor::{BoxFuture, Timer};
 use crate::mode::private::Sealed;
+use crate::rt::{BoxFuture, Timer};
 
 use super::Run;
 

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cell::ErasedCell;
 use crate::env::RunEnv;
 use crate::error::JobError;
-use crate::executor::{BoxFuture, Timer};
 use crate::id::JobId;
 use crate::mode::private::{Sealed, SpawnTask};
+use crate::rt::{BoxFuture, Timer};
 use crate::state::Machine;
 use crate::state::slot::{Ended, Stamp};
 use crate::step::context::{self, RunHooks};
@@ -222,7 +222,8 @@ impl<X: Sealed> Run<X> {
             let at = if topology.steps[child].dependency_count() == 1 {
                 now
             } else {
-                self.now()
+                // (At least `now`: an injected clock need not be monotonic.)
+                self.now().max(now)
             };
             if !self.machine.queue(child, at) {
                 continue;

@@ -275,7 +275,7 @@ impl<'a, I, M: Mode, P> StepBuilder<'a, I, M, P> {
     /// Every attempt calls the step function afresh, with a clone of the job input and of its
     /// parents' outputs. Failed attempts are kept in the step's
     /// [`snapshot`](crate::StepSnapshot::retried); the final error says how many attempts were
-    /// made ([`JobError::attempts`]).
+    /// made ([`JobError::attempts`](crate::JobError::attempts)).
     pub fn retry(mut self, policy: impl RetryPolicy) -> Self {
         self.options.retry = Some(Arc::new(policy));
         self

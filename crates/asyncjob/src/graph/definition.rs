@@ -29,8 +29,8 @@ pub(crate) trait StepDef<I, M: Sealed>: Send + Sync {
 ///
 /// Made by [`JobBuilder::seal`](crate::JobBuilder::seal). It is `Send + Sync` and cheap to clone,
 /// lives happily in a `static` [`LazyLock`](std::sync::LazyLock), and can be started any number
-/// of times, concurrently, with [`start`](Self::start) (on an [`Executor`]) or
-/// [`start_local`](Self::start_local) (on a [`LocalExecutor`]).
+/// of times, concurrently, with [`start`](Self::start) (on an [`Executor`](crate::Executor)) or
+/// [`start_local`](Self::start_local) (on a [`LocalExecutor`](crate::LocalExecutor)).
 pub struct JobDefinition<I, M: Mode = Sendable> {
     inner: Arc<DefinitionInner<I, M>>,
 }
@@ -144,8 +144,10 @@ impl<I, M: Mode> JobDefinition<I, M> {
         (0..topology.steps.len()).map(move |index| StepInfo { topology, index })
     }
 
-    /// A step, found by name (go-asyncjob's `GetStep`).
-    pub fn step(&self, name: &str) -> Option<StepInfo<'_>> {
+    /// A step, found by name (go-asyncjob's `GetStep`). (As
+    /// [`JobInstance::step_by_name`](crate::JobInstance::step_by_name) is for a run; `step` on a
+    /// builder adds one.)
+    pub fn step_by_name(&self, name: &str) -> Option<StepInfo<'_>> {
         let topology = &*self.inner.topology;
         let index = topology.steps.iter().position(|meta| &*meta.name == name)?;
         Some(StepInfo { topology, index })
@@ -199,7 +201,7 @@ impl<I, M: Mode> JobDefinition<I, M> {
 }
 
 /// A job definition that names one step as its result: its instances give that step's output,
-/// typed ([`JobInstanceWithResult::result`]).
+/// typed ([`JobInstanceWithResult::result`](crate::JobInstanceWithResult::result)).
 ///
 /// Made by [`JobDefinition::with_result`]; dereferences to the [`JobDefinition`].
 pub struct JobWithResult<I, O, M: Mode = Sendable> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 /// output back from an instance ([`JobInstance::output`](crate::JobInstance::output)).
 ///
 /// Handles are tied to the definition they were made by; giving one to another definition is a
-/// [`DefinitionErrorKind::ForeignHandle`] error. Cheap to clone.
+/// [`DefinitionErrorKind::ForeignHandle`](crate::DefinitionErrorKind::ForeignHandle) error. Cheap to clone.
 pub struct StepHandle<T> {
     definition: u64,
     index: usize,

@@ -117,14 +117,12 @@ pub struct StepSnapshot {
     pub started_at: Option<SystemTime>,
     /// When the step ended (wall clock): it succeeded, failed, was skipped or cancelled.
     pub ended_at: Option<SystemTime>,
-    /// How long the step waited for its dependencies (from the start of the job until it was
-    /// ready), if it became ready. The same as [`ready_offset`](Self::ready_offset).
-    pub waiting: Option<Duration>,
     /// How long the step waited in the executor's queue once ready, if it started.
     pub queued: Option<Duration>,
     /// How long the step's future ran (so far, if it is still running).
     pub running: Option<Duration>,
-    /// When, after the start of the instance, the step's dependencies had all succeeded.
+    /// When, after the start of the instance, the step's dependencies had all succeeded: how
+    /// long it waited for them.
     pub ready_offset: Option<Duration>,
     /// When, after the start of the instance, the step's future first ran.
     pub start_offset: Option<Duration>,
@@ -275,14 +273,14 @@ impl<X: Mode> JobInstance<X> {
     /// A snapshot of the instance and every step.
     ///
     /// ```
-    /// # use asyncjob::{JobBuilder, FuturesSpawner, StepState};
+    /// # use asyncjob::{JobBuilder, FuturesExecutor, StepState};
     /// let mut job = JobBuilder::<u32>::new("snap");
     /// let a = job.step("a").run(|n| async move { Ok::<_, String>(n + 1) })?;
     /// job.step("b").after(&a).run(|_, a| async move { Ok::<_, String>(a * 2) })?;
     /// let job = job.seal();
     ///
     /// let mut pool = futures::executor::LocalPool::new();
-    /// let instance = job.start_local(FuturesSpawner::new(pool.spawner()), 1);
+    /// let instance = job.start_local(FuturesExecutor::new(pool.spawner()), 1);
     /// pool.run_until(instance.wait()).unwrap();
     ///
     /// let snapshot = instance.snapshot();
@@ -403,7 +401,6 @@ impl<X: Mode> JobInstance<X> {
             retried_omitted: view.retried_omitted,
             started_at: started.map(|t| origin + t),
             ended_at: ended.map(|t| origin + t),
-            waiting: ready,
             queued: ready
                 .zip(started)
                 .map(|(ready, start)| start.saturating_sub(ready)),

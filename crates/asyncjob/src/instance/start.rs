@@ -6,11 +6,11 @@ use crate::engine::deadline::DeadlineTask;
 use crate::engine::{Driver, Run, Schedule};
 use crate::env::RunEnv;
 use crate::error::JobError;
-use crate::executor::{Executor, LocalExecutor, SpawnError, Timer};
 use crate::graph::definition::{JobDefinition, JobWithResult};
 use crate::id::JobId;
 use crate::mode::private::{Sealed, SpawnTask};
 use crate::mode::{Local, Mode, Sendable};
+use crate::rt::{Executor, LocalExecutor, SpawnError, Timer};
 
 use super::{JobInstance, JobInstanceWithResult, JobOptions};
 
@@ -112,13 +112,13 @@ impl<I> JobDefinition<I, Sendable> {
     /// dependencies have succeeded.
     ///
     /// ```
-    /// # use asyncjob::{JobBuilder, FuturesSpawner};
+    /// # use asyncjob::{JobBuilder, FuturesExecutor};
     /// let mut job = JobBuilder::<u32>::new("hello");
     /// job.step("greet").run(|n| async move { Ok::<_, String>(format!("hello {n}")) })?;
     /// let job = job.seal();
     ///
     /// let pool = futures::executor::ThreadPool::new().unwrap();
-    /// let instance = job.start(FuturesSpawner::new(pool), 7);
+    /// let instance = job.start(FuturesExecutor::new(pool), 7);
     /// futures::executor::block_on(instance.wait()).unwrap();
     /// # Ok::<_, asyncjob::DefinitionError>(())
     /// ```

@@ -36,7 +36,7 @@ use waiters::Waiters;
 /// Where a step of a job instance is in its life.
 ///
 /// The variants are listed — and ordered, by [`Ord`] — in the order of a step's life:
-/// `Waiting < Pending < Running < Retrying < Succeeded < Failed < Skipped < Cancelled`, the
+/// `Waiting < Queued < Running < Retrying < Succeeded < Failed < Skipped < Cancelled`, the
 /// four last being final. [`StepState::ALL`] lists them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -44,7 +44,7 @@ pub enum StepState {
     /// Some of the step's dependencies have not succeeded yet.
     Waiting,
     /// The step's dependencies have succeeded; it is queued on the executor.
-    Pending,
+    Queued,
     /// The step's future is running.
     Running,
     /// An attempt failed; the step waits out its retry policy's delay before the next one.
@@ -63,7 +63,7 @@ impl StepState {
     /// Every state, in life-cycle order.
     pub const ALL: [StepState; 8] = [
         StepState::Waiting,
-        StepState::Pending,
+        StepState::Queued,
         StepState::Running,
         StepState::Retrying,
         StepState::Succeeded,
@@ -84,7 +84,7 @@ impl StepState {
     pub fn as_str(self) -> &'static str {
         match self {
             StepState::Waiting => "waiting",
-            StepState::Pending => "pending",
+            StepState::Queued => "queued",
             StepState::Running => "running",
             StepState::Retrying => "retrying",
             StepState::Succeeded => "succeeded",

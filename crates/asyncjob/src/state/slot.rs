@@ -399,7 +399,7 @@ impl StepSlot {
 fn decode(word: u64) -> StepState {
     match phase(word) {
         WAITING => StepState::Waiting,
-        QUEUED => StepState::Pending,
+        QUEUED => StepState::Queued,
         RUNNING => StepState::Running,
         BACKOFF => StepState::Retrying,
         SUCCEEDED => StepState::Succeeded,

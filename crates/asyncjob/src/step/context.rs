@@ -11,8 +11,8 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::executor::BoxFuture;
 use crate::id::JobId;
+use crate::rt::BoxFuture;
 
 /// What a run offers the step it is polling.
 pub(crate) trait RunHooks {

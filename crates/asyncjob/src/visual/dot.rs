@@ -239,7 +239,7 @@ fn step_tooltip(out: &mut String, step: &StepSnapshot, live: Option<&JobSnapshot
     }
     // Waiting for dependencies: until ready, or until the snapshot if not ready yet (and not
     // skipped: a skipped step waited until it was skipped).
-    let waiting = match (step.waiting, step.end_offset, elapsed) {
+    let waiting = match (step.ready_offset, step.end_offset, elapsed) {
         (Some(waiting), _, _) => Some((waiting, "")),
         (None, Some(ended), _) => Some((ended, "")),
         (None, None, Some(now)) => Some((now, " (so far)")),
@@ -250,7 +250,7 @@ fn step_tooltip(out: &mut String, step: &StepSnapshot, live: Option<&JobSnapshot
     }
     let queued = match (step.queued, step.ready_offset, elapsed) {
         (Some(queued), _, _) => Some((queued, "")),
-        (None, Some(ready), Some(now)) if step.state == StepState::Pending => {
+        (None, Some(ready), Some(now)) if step.state == StepState::Queued => {
             Some((now.saturating_sub(ready), " (so far)"))
         }
         _ => None,

@@ -16,7 +16,7 @@
 //! length).
 //!
 //! ```
-//! # use asyncjob::{JobBuilder, FuturesSpawner};
+//! # use asyncjob::{JobBuilder, FuturesExecutor};
 //! let mut job = JobBuilder::<u32>::new("pictures");
 //! let a = job.step("fetch").run(|n| async move { Ok::<_, String>(n) })?;
 //! let b = job.step("check").run(|_| async move { Ok::<_, String>(()) })?;
@@ -30,7 +30,7 @@
 //! assert!(dot.contains("\"s1\" -> \"s2\" [style=dashed"));
 //!
 //! let mut pool = futures::executor::LocalPool::new();
-//! let instance = job.start_local(FuturesSpawner::new(pool.spawner()), 7);
+//! let instance = job.start_local(FuturesExecutor::new(pool.spawner()), 7);
 //! pool.run_until(instance.wait()).unwrap();
 //!
 //! let dot = instance.to_dot(); // coloured by state
@@ -52,8 +52,9 @@
 //! | state | fill ([`fill_color`]) | lines ([`line_color`]) |
 //! |---|---|---|
 //! | waiting | `#e0e0e0` grey | `#8c8c8c` |
-//! | pending | `#fff3a3` yellow | `#b39b00` |
+//! | queued | `#fff3a3` yellow | `#b39b00` |
 //! | running | `#8ec5ff` blue | `#1f6fd1` |
+//! | retrying | `#f7c6d9` pink | `#b0306a` |
 //! | succeeded | `#8fd694` green | `#2e8b3a` |
 //! | failed | `#f28b82` red | `#c5221f` |
 //! | skipped | `#fbc88a` orange | `#d9730d` |
@@ -96,7 +97,7 @@ mod trace;
 pub fn fill_color(state: StepState) -> &'static str {
     match state {
         StepState::Waiting => "#e0e0e0",
-        StepState::Pending => "#fff3a3",
+        StepState::Queued => "#fff3a3",
         StepState::Running => "#8ec5ff",
         StepState::Succeeded => "#8fd694",
         StepState::Failed => "#f28b82",
@@ -111,7 +112,7 @@ pub fn fill_color(state: StepState) -> &'static str {
 pub fn line_color(state: StepState) -> &'static str {
     match state {
         StepState::Waiting => "#8c8c8c",
-        StepState::Pending => "#b39b00",
+        StepState::Queued => "#b39b00",
         StepState::Running => "#1f6fd1",
         StepState::Succeeded => "#2e8b3a",
         StepState::Failed => "#c5221f",
@@ -206,15 +207,7 @@ fn error_chain(error: &crate::JobError) -> String {
 mod tests {
     use super::*;
 
-    const STATES: [StepState; 7] = [
-        StepState::Waiting,
-        StepState::Pending,
-        StepState::Running,
-        StepState::Succeeded,
-        StepState::Failed,
-        StepState::Skipped,
-        StepState::Cancelled,
-    ];
+    const STATES: [StepState; 8] = StepState::ALL;
 
     #[test]
     fn every_state_has_its_own_colours() {

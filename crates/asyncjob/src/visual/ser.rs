@@ -88,7 +88,7 @@ impl Serialize for JobError {
 
 impl Serialize for StepSnapshot {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("StepSnapshot", 15)?;
+        let mut s = serializer.serialize_struct("StepSnapshot", 14)?;
         s.serialize_field("name", &*self.name)?;
         s.serialize_field("index", &self.index)?;
         s.serialize_field("state", &self.state)?;
@@ -97,7 +97,6 @@ impl Serialize for StepSnapshot {
         s.serialize_field("attempts", &self.attempts)?;
         s.serialize_field("started_at", &self.started_at.map(Rfc3339))?;
         s.serialize_field("ended_at", &self.ended_at.map(Rfc3339))?;
-        s.serialize_field("waiting", &seconds(self.waiting))?;
         s.serialize_field("queued", &seconds(self.queued))?;
         s.serialize_field("running", &seconds(self.running))?;
         s.serialize_field("ready_offset", &seconds(self.ready_offset))?;

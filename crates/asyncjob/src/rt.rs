@@ -2,7 +2,7 @@
 //!
 //! The core never names a runtime. An adapter crate (`asyncjob-tokio`, `asyncjob-smol`,
 //! `asyncjob-local`) or a few lines of your own code implement these traits for the runtime you
-//! already use; [`FuturesSpawner`] covers anything that implements [`futures_task::Spawn`] or
+//! already use; [`FuturesExecutor`] covers anything that implements [`futures_task::Spawn`] or
 //! [`futures_task::LocalSpawn`].
 //!
 //! # Writing an adapter
@@ -296,51 +296,51 @@ impl From<futures_task::SpawnError> for SpawnError {
 /// [`LocalExecutor`].
 ///
 /// It has no timer of its own ([`NoTimer`]): a job without retry, timeout or deadline runs on it
-/// as it is; pair it with a timer through [`FuturesSpawner::with_timer`] for the others.
+/// as it is; pair it with a timer through [`FuturesExecutor::with_timer`] for the others.
 ///
 /// ```
-/// use asyncjob::FuturesSpawner;
+/// use asyncjob::FuturesExecutor;
 /// # use std::time::Duration;
 /// # use asyncjob::{BoxFuture, Timer};
 /// # #[derive(Clone)] struct MyTimer;
 /// # impl Timer for MyTimer { fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
 ///
 /// let pool = futures::executor::ThreadPool::builder().pool_size(2).create().unwrap();
-/// let executor = FuturesSpawner::new(pool).with_timer(MyTimer);
+/// let executor = FuturesExecutor::new(pool).with_timer(MyTimer);
 /// # let _ = executor;
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct FuturesSpawner<S, T = NoTimer> {
+pub struct FuturesExecutor<S, T = NoTimer> {
     spawner: S,
     timer: T,
 }
 
-impl<S> FuturesSpawner<S> {
+impl<S> FuturesExecutor<S> {
     /// Wraps a [`futures_task::Spawn`] or [`futures_task::LocalSpawn`] implementation.
     pub fn new(spawner: S) -> Self {
-        FuturesSpawner {
+        FuturesExecutor {
             spawner,
             timer: NoTimer,
         }
     }
 
     /// Adds the timer used for retry back-off and timeouts.
-    pub fn with_timer<T: Timer>(self, timer: T) -> FuturesSpawner<S, T> {
-        FuturesSpawner {
+    pub fn with_timer<T: Timer>(self, timer: T) -> FuturesExecutor<S, T> {
+        FuturesExecutor {
             spawner: self.spawner,
             timer,
         }
     }
 }
 
-impl<S, T> FuturesSpawner<S, T> {
+impl<S, T> FuturesExecutor<S, T> {
     /// The wrapped spawner.
     pub fn spawner(&self) -> &S {
         &self.spawner
     }
 }
 
-impl<S: Spawn, T> Executor for FuturesSpawner<S, T> {
+impl<S: Spawn, T> Executor for FuturesExecutor<S, T> {
     fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
         self.spawner
             .spawn_obj(FutureObj::new(future))
@@ -348,7 +348,7 @@ impl<S: Spawn, T> Executor for FuturesSpawner<S, T> {
     }
 }
 
-impl<S: LocalSpawn, T> LocalExecutor for FuturesSpawner<S, T> {
+impl<S: LocalSpawn, T> LocalExecutor for FuturesExecutor<S, T> {
     fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
         self.spawner
             .spawn_local_obj(LocalFutureObj::new(future))
@@ -356,7 +356,7 @@ impl<S: LocalSpawn, T> LocalExecutor for FuturesSpawner<S, T> {
     }
 }
 
-impl<S, T: Timer> Timer for FuturesSpawner<S, T> {
+impl<S, T: Timer> Timer for FuturesExecutor<S, T> {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         self.timer.sleep(duration)
     }
@@ -377,7 +377,7 @@ impl<S, T: Timer> Timer for FuturesSpawner<S, T> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use asyncjob::{BoxFuture, FuturesSpawner, Timer, WithTimer};
+/// use asyncjob::{BoxFuture, FuturesExecutor, Timer, WithTimer};
 ///
 /// /// Never waits: every sleep completes at once.
 /// #[derive(Clone)]
@@ -389,7 +389,7 @@ impl<S, T: Timer> Timer for FuturesSpawner<S, T> {
 /// }
 ///
 /// let pool = futures::executor::ThreadPool::new().unwrap();
-/// let executor = WithTimer::new(FuturesSpawner::new(pool), Instant);
+/// let executor = WithTimer::new(FuturesExecutor::new(pool), Instant);
 /// # let _ = executor;
 /// ```
 #[derive(Debug, Clone, Default)]

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use asyncjob::JobBuilder;
-//! use asyncjob::tracing::TracingInterceptor;
+//! use asyncjob::instrument::TracingInterceptor;
 //!
 //! let mut job = JobBuilder::<()>::new("traced");
 //! job.intercept(TracingInterceptor::new()); // every step of the job
@@ -17,7 +17,7 @@
 //! # Ok::<_, asyncjob::DefinitionError>(())
 //! ```
 
-use ::tracing::{Span, info_span};
+use tracing::{Span, info_span};
 
 use crate::intercept::{AttemptScope, Interceptor, StepContext};
 
