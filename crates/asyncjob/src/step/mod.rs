@@ -285,68 +285,52 @@ where
     }
 }
 
-impl<I, P, F, Fut, O, E> StepDef<I, Sendable> for StepNode<P, F, Fut, O, E>
-where
-    I: Clone + Send + Sync + 'static,
-    P: SendParents,
-    F: Fn(I, P::Output) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<O, E>> + Send + 'static,
-    O: Clone + Send + Sync + 'static,
-    E: Into<BoxError> + 'static,
-{
-    fn instantiate(
-        &self,
-        input: &I,
-        index: usize,
-        cells: &[Arc<<Sendable as Sealed>::Cell>],
-        env: &Arc<RunEnv>,
-    ) -> Option<Arc<<Sendable as Sealed>::Cell>> {
-        let captured = self.parents.capture(cells)?;
-        let needs_context = env.topology.steps.get(index)?.needs_context;
-        let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
-        // Two cell types, one per body: a plain step's state stays small.
-        let cell: Arc<<Sendable as Sealed>::Cell> = if needs_context {
-            StepCell::<_, O, true>::new(step_body::<Sendable, P, I, F, Fut, O, E>(
-                captured, input, function, env, index,
-            ))
-        } else {
-            StepCell::<_, O, true>::new(plain_body::<Sendable, P, I, F, Fut, O, E>(
-                captured, input, function, env, index,
-            ))
-        };
-        Some(cell)
-    }
+/// The `StepDef` of a step node in one mode: the same body, under the mode's bounds (`Send`
+/// ones for [`Sendable`]) and in the mode's cell.
+macro_rules! step_def {
+    ($mode:ty, send: $send:literal, where $($bounds:tt)*) => {
+        impl<I, P, F, Fut, O, E> StepDef<I, $mode> for StepNode<P, F, Fut, O, E>
+        where
+            F: Fn(I, P::Output) -> Fut + Send + Sync + 'static,
+            E: Into<BoxError> + 'static,
+            $($bounds)*
+        {
+            fn instantiate(
+                &self,
+                input: &I,
+                index: usize,
+                cells: &[Arc<<$mode as Sealed>::Cell>],
+                env: &Arc<RunEnv>,
+            ) -> Option<Arc<<$mode as Sealed>::Cell>> {
+                let captured = self.parents.capture(cells)?;
+                let needs_context = env.topology.steps.get(index)?.needs_context;
+                let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
+                // Two cell types, one per body: a plain step's state stays small.
+                let cell: Arc<<$mode as Sealed>::Cell> = if needs_context {
+                    StepCell::<_, O, $send>::new(step_body::<$mode, P, I, F, Fut, O, E>(
+                        captured, input, function, env, index,
+                    ))
+                } else {
+                    StepCell::<_, O, $send>::new(plain_body::<$mode, P, I, F, Fut, O, E>(
+                        captured, input, function, env, index,
+                    ))
+                };
+                Some(cell)
+            }
+        }
+    };
 }
 
-impl<I, P, F, Fut, O, E> StepDef<I, Local> for StepNode<P, F, Fut, O, E>
-where
+step_def!(Sendable, send: true, where
+    I: Clone + Send + Sync + 'static,
+    P: SendParents,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    O: Clone + Send + Sync + 'static,
+);
+
+step_def!(Local, send: false, where
     I: Clone + 'static,
     P: Parents<Local>,
-    F: Fn(I, P::Output) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<O, E>> + 'static,
     O: Clone + 'static,
-    E: Into<BoxError> + 'static,
-{
-    fn instantiate(
-        &self,
-        input: &I,
-        index: usize,
-        cells: &[Arc<<Local as Sealed>::Cell>],
-        env: &Arc<RunEnv>,
-    ) -> Option<Arc<<Local as Sealed>::Cell>> {
-        let captured = self.parents.capture(cells)?;
-        let needs_context = env.topology.steps.get(index)?.needs_context;
-        let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
-        // Two cell types, one per body: a plain step's state stays small.
-        let cell: Arc<<Local as Sealed>::Cell> = if needs_context {
-            StepCell::<_, O, false>::new(step_body::<Local, P, I, F, Fut, O, E>(
-                captured, input, function, env, index,
-            ))
-        } else {
-            StepCell::<_, O, false>::new(plain_body::<Local, P, I, F, Fut, O, E>(
-                captured, input, function, env, index,
-            ))
-        };
-        Some(cell)
-    }
-}
+);
