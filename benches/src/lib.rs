@@ -506,12 +506,12 @@ impl Runner {
         let definition = &job.definition;
         match &self.engine {
             Engine::Local { runtime, .. } => {
-                let instance = definition.start_local(runtime.handle(), 0);
+                let instance = definition.on(runtime.handle()).start_local(0);
                 runtime.block_on(instance.wait()).expect("the job succeeds");
                 sum(job, &instance, read)
             }
             Engine::TokioCurrentThread(runtime) => runtime.block_on(async {
-                let instance = definition.start(TokioExecutor::new(), 0);
+                let instance = definition.on(TokioExecutor::new()).start(0);
                 instance.wait().await.expect("the job succeeds");
                 sum(job, &instance, read)
             }),
@@ -519,7 +519,7 @@ impl Runner {
                 let definition = definition.clone();
                 let instance = runtime
                     .block_on(runtime.spawn(async move {
-                        let instance = definition.start(TokioExecutor::new(), 0);
+                        let instance = definition.on(TokioExecutor::new()).start(0);
                         instance.wait().await.expect("the job succeeds");
                         instance
                     }))
@@ -527,7 +527,7 @@ impl Runner {
                 sum(job, &instance, read)
             }
             Engine::Smol(ex) => async_io::block_on(ex.run(async {
-                let instance = definition.start(SmolExecutor::new(ex), 0);
+                let instance = definition.on(SmolExecutor::new(ex)).start(0);
                 instance.wait().await.expect("the job succeeds");
                 sum(job, &instance, read)
             })),

@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let job = job.seal();
 
     // 1. Cancel explicitly once the slow step is running.
-    let instance = job.start(executor.clone(), executor.clone());
+    let instance = job.on(executor.clone()).start(executor.clone());
     while instance.step_by_name("crunch").map(|s| s.state.as_str()) != Some("running") {
         tokio::task::yield_now().await;
     }
@@ -43,14 +43,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 2. A deadline cancels the job on the executor's timer.
     let options = JobOptions::new().deadline(Duration::from_millis(20));
-    let instance = job.start_with(executor.clone(), executor.clone(), options);
+    let instance = job
+        .on(executor.clone())
+        .options(options)
+        .start(executor.clone());
     println!(
         "deadline:   {}",
         instance.wait().await.expect_err("too slow")
     );
 
     // 3. A guard cancels the job when it goes out of scope.
-    let instance = job.start(executor.clone(), executor.clone());
+    let instance = job.on(executor.clone()).start(executor.clone());
     {
         let _guard = instance.cancel_on_drop();
         tokio::task::yield_now().await;

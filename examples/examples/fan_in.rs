@@ -103,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let numbers: Numbers = Arc::new((1..=n).collect());
 
     let runtime = LocalRuntime::new();
-    let instance = job.start_local(runtime.handle(), numbers);
+    let instance = job.on(runtime.handle()).start_local(numbers);
     let report = runtime.block_on(instance.result())?;
 
     for (shard, handle) in parts.iter().enumerate() {

@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cache: cache.clone(),
         timer: runtime.handle(),
     };
-    let instance = job.start_local(runtime.handle(), ctx);
+    let instance = job.on(runtime.handle()).start_local(ctx);
     let (sum, cached) = runtime.block_on(instance.result())?;
     println!(
         "sum {sum} from {cached} cached entries: {:?}",

@@ -18,7 +18,9 @@ async fn handle_request(
     let lib = Arc::new(SqlLib::new(executor.clone(), Duration::from_millis(2)));
     let options = asyncjob::JobOptions::new().with_id(format!("request-{request}"));
     SQL_SUMMARY
-        .start_with(executor, lib, options)
+        .on(executor)
+        .options(options)
+        .start(lib)
         .result()
         .await
 }

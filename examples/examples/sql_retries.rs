@@ -15,7 +15,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let executor = TokioExecutor::new();
     let lib = SqlLib::new(executor.clone(), Duration::from_millis(2)).fail_connections(2);
 
-    let instance = SQL_SUMMARY.start(executor, Arc::new(lib));
+    let instance = SQL_SUMMARY.on(executor).start(Arc::new(lib));
     let summary = instance.result().await?;
     println!("succeeded despite a flaky server: {summary:?}\n");
 

@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
     let executor = TokioExecutor::new();
     let lib = Arc::new(SqlLib::new(executor.clone(), Duration::from_millis(5)));
 
-    let instance = SQL_SUMMARY.start(executor, lib.clone());
+    let instance = SQL_SUMMARY.on(executor).start(lib.clone());
     let summary = instance.result().await?;
 
     println!(

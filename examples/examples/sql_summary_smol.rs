@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let executor = SmolExecutor::new(&ex);
     let lib = Arc::new(SqlLib::new(executor.clone(), Duration::from_millis(5)));
 
-    let instance = SQL_SUMMARY.start(executor, lib);
+    let instance = SQL_SUMMARY.on(executor).start(lib);
     // The executor runs while we wait for the result.
     let summary = async_io::block_on(ex.run(instance.result()))?;
 

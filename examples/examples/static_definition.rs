@@ -79,7 +79,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     items: (1..=u64::from(customer % 7) + 1).map(|i| i * 100).collect(),
                 });
                 let options = JobOptions::new().with_id(format!("request-{customer}"));
-                let instance = QUOTE.start_with(TokioExecutor::new(), request, options);
+                let instance = QUOTE
+                    .on(TokioExecutor::new())
+                    .options(options)
+                    .start(request);
                 let quote = instance.result().await?;
                 Ok::<_, asyncjob::JobError>((instance.id().to_string(), quote))
             })

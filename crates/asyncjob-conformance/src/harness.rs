@@ -5,31 +5,49 @@
 //! [`random_dags_match_the_model_with_spawn_faults`](crate::random_dags_match_the_model_with_spawn_faults)).
 
 use std::cell::RefCell;
+use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use asyncjob::{
-    Executor, FuturesExecutor, JobDefinition, JobInstance, JobInstanceWithResult, JobOptions,
-    JobWithResult, Local, LocalExecutor, Sendable, Timer, WithTimer,
+    Executor, ExecutorTimer, FuturesExecutor, JobDefinition, JobInstance, JobInstanceWithResult,
+    JobOptions, JobWithResult, Local, LocalExecutor, Sendable, Timer, TimerSource,
 };
 use asyncjob_test::{PanicInSpawn, RefuseNth, ThreadTimer};
 use futures::executor::{LocalPool, LocalSpawner};
 
 use crate::{Harness, LocalHarness, RecordingTimer};
 
-/// A harness over any `Send` executor `E` that is also a [`Timer`]: jobs start with
-/// [`JobDefinition::start_with`], the test blocks with `futures::executor::block_on`.
+/// A harness over any `Send` executor `E`, sleeping on its own timer or on one given to
+/// [`with_timer`](Spawning::with_timer): jobs start with
+/// [`Runner::start`](asyncjob::Runner::start), the test blocks with `futures::executor::block_on`.
 #[derive(Debug, Clone)]
-pub struct Spawning<E> {
+pub struct Spawning<E, T = ExecutorTimer> {
     name: &'static str,
     executor: E,
+    timer: T,
 }
 
 impl<E> Spawning<E> {
-    /// Starts jobs on `executor`; `name` is for messages.
+    /// Starts jobs on `executor`, sleeping on its own timer; `name` is for messages.
     pub fn new(name: &'static str, executor: E) -> Self {
-        Spawning { name, executor }
+        Spawning {
+            name,
+            executor,
+            timer: ExecutorTimer,
+        }
+    }
+}
+
+impl<E, T> Spawning<E, T> {
+    /// Sleeps on `timer` instead of the executor's timer (for an executor that has none).
+    pub fn with_timer<T2: Timer>(self, timer: T2) -> Spawning<E, T2> {
+        Spawning {
+            name: self.name,
+            executor: self.executor,
+            timer,
+        }
     }
 
     /// The executor.
@@ -38,9 +56,10 @@ impl<E> Spawning<E> {
     }
 }
 
-impl<E> Harness for Spawning<E>
+impl<E, T> Harness for Spawning<E, T>
 where
-    E: Executor + Timer + Clone + Send + Sync + 'static,
+    E: Executor + Clone + Send + Sync + 'static,
+    T: TimerSource<E, Sendable> + Clone,
 {
     type Mode = Sendable;
 
@@ -56,7 +75,10 @@ where
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_with(self.executor.clone(), input, options)
+        job.on(self.executor.clone())
+            .timer(self.timer.clone())
+            .options(options)
+            .start(input)
     }
 
     fn start_with_timer<I>(
@@ -69,7 +91,10 @@ where
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_with(WithTimer::new(self.executor.clone(), timer), input, options)
+        job.on(self.executor.clone())
+            .timer(timer)
+            .options(options)
+            .start(input)
     }
 
     fn start_with_result<I, O>(
@@ -82,16 +107,20 @@ where
         I: Clone + Send + Sync + 'static,
         O: Clone + Send + Sync + 'static,
     {
-        job.start_with(self.executor.clone(), input, options)
+        job.on(self.executor.clone())
+            .timer(self.timer.clone())
+            .options(options)
+            .start(input)
     }
 }
 
-/// The spawner a [`LocalPoolHarness`] gives its executor: the pool's, with a [`ThreadTimer`].
-pub type PoolSpawner = FuturesExecutor<LocalSpawner, ThreadTimer>;
+/// The spawner a [`LocalPoolHarness`] gives its executor: the pool's. Its jobs sleep on a
+/// [`ThreadTimer`] (or the test's [`RecordingTimer`]).
+pub type PoolSpawner = FuturesExecutor<LocalSpawner>;
 
 /// A harness over a local executor `E` built on a `futures` [`LocalPool`] (for example
 /// `asyncjob_test::PollInSpawn` over its spawner): jobs start with
-/// [`JobDefinition::start_local_with`], the test blocks by running the pool.
+/// [`Runner::start_local`](asyncjob::Runner::start_local), the test blocks by running the pool.
 #[derive(Debug)]
 pub struct LocalPoolHarness<E> {
     name: &'static str,
@@ -103,7 +132,7 @@ impl<E> LocalPoolHarness<E> {
     /// A new pool; `wrap` makes the executor under test from the pool's spawner.
     pub fn new(name: &'static str, wrap: impl FnOnce(PoolSpawner) -> E) -> Self {
         let pool = LocalPool::new();
-        let executor = wrap(FuturesExecutor::new(pool.spawner()).with_timer(ThreadTimer));
+        let executor = wrap(FuturesExecutor::new(pool.spawner()));
         LocalPoolHarness {
             name,
             pool: RefCell::new(pool),
@@ -119,7 +148,7 @@ impl<E> LocalPoolHarness<E> {
 
 impl<E> Harness for LocalPoolHarness<E>
 where
-    E: LocalExecutor + Timer + Clone + 'static,
+    E: LocalExecutor + Clone + 'static,
 {
     type Mode = Local;
 
@@ -135,7 +164,10 @@ where
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_local_with(self.executor.clone(), input, options)
+        job.on(self.executor.clone())
+            .timer(ThreadTimer)
+            .options(options)
+            .start_local(input)
     }
 
     fn start_with_timer<I>(
@@ -148,7 +180,10 @@ where
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_local_with(WithTimer::new(self.executor.clone(), timer), input, options)
+        job.on(self.executor.clone())
+            .timer(timer)
+            .options(options)
+            .start_local(input)
     }
 
     fn start_with_result<I, O>(
@@ -161,13 +196,16 @@ where
         I: Clone + Send + Sync + 'static,
         O: Clone + Send + Sync + 'static,
     {
-        job.start_local_with(self.executor.clone(), input, options)
+        job.on(self.executor.clone())
+            .timer(ThreadTimer)
+            .options(options)
+            .start_local(input)
     }
 }
 
 impl<E> LocalHarness for LocalPoolHarness<E>
 where
-    E: LocalExecutor + Timer + Clone + 'static,
+    E: LocalExecutor + Clone + 'static,
 {
     fn start_local<I>(
         &self,
@@ -178,7 +216,10 @@ where
     where
         I: Clone + 'static,
     {
-        job.start_local_with(self.executor.clone(), input, options)
+        job.on(self.executor.clone())
+            .timer(ThreadTimer)
+            .options(options)
+            .start_local(input)
     }
 
     fn start_local_with_timer<I>(
@@ -191,7 +232,10 @@ where
     where
         I: Clone + 'static,
     {
-        job.start_local_with(WithTimer::new(self.executor.clone(), timer), input, options)
+        job.on(self.executor.clone())
+            .timer(timer)
+            .options(options)
+            .start_local(input)
     }
 
     fn start_local_with_result<I, O>(
@@ -204,7 +248,10 @@ where
         I: Clone + 'static,
         O: Clone + 'static,
     {
-        job.start_local_with(self.executor.clone(), input, options)
+        job.on(self.executor.clone())
+            .timer(ThreadTimer)
+            .options(options)
+            .start_local(input)
     }
 }
 
@@ -229,23 +276,50 @@ pub enum Fault {
 
 /// A [`FaultyHarness`] over a `Send` executor `E`: each job is started on a fresh [`RefuseNth`]
 /// or [`PanicInSpawn`] around `E`, armed for the spawn [`arm`](FaultyHarness::arm) asked for.
-#[derive(Debug)]
 pub struct Faulty<E> {
     name: &'static str,
     fault: Fault,
     inner: E,
+    timer: Arc<dyn Timer + Send + Sync>,
     armed: AtomicUsize,
     /// The executor of the last job started, for its fault count.
     last: Mutex<Option<FaultyExecutor<E>>>,
 }
 
+impl<E: fmt::Debug> fmt::Debug for Faulty<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Faulty")
+            .field("name", &self.name)
+            .field("fault", &self.fault)
+            .field("inner", &self.inner)
+            .field("armed", &self.armed)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<E> Faulty<E> {
-    /// Fails spawns on `inner` in the way `fault` says; `name` is for messages.
-    pub fn new(name: &'static str, fault: Fault, inner: E) -> Self {
+    /// Fails spawns on `inner` in the way `fault` says, sleeping on `inner`'s timer; `name` is
+    /// for messages.
+    pub fn new(name: &'static str, fault: Fault, inner: E) -> Self
+    where
+        E: Timer + Clone + Send + Sync + 'static,
+    {
+        let timer = Arc::new(inner.clone());
+        Self::with_timer(name, fault, inner, timer)
+    }
+
+    /// As [`new`](Self::new), sleeping on `timer` (for an executor that has no timer).
+    pub fn with_timer(
+        name: &'static str,
+        fault: Fault,
+        inner: E,
+        timer: impl Timer + Send + Sync + 'static,
+    ) -> Self {
         Faulty {
             name,
             fault,
             inner,
+            timer: Arc::new(timer),
             armed: AtomicUsize::new(0),
             last: Mutex::new(None),
         }
@@ -254,7 +328,7 @@ impl<E> Faulty<E> {
 
 impl<E> Faulty<E>
 where
-    E: Executor + Timer + Clone + Send + Sync + 'static,
+    E: Executor + Clone + Send + Sync + 'static,
 {
     /// Runs `start` with the executor for the next job: `inner` wrapped in the armed fault.
     fn with_executor<R>(&self, start: impl FnOnce(FaultyExecutor<E>) -> R) -> R {
@@ -294,18 +368,9 @@ impl<E: Executor> Executor for FaultyExecutor<E> {
     }
 }
 
-impl<E: Timer> Timer for FaultyExecutor<E> {
-    fn sleep(&self, duration: std::time::Duration) -> asyncjob::BoxFuture<'static, ()> {
-        match self {
-            FaultyExecutor::Refuse(e) => e.sleep(duration),
-            FaultyExecutor::Panic(e) => e.sleep(duration),
-        }
-    }
-}
-
 impl<E> Harness for Faulty<E>
 where
-    E: Executor + Timer + Clone + Send + Sync + 'static,
+    E: Executor + Clone + Send + Sync + 'static,
 {
     type Mode = Sendable;
 
@@ -321,7 +386,12 @@ where
     where
         I: Clone + Send + Sync + 'static,
     {
-        self.with_executor(|executor| job.start_with(executor, input, options))
+        self.with_executor(|executor| {
+            job.on(executor)
+                .timer(self.timer.clone())
+                .options(options)
+                .start(input)
+        })
     }
 
     fn start_with_timer<I>(
@@ -334,9 +404,7 @@ where
     where
         I: Clone + Send + Sync + 'static,
     {
-        self.with_executor(|executor| {
-            job.start_with(WithTimer::new(executor, timer), input, options)
-        })
+        self.with_executor(|executor| job.on(executor).timer(timer).options(options).start(input))
     }
 
     fn start_with_result<I, O>(
@@ -349,13 +417,18 @@ where
         I: Clone + Send + Sync + 'static,
         O: Clone + Send + Sync + 'static,
     {
-        self.with_executor(|executor| job.start_with(executor, input, options))
+        self.with_executor(|executor| {
+            job.on(executor)
+                .timer(self.timer.clone())
+                .options(options)
+                .start(input)
+        })
     }
 }
 
 impl<E> FaultyHarness for Faulty<E>
 where
-    E: Executor + Timer + Clone + Send + Sync + 'static,
+    E: Executor + Clone + Send + Sync + 'static,
 {
     fn arm(&self, nth: usize) {
         self.armed.store(nth, Ordering::SeqCst);

@@ -128,8 +128,8 @@ pub trait Harness {
     where
         I: Clone + Send + Sync + 'static;
 
-    /// Starts `job` on the executor, with `timer` instead of the executor's own timer (wrap the
-    /// executor in [`asyncjob::WithTimer`]).
+    /// Starts `job` on the executor, with `timer` instead of the executor's own timer
+    /// ([`asyncjob::Runner::timer`]).
     fn start_with_timer<I>(
         &self,
         job: &JobDefinition<I>,
@@ -167,7 +167,7 @@ pub trait LocalHarness: Harness<Mode = Local> {
         I: Clone + 'static;
 
     /// Starts the local definition `job` on the executor, with `timer` instead of the
-    /// executor's own timer (wrap the executor in [`asyncjob::WithTimer`]).
+    /// executor's own timer ([`asyncjob::Runner::timer`]).
     fn start_local_with_timer<I>(
         &self,
         job: &JobDefinition<I, Local>,

@@ -10,15 +10,16 @@ use futures::executor::ThreadPool;
 /// The shuffling seed: fixed, so that the order of releases depends only on the spawns.
 const SEED: u64 = 12;
 
-fn harness() -> Spawning<DelayedSpawns<FuturesExecutor<ThreadPool, ThreadTimer>>> {
+fn harness() -> Spawning<DelayedSpawns<FuturesExecutor<ThreadPool>>, ThreadTimer> {
     let pool = ThreadPool::builder()
         .pool_size(2)
         .create()
         .expect("a thread pool");
     Spawning::new(
         "DelayedSpawns over a futures ThreadPool",
-        DelayedSpawns::new(FuturesExecutor::new(pool).with_timer(ThreadTimer), SEED),
+        DelayedSpawns::new(FuturesExecutor::new(pool), SEED),
     )
+    .with_timer(ThreadTimer)
 }
 
 asyncjob_conformance::suite!(harness());

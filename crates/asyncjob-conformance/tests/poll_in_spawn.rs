@@ -8,15 +8,16 @@ use asyncjob_conformance::Spawning;
 use asyncjob_test::{PollInSpawn, ThreadTimer};
 use futures::executor::ThreadPool;
 
-fn harness() -> Spawning<PollInSpawn<FuturesExecutor<ThreadPool, ThreadTimer>>> {
+fn harness() -> Spawning<PollInSpawn<FuturesExecutor<ThreadPool>>, ThreadTimer> {
     let pool = ThreadPool::builder()
         .pool_size(2)
         .create()
         .expect("a thread pool");
     Spawning::new(
         "PollInSpawn over a futures ThreadPool",
-        PollInSpawn::new(FuturesExecutor::new(pool).with_timer(ThreadTimer)),
+        PollInSpawn::new(FuturesExecutor::new(pool)),
     )
+    .with_timer(ThreadTimer)
 }
 
 asyncjob_conformance::suite!(harness());

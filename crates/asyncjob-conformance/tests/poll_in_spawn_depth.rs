@@ -12,8 +12,8 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use asyncjob::{FuturesExecutor, JobBuilder, JobWithResult, WithTimer};
-use asyncjob_test::{PollInSpawn, RecordingTimer, ThreadTimer, Watchdog};
+use asyncjob::{FuturesExecutor, JobBuilder, JobWithResult};
+use asyncjob_test::{PollInSpawn, Watchdog};
 
 fn depth() -> u64 {
     std::env::var("ASYNCJOB_COMB_DEPTH")
@@ -53,8 +53,8 @@ fn a_deep_comb_completes_when_spawn_polls_on_a_thread_pool() {
         .pool_size(2)
         .create()
         .expect("a thread pool");
-    let executor = PollInSpawn::new(FuturesExecutor::new(pool).with_timer(ThreadTimer));
-    let output = futures::executor::block_on(comb(depth).start(executor.clone(), 0).result());
+    let executor = PollInSpawn::new(FuturesExecutor::new(pool));
+    let output = futures::executor::block_on(comb(depth).on(executor.clone()).start(0).result());
     assert_eq!(output.expect("the comb succeeds"), depth - 1);
     assert!(
         executor.spawns() >= depth as usize - 1,
@@ -68,8 +68,7 @@ fn a_deep_comb_completes_when_spawn_polls_on_a_local_pool() {
     let depth = depth();
     let mut pool = futures::executor::LocalPool::new();
     let executor = PollInSpawn::new(FuturesExecutor::new(pool.spawner()));
-    let instance =
-        comb(depth).start_local(WithTimer::new(executor.clone(), RecordingTimer::new()), 0);
+    let instance = comb(depth).on(executor.clone()).start_local(0);
     let output = pool.run_until(instance.result());
     assert_eq!(output.expect("the comb succeeds"), depth - 1);
     assert!(

@@ -13,16 +13,12 @@ use asyncjob_conformance::{Fault, Faulty, Watchdog, watchdog_limit};
 use asyncjob_test::ThreadTimer;
 use futures::executor::ThreadPool;
 
-fn harness(name: &'static str, fault: Fault) -> Faulty<FuturesExecutor<ThreadPool, ThreadTimer>> {
+fn harness(name: &'static str, fault: Fault) -> Faulty<FuturesExecutor<ThreadPool>> {
     let pool = ThreadPool::builder()
         .pool_size(2)
         .create()
         .expect("a thread pool");
-    Faulty::new(
-        name,
-        fault,
-        FuturesExecutor::new(pool).with_timer(ThreadTimer),
-    )
+    Faulty::with_timer(name, fault, FuturesExecutor::new(pool), ThreadTimer)
 }
 
 fn limit() -> Duration {

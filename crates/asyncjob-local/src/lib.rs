@@ -33,7 +33,7 @@
 //! let job = job.seal().with_result(&count)?;
 //!
 //! let runtime = LocalRuntime::new();
-//! let output = runtime.block_on(job.start_local(runtime.handle(), 3).result())?;
+//! let output = runtime.block_on(job.on(runtime.handle()).start_local(3).result())?;
 //! assert_eq!(output, 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -3,7 +3,6 @@
 
 use std::future::Future;
 
-use asyncjob::WithTimer;
 use asyncjob::{
     JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Local,
 };
@@ -27,7 +26,7 @@ impl Harness for Runtime {
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_local_with(self.0.handle(), input, options)
+        job.on(self.0.handle()).options(options).start_local(input)
     }
 
     fn start_with_timer<I>(
@@ -40,7 +39,10 @@ impl Harness for Runtime {
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_local_with(WithTimer::new(self.0.handle(), timer), input, options)
+        job.on(self.0.handle())
+            .timer(timer)
+            .options(options)
+            .start_local(input)
     }
 
     fn start_with_result<I, O>(
@@ -53,7 +55,7 @@ impl Harness for Runtime {
         I: Clone + Send + Sync + 'static,
         O: Clone + Send + Sync + 'static,
     {
-        job.start_local_with(self.0.handle(), input, options)
+        job.on(self.0.handle()).options(options).start_local(input)
     }
 }
 
@@ -67,7 +69,7 @@ impl LocalHarness for Runtime {
     where
         I: Clone + 'static,
     {
-        job.start_local_with(self.0.handle(), input, options)
+        job.on(self.0.handle()).options(options).start_local(input)
     }
 
     fn start_local_with_timer<I>(
@@ -80,7 +82,10 @@ impl LocalHarness for Runtime {
     where
         I: Clone + 'static,
     {
-        job.start_local_with(WithTimer::new(self.0.handle(), timer), input, options)
+        job.on(self.0.handle())
+            .timer(timer)
+            .options(options)
+            .start_local(input)
     }
 
     fn start_local_with_result<I, O>(
@@ -93,7 +98,7 @@ impl LocalHarness for Runtime {
         I: Clone + 'static,
         O: Clone + 'static,
     {
-        job.start_local_with(self.0.handle(), input, options)
+        job.on(self.0.handle()).options(options).start_local(input)
     }
 }
 

@@ -37,7 +37,7 @@ fn not_send_steps() -> JobWithResult<u32, usize, Local> {
 #[test]
 fn job_of_not_send_steps_runs() {
     let runtime = LocalRuntime::new();
-    let instance = not_send_steps().start_local(runtime.handle(), 3);
+    let instance = not_send_steps().on(runtime.handle()).start_local(3);
     let result = runtime.block_on(instance.result());
     assert_eq!(result.expect("the job succeeds"), 3);
 }
@@ -45,7 +45,7 @@ fn job_of_not_send_steps_runs() {
 #[test]
 fn runtime_dropped_mid_run_ends_the_job() {
     let runtime = LocalRuntime::new();
-    let instance = not_send_steps().start_local(runtime.handle(), 1000);
+    let instance = not_send_steps().on(runtime.handle()).start_local(1000);
     while runtime.try_tick() {}
     drop(runtime);
     let result = async_io::block_on(instance.result());
@@ -61,7 +61,7 @@ fn job_started_on_a_dropped_runtime_fails_to_spawn() {
     let runtime = LocalRuntime::new();
     let spawner = runtime.handle();
     drop(runtime);
-    let result = async_io::block_on(not_send_steps().start_local(spawner, 1).result());
+    let result = async_io::block_on(not_send_steps().on(spawner).start_local(1).result());
     assert!(
         result
             .expect_err("the runtime was dropped")

@@ -25,7 +25,7 @@
 //! let job = job.seal().with_result(&double)?;
 //!
 //! let ex = Arc::new(async_executor::Executor::new());
-//! let instance = job.start(SmolExecutor::new(&ex), 21);
+//! let instance = job.on(SmolExecutor::new(&ex)).start(21);
 //! // Run the executor on this thread until the job is done.
 //! let output = async_io::block_on(ex.run(instance.result()))?;
 //! assert_eq!(output, 42);

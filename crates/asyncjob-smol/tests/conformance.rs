@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use asyncjob::WithTimer;
 use asyncjob::{
     JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Sendable,
 };
@@ -80,7 +79,9 @@ impl Harness for Smol {
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_with(SmolExecutor::new(&self.executor), input, options)
+        job.on(SmolExecutor::new(&self.executor))
+            .options(options)
+            .start(input)
     }
 
     fn start_with_timer<I>(
@@ -93,11 +94,10 @@ impl Harness for Smol {
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_with(
-            WithTimer::new(SmolExecutor::new(&self.executor), timer),
-            input,
-            options,
-        )
+        job.on(SmolExecutor::new(&self.executor))
+            .timer(timer)
+            .options(options)
+            .start(input)
     }
 
     fn start_with_result<I, O>(
@@ -110,7 +110,9 @@ impl Harness for Smol {
         I: Clone + Send + Sync + 'static,
         O: Clone + Send + Sync + 'static,
     {
-        job.start_with(SmolExecutor::new(&self.executor), input, options)
+        job.on(SmolExecutor::new(&self.executor))
+            .options(options)
+            .start(input)
     }
 }
 

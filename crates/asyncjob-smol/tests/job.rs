@@ -46,7 +46,7 @@ fn block_on_with_timeout<O>(
 fn job_runs_on_an_owned_executor() {
     let ex = Arc::new(SmolEx::new());
     let executor = SmolExecutor::new(&ex);
-    let instance = double_then_text(executor.clone()).start(executor, 21);
+    let instance = double_then_text(executor.clone()).on(executor).start(21);
     let result = async_io::block_on(ex.run(instance.result()));
     assert_eq!(result.expect("the job succeeds"), "42");
 }
@@ -54,7 +54,7 @@ fn job_runs_on_an_owned_executor() {
 #[test]
 fn job_runs_on_the_global_executor() {
     let executor = SmolExecutor::global();
-    let instance = double_then_text(executor.clone()).start(executor, 5);
+    let instance = double_then_text(executor.clone()).on(executor).start(5);
     assert_eq!(
         block_on_with_timeout(instance.result()).expect("the job succeeds"),
         "10"
@@ -65,7 +65,7 @@ fn job_runs_on_the_global_executor() {
 fn executor_dropped_mid_run_ends_the_job() {
     let ex = Arc::new(SmolEx::new());
     let executor = SmolExecutor::new(&ex);
-    let instance = double_then_text(executor.clone()).start(executor, 1);
+    let instance = double_then_text(executor.clone()).on(executor).start(1);
     // Run the first step until it is parked on its timer, then shut the executor down.
     while ex.try_tick() {}
     drop(ex);
@@ -82,7 +82,7 @@ fn job_started_on_a_dropped_executor_fails_to_spawn() {
     let ex = Arc::new(SmolEx::new());
     let executor = SmolExecutor::new(&ex);
     drop(ex);
-    let instance = double_then_text(executor.clone()).start(executor, 1);
+    let instance = double_then_text(executor.clone()).on(executor).start(1);
     let result = block_on_with_timeout(instance.result());
     assert!(
         result

@@ -37,7 +37,11 @@ fn a_zero_deadline_racing_the_start_of_2000_roots_ends_every_step_once() {
         let round = run_round(
             &job,
             Race::Deadline,
-            |job, probe, options| job.start_with(SmolExecutor::new(&executor), probe, options),
+            |job, probe, options| {
+                job.on(SmolExecutor::new(&executor))
+                    .options(options)
+                    .start(probe)
+            },
             async_io::block_on,
         );
         // Let every task left run to its end (a step wrongly left pending would run now), then

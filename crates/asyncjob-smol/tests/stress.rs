@@ -49,7 +49,11 @@ fn start_races_cancel_fail_fast_and_deadlines_on_two_threads() {
     stress(
         "smol 2 threads",
         plan,
-        |job, probe, options| job.start_with(SmolExecutor::new(&executor), probe, options),
+        |job, probe, options| {
+            job.on(SmolExecutor::new(&executor))
+                .options(options)
+                .start(probe)
+        },
         async_io::block_on,
         || {
             async_io::block_on(executor.run(async {

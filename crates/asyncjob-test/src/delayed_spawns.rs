@@ -21,10 +21,10 @@ use asyncjob::{BoxFuture, Executor, SpawnError, Timer};
 ///
 /// ```
 /// use asyncjob::{FuturesExecutor, JobBuilder};
-/// use asyncjob_test::{DelayedSpawns, ThreadTimer};
+/// use asyncjob_test::DelayedSpawns;
 ///
 /// let pool = futures::executor::ThreadPool::builder().pool_size(2).create()?;
-/// let executor = DelayedSpawns::new(FuturesExecutor::new(pool).with_timer(ThreadTimer), 7);
+/// let executor = DelayedSpawns::new(FuturesExecutor::new(pool), 7);
 ///
 /// let mut job = JobBuilder::<u32>::new("sum");
 /// let parts: Vec<_> = (0..10u32)
@@ -34,7 +34,7 @@ use asyncjob::{BoxFuture, Executor, SpawnError, Timer};
 ///     Ok::<_, std::io::Error>(parts.iter().sum::<u32>())
 /// })?;
 /// let job = job.seal().with_result(&sum)?;
-/// let output = futures::executor::block_on(job.start(executor.clone(), 1).result())?;
+/// let output = futures::executor::block_on(job.on(executor.clone()).start(1).result())?;
 /// assert_eq!(output, 55);
 /// assert_eq!(executor.released(), executor.spawns());
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -17,12 +17,14 @@
 //! `futures::executor::ThreadPool` through [`asyncjob::FuturesExecutor`]); they count their
 //! spawns, so a test can check that the hostility happened, and they are [`asyncjob::Timer`]s
 //! when the inner executor is (sleeps are delegated), so they go straight into
-//! [`JobDefinition::start_with`](asyncjob::JobDefinition::start_with). [`PollInSpawn`],
+//! [`JobDefinition::on`](asyncjob::JobDefinition::on); over an executor without a timer, give
+//! the run one with [`Runner::timer`](asyncjob::Runner::timer). [`PollInSpawn`],
 //! [`RefuseNth`] and [`PanicInSpawn`] are also [`asyncjob::LocalExecutor`]s over a local one.
 //!
 //! # Testing a retry policy without waiting for it
 //!
-//! A [`RecordingTimer`] paired with any executor ([`asyncjob::WithTimer`]) records the back-off
+//! A [`RecordingTimer`] given to a run on any executor
+//! ([`Runner::timer`](asyncjob::Runner::timer)) records the back-off
 //! delays a policy asks for and completes them at once:
 //!
 //! ```
@@ -30,7 +32,7 @@
 //! use std::sync::atomic::{AtomicU32, Ordering};
 //! use std::time::Duration;
 //! use asyncjob::retry::Retry;
-//! use asyncjob::{FuturesExecutor, JobBuilder, WithTimer};
+//! use asyncjob::{FuturesExecutor, JobBuilder};
 //! use asyncjob_test::{RecordingTimer, Watchdog};
 //!
 //! let _watchdog = Watchdog::new("flaky step is retried", Duration::from_secs(60));
@@ -49,8 +51,8 @@
 //!
 //! let pool = futures::executor::ThreadPool::builder().pool_size(1).create()?;
 //! let timer = RecordingTimer::new();
-//! let executor = WithTimer::new(FuturesExecutor::new(pool), timer.clone());
-//! let output = futures::executor::block_on(job.start(executor, calls.clone()).result())?;
+//! let instance = job.on(FuturesExecutor::new(pool)).timer(timer.clone()).start(calls.clone());
+//! let output = futures::executor::block_on(instance.result())?;
 //! assert_eq!(output, 2);
 //! assert_eq!(timer.sleeps().len(), 2, "one back-off per retried attempt");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -65,7 +67,7 @@
 //!
 //! ```
 //! use asyncjob::{FuturesExecutor, JobBuilder};
-//! use asyncjob_test::{DelayedSpawns, PollInSpawn, ThreadTimer};
+//! use asyncjob_test::{DelayedSpawns, PollInSpawn};
 //!
 //! let mut job = JobBuilder::<u64>::new("chain");
 //! let mut link = job.step("0").run(|n| async move { Ok::<_, std::io::Error>(n) })?;
@@ -75,12 +77,12 @@
 //! let job = job.seal().with_result(&link)?;
 //!
 //! let pool = futures::executor::ThreadPool::builder().pool_size(2).create()?;
-//! let inner = FuturesExecutor::new(pool).with_timer(ThreadTimer);
+//! let inner = FuturesExecutor::new(pool); // no timer: the chain never sleeps
 //! // Polled inside spawn(), then on the pool.
-//! let output = futures::executor::block_on(job.start(PollInSpawn::new(inner.clone()), 0).result())?;
+//! let output = futures::executor::block_on(job.on(PollInSpawn::new(inner.clone())).start(0).result())?;
 //! assert_eq!(output, 99);
 //! // Spawns released late, in a random order (seed 42).
-//! let output = futures::executor::block_on(job.start(DelayedSpawns::new(inner, 42), 0).result())?;
+//! let output = futures::executor::block_on(job.on(DelayedSpawns::new(inner, 42)).start(0).result())?;
 //! assert_eq!(output, 99);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -27,20 +27,20 @@ use futures::task::ArcWake;
 /// not lost).
 ///
 /// A [`Timer`] when `E` is one (sleeps are delegated), so it can be passed to
-/// [`JobDefinition::start_with`](asyncjob::JobDefinition::start_with) as it is. Clones share
+/// [`JobDefinition::on`](asyncjob::JobDefinition::on) as it is. Clones share
 /// their counts.
 ///
 /// ```
 /// use asyncjob::{FuturesExecutor, JobBuilder};
-/// use asyncjob_test::{PollInSpawn, ThreadTimer};
+/// use asyncjob_test::PollInSpawn;
 ///
 /// let pool = futures::executor::ThreadPool::builder().pool_size(2).create()?;
-/// let executor = PollInSpawn::new(FuturesExecutor::new(pool).with_timer(ThreadTimer));
+/// let executor = PollInSpawn::new(FuturesExecutor::new(pool));
 ///
 /// let mut job = JobBuilder::<u32>::new("double");
 /// let double = job.step("double").run(|n| async move { Ok::<_, std::io::Error>(n * 2) })?;
 /// let job = job.seal().with_result(&double)?;
-/// let output = futures::executor::block_on(job.start(executor.clone(), 21).result())?;
+/// let output = futures::executor::block_on(job.on(executor.clone()).start(21).result())?;
 /// assert_eq!(output, 42);
 /// assert!(executor.spawns() >= 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -50,8 +50,7 @@ use futures::task::ArcWake;
 ///
 /// ```
 /// use asyncjob::{FuturesExecutor, JobBuilder};
-/// use asyncjob_test::{PollInSpawn, RecordingTimer};
-/// use asyncjob::WithTimer;
+/// use asyncjob_test::PollInSpawn;
 ///
 /// let mut pool = futures::executor::LocalPool::new();
 /// let executor = PollInSpawn::new(FuturesExecutor::new(pool.spawner()));
@@ -59,7 +58,7 @@ use futures::task::ArcWake;
 /// let mut job = JobBuilder::<u32>::new_local("double");
 /// let double = job.step("double").run(|n| async move { Ok::<_, std::io::Error>(n * 2) })?;
 /// let job = job.seal().with_result(&double)?;
-/// let instance = job.start_local(WithTimer::new(executor.clone(), RecordingTimer::new()), 21);
+/// let instance = job.on(executor.clone()).start_local(21);
 /// // The step ran inside `start_local`, in `spawn_local()`:
 /// assert_eq!(executor.ended_in_spawn(), 1);
 /// assert_eq!(pool.run_until(instance.result())?, 42);

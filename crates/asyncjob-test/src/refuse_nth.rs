@@ -17,15 +17,15 @@ use asyncjob::{BoxFuture, Executor, LocalBoxFuture, LocalExecutor, SpawnError, T
 ///
 /// ```
 /// use asyncjob::{FuturesExecutor, JobBuilder, JobErrorKind};
-/// use asyncjob_test::{RefuseNth, ThreadTimer};
+/// use asyncjob_test::RefuseNth;
 ///
 /// let pool = futures::executor::ThreadPool::builder().pool_size(1).create()?;
-/// let executor = RefuseNth::new(FuturesExecutor::new(pool).with_timer(ThreadTimer), 1);
+/// let executor = RefuseNth::new(FuturesExecutor::new(pool), 1);
 ///
 /// let mut job = JobBuilder::<u32>::new("refused");
 /// let only = job.step("only").run(|n| async move { Ok::<_, std::io::Error>(n) })?;
 /// let job = job.seal();
-/// let error = futures::executor::block_on(job.start(executor.clone(), 1).wait()).unwrap_err();
+/// let error = futures::executor::block_on(job.on(executor.clone()).start(1).wait()).unwrap_err();
 /// assert_eq!(error.kind(), JobErrorKind::SpawnFailed);
 /// assert_eq!((executor.spawns(), executor.refused()), (1, 1));
 /// # let _ = only;

@@ -22,7 +22,7 @@ use crate::ThreadTimer;
 /// let mut job = JobBuilder::<u32>::new("double");
 /// let double = job.step("double").run(|n| async move { Ok::<_, std::io::Error>(n * 2) })?;
 /// let job = job.seal().with_result(&double)?;
-/// assert_eq!(futures::executor::block_on(job.start(executor.clone(), 21).result())?, 42);
+/// assert_eq!(futures::executor::block_on(job.on(executor.clone()).start(21).result())?, 42);
 /// assert!(executor.spawns() >= 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -17,7 +17,7 @@ use asyncjob_test::{PanicInSpawn, ThreadTimer, Watchdog};
 use futures::executor::ThreadPool;
 use futures::future::{Either, select};
 
-type Pool = FuturesExecutor<ThreadPool, ThreadTimer>;
+type Pool = FuturesExecutor<ThreadPool>;
 
 const HANG: Duration = Duration::from_secs(20);
 
@@ -26,7 +26,7 @@ fn pool() -> Pool {
         .pool_size(2)
         .create()
         .expect("a thread pool");
-    FuturesExecutor::new(pool).with_timer(ThreadTimer)
+    FuturesExecutor::new(pool)
 }
 
 /// A root with three children (`a`, `b`, `c`) and a grandchild under `a`, so that the root's
@@ -112,7 +112,9 @@ fn survives(executor: &PanicInSpawn<Pool>) {
         .expect("a well-formed step");
     let instance = job
         .seal()
-        .start_with(executor.inner().clone(), (), JobOptions::new());
+        .on(executor.inner().clone())
+        .options(JobOptions::new())
+        .start(());
     assert!(
         matches!(wait_bounded(&instance), Some(Ok(()))),
         "the executor still runs jobs"
@@ -124,7 +126,10 @@ fn a_panicking_spawn_while_a_step_releases_its_children_fails_that_child_only() 
     let _watchdog = Watchdog::new("panicking spawn of a child", Duration::from_secs(120));
     for nth in [2, 3, 4] {
         let executor = PanicInSpawn::new(pool(), nth);
-        let instance = fan_out().start_with(executor.clone(), (), JobOptions::new());
+        let instance = fan_out()
+            .on(executor.clone())
+            .options(JobOptions::new())
+            .start(());
         let outcome = wait_bounded(&instance).unwrap_or_else(|| {
             let states: Vec<_> = instance
                 .steps()
@@ -159,7 +164,10 @@ fn spawns_that_all_panic_fail_their_steps_and_wait_returns() {
     for nth in [1, 2] {
         let executor = PanicInSpawn::new(pool(), nth).and_every_later();
         let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            fan_out().start_with(executor.clone(), (), JobOptions::new())
+            fan_out()
+                .on(executor.clone())
+                .options(JobOptions::new())
+                .start(())
         }));
         let Ok(instance) = started else {
             panic!("a panic in spawn() #{nth} reached the caller of start");

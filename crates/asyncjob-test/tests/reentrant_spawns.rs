@@ -19,7 +19,7 @@ use std::time::Duration;
 use asyncjob::{
     BoxFuture, Executor, FuturesExecutor, JobBuilder, JobWithResult, SpawnError, Timer,
 };
-use asyncjob_test::{PollInSpawn, ThreadTimer, Watchdog};
+use asyncjob_test::{PollInSpawn, Watchdog};
 use futures::executor::ThreadPool;
 
 thread_local! {
@@ -88,20 +88,18 @@ fn comb(levels: usize) -> JobWithResult<(), u64> {
     job.seal().with_result(&spine).expect("a step of this job")
 }
 
-fn executor() -> Nesting<PollInSpawn<FuturesExecutor<ThreadPool, ThreadTimer>>> {
+fn executor() -> Nesting<PollInSpawn<FuturesExecutor<ThreadPool>>> {
     let pool = ThreadPool::builder()
         .pool_size(2)
         .create()
         .expect("a thread pool");
-    Nesting::new(PollInSpawn::new(
-        FuturesExecutor::new(pool).with_timer(ThreadTimer),
-    ))
+    Nesting::new(PollInSpawn::new(FuturesExecutor::new(pool)))
 }
 
 /// Runs a comb of `levels` levels; returns the deepest nesting of `spawn()` calls seen.
 fn run_comb(levels: usize) -> usize {
     let executor = executor();
-    let instance = comb(levels).start(executor.clone(), ());
+    let instance = comb(levels).on(executor.clone()).start(());
     let result = futures::executor::block_on(instance.result());
     assert_eq!(
         result.ok(),

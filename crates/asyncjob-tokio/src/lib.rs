@@ -24,7 +24,7 @@
 //! let runtime = tokio::runtime::Runtime::new()?;
 //! let output = runtime.block_on(async {
 //!     // Inside the runtime, `TokioExecutor::new()` finds it.
-//!     job.start(TokioExecutor::new(), 21).result().await
+//!     job.on(TokioExecutor::new()).start(21).result().await
 //! })?;
 //! assert_eq!(output, 42);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

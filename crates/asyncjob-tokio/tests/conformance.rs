@@ -3,7 +3,6 @@
 
 use std::future::Future;
 
-use asyncjob::WithTimer;
 use asyncjob::{
     JobDefinition, JobInstance, JobInstanceWithResult, JobOptions, JobWithResult, Sendable,
 };
@@ -60,7 +59,7 @@ impl Harness for Tokio {
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_with(self.executor(), input, options)
+        job.on(self.executor()).options(options).start(input)
     }
 
     fn start_with_timer<I>(
@@ -73,7 +72,10 @@ impl Harness for Tokio {
     where
         I: Clone + Send + Sync + 'static,
     {
-        job.start_with(WithTimer::new(self.executor(), timer), input, options)
+        job.on(self.executor())
+            .timer(timer)
+            .options(options)
+            .start(input)
     }
 
     fn start_with_result<I, O>(
@@ -86,7 +88,7 @@ impl Harness for Tokio {
         I: Clone + Send + Sync + 'static,
         O: Clone + Send + Sync + 'static,
     {
-        job.start_with(self.executor(), input, options)
+        job.on(self.executor()).options(options).start(input)
     }
 }
 

@@ -48,7 +48,11 @@ fn finished_jobs_with_a_deadline_leave_no_task_behind() {
     let job = job.seal();
     let jobs = 1_000;
     let instances: Vec<_> = (0..jobs)
-        .map(|_| job.start_with(executor.clone(), (), JobOptions::new().deadline(HOUR)))
+        .map(|_| {
+            job.on(executor.clone())
+                .options(JobOptions::new().deadline(HOUR))
+                .start(())
+        })
         .collect();
     for instance in &instances {
         runtime.block_on(instance.wait()).expect("the job succeeds");

@@ -51,7 +51,7 @@ fn forever() -> JobWithResult<(), ()> {
 fn job_runs_on_the_current_runtime() {
     let runtime = multi_thread();
     let job = double_then_text(TokioExecutor::new());
-    let result = runtime.block_on(async { job.start(TokioExecutor::new(), 21).result().await });
+    let result = runtime.block_on(async { job.on(TokioExecutor::new()).start(21).result().await });
     assert_eq!(result.expect("the job succeeds"), "42");
 }
 
@@ -60,7 +60,7 @@ fn job_runs_on_a_pinned_runtime_awaited_elsewhere() {
     let runtime = multi_thread();
     let executor = TokioExecutor::with_handle(runtime.handle().clone());
     let job = double_then_text(executor.clone());
-    let instance = job.start(executor, 5);
+    let instance = job.on(executor).start(5);
     // Await the result on another runtime.
     let result = Builder::new_current_thread()
         .enable_time()
@@ -73,7 +73,7 @@ fn job_runs_on_a_pinned_runtime_awaited_elsewhere() {
 #[test]
 fn job_started_without_a_runtime_fails_to_spawn() {
     let job = double_then_text(TokioExecutor::new());
-    let instance = job.start(TokioExecutor::new(), 1);
+    let instance = job.on(TokioExecutor::new()).start(1);
     let result = multi_thread().block_on(async {
         tokio::time::timeout(WAIT, instance.result())
             .await
@@ -85,7 +85,9 @@ fn job_started_without_a_runtime_fails_to_spawn() {
 #[test]
 fn runtime_shut_down_mid_run_ends_the_job() {
     let runtime = multi_thread();
-    let instance = forever().start(TokioExecutor::with_handle(runtime.handle().clone()), ());
+    let instance = forever()
+        .on(TokioExecutor::with_handle(runtime.handle().clone()))
+        .start(());
     drop(runtime);
     let result = multi_thread().block_on(async {
         tokio::time::timeout(WAIT, instance.result())
@@ -138,7 +140,7 @@ fn runtime_shut_down_during_a_back_off_a_timeout_or_a_deadline_ends_the_job() {
             JobOptions::new()
         };
         let executor = TokioExecutor::with_handle(runtime.handle().clone());
-        let instance = job.seal().start_with(executor, (), options);
+        let instance = job.seal().on(executor).options(options).start(());
         let expected = if case == "back-off" {
             StepState::Retrying
         } else {

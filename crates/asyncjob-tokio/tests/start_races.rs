@@ -30,7 +30,7 @@ fn rounds(job: &JobDefinition<Arc<Probe>>, race: Race, rounds: usize) {
         let round = run_round(
             job,
             race,
-            |job, probe, options| job.start_with(executor, probe, options),
+            |job, probe, options| job.on(executor).options(options).start(probe),
             |wait| runtime.block_on(wait),
         );
         // Let every task left run to its end (a step wrongly left pending would run now), then

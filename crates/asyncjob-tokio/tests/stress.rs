@@ -43,7 +43,7 @@ fn start_races_cancel_fail_fast_and_deadlines_on_multi_thread() {
     stress(
         "tokio multi-thread",
         plan,
-        |job, probe, options| job.start_with(executor.clone(), probe, options),
+        |job, probe, options| job.on(executor.clone()).options(options).start(probe),
         |wait| runtime.block_on(wait),
         || {
             runtime.block_on(async {

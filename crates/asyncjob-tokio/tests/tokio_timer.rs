@@ -120,7 +120,7 @@ fn timeout_and_back_off_without_a_time_driver_fail_the_step_as_a_panic() {
             let definition = job.seal();
             let executor = TokioExecutor::with_handle(runtime.handle().clone());
             let error = runtime
-                .block_on(definition.start(executor, ()).wait())
+                .block_on(definition.on(executor).start(()).wait())
                 .expect_err("the step cannot be timed");
             assert_eq!(
                 error.kind(),
@@ -151,7 +151,7 @@ fn deadline_without_a_time_driver_ends_the_job_with_the_timer_failure() {
         let definition = job.seal();
         let executor = TokioExecutor::with_handle(runtime.handle().clone());
         let options = JobOptions::new().deadline(HOUR);
-        let instance = definition.start_with(executor, (), options);
+        let instance = definition.on(executor).options(options).start(());
         let error = runtime
             .block_on(instance.wait())
             .expect_err("the deadline cannot be kept");
@@ -223,8 +223,10 @@ fn a_job_in_a_back_off_and_under_a_timeout_has_no_timer_tasks() {
     // A runtime each: a deadline task may outlive its job (issue 12, item 9).
     let [control, timed] = [false, true].map(|timed| {
         current_thread().block_on(async {
-            let instance =
-                job(timed).start_with(TokioExecutor::new(), (), JobOptions::new().deadline(HOUR));
+            let instance = job(timed)
+                .on(TokioExecutor::new())
+                .options(JobOptions::new().deadline(HOUR))
+                .start(());
             let first = if timed {
                 StepState::Retrying
             } else {
@@ -280,7 +282,9 @@ fn sleeps_follow_the_runtimes_paused_clock() {
         let started = tokio::time::Instant::now();
         let options = JobOptions::new().deadline(3 * HOUR);
         definition
-            .start_with(TokioExecutor::new(), (), options)
+            .on(TokioExecutor::new())
+            .options(options)
+            .start(())
             .wait()
             .await
             .expect("the second attempt succeeds");

@@ -73,7 +73,7 @@
 //! let pool = futures::executor::ThreadPool::new().unwrap();
 //! let executor = FuturesExecutor::new(pool);
 //!
-//! let instance = TOUR.start(executor.clone(), 3); // returns at once
+//! let instance = TOUR.on(executor.clone()).start(3); // returns at once
 //! let result = futures::executor::block_on(instance.result()).unwrap();
 //! assert_eq!(result, "3: 6 and 9");
 //!
@@ -98,7 +98,7 @@
 //! let connect = job.step("connect").run(|()| async { Err::<u32, _>("connection refused") })?;
 //! job.step("query").after(&connect).run(|(), _conn| async { Ok::<_, String>(()) })?;
 //! job.step("unrelated").run(|()| async { Ok::<_, String>(()) })?;
-//! let instance = job.seal().start(executor, ());
+//! let instance = job.seal().on(executor).start(());
 //!
 //! let error = futures::executor::block_on(instance.wait()).unwrap_err();
 //! assert_eq!(error.kind(), JobErrorKind::StepFailed);
@@ -142,7 +142,7 @@
 //!
 //! let mut pool = futures::executor::LocalPool::new();
 //! let executor = FuturesExecutor::new(pool.spawner());
-//! let instance = job.start_local(executor, 10);
+//! let instance = job.on(executor).start_local(10);
 //! assert_eq!(pool.run_until(instance.result()).unwrap(), 100);
 //! # Ok::<_, asyncjob::DefinitionError>(())
 //! ```
@@ -167,10 +167,10 @@
 //!
 //! | runtime | crate | start with |
 //! |---|---|---|
-//! | tokio (current-thread or multi-thread) | `asyncjob-tokio` | `def.start(TokioExecutor::new(), input)` |
-//! | smol / async-executor | `asyncjob-smol` | `def.start(SmolExecutor::new(&ex), input)` |
-//! | a single thread, `!Send` steps | `asyncjob-local` | `def.start_local(rt.handle(), input)` |
-//! | anything implementing `futures::task::Spawn` | this crate | `def.start(FuturesExecutor::new(s).with_timer(t), input)` |
+//! | tokio (current-thread or multi-thread) | `asyncjob-tokio` | `def.on(TokioExecutor::new()).start(input)` |
+//! | smol / async-executor | `asyncjob-smol` | `def.on(SmolExecutor::new(&ex)).start(input)` |
+//! | a single thread, `!Send` steps | `asyncjob-local` | `def.on(rt.handle()).start_local(input)` |
+//! | anything implementing `futures::task::Spawn` | this crate | `def.on(FuturesExecutor::new(s)).timer(t).start(input)` |
 //!
 //! The [`rt`] module documentation shows how to write an adapter for another runtime.
 
@@ -213,11 +213,11 @@ pub use graph::definition::{JobDefinition, JobWithResult, StepInfo};
 pub use graph::parents::{Dependencies, IntoParents, Parents, SendParents};
 pub use id::JobId;
 pub use instance::{
-    CancelOnDrop, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot, StepSnapshot, Wait,
+    CancelOnDrop, ExecutorTimer, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot,
+    Runner, StepSnapshot, TimerSource, Wait,
 };
 pub use mode::{Local, Mode, Sendable};
 pub use rt::{
-    BoxFuture, Executor, FuturesExecutor, LocalBoxFuture, LocalExecutor, NoTimer, SpawnError,
-    Timer, WithTimer,
+    BoxFuture, Executor, FuturesExecutor, LocalBoxFuture, LocalExecutor, NoTimer, SpawnError, Timer,
 };
 pub use state::{RetriedAttempt, StepState};

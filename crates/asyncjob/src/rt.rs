@@ -51,7 +51,7 @@
 //! let mut job = JobBuilder::<u32>::new("double");
 //! let double = job.step("double").run(|n| async move { Ok::<_, std::io::Error>(n * 2) }).unwrap();
 //! let job = job.seal().with_result(&double).unwrap();
-//! let out = futures::executor::block_on(job.start(ThreadPerTask, 21).result()).unwrap();
+//! let out = futures::executor::block_on(job.on(ThreadPerTask).start(21).result()).unwrap();
 //! assert_eq!(out, 42);
 //! ```
 
@@ -295,52 +295,43 @@ impl From<futures_task::SpawnError> for SpawnError {
 /// [`futures_task::LocalSpawn`] (such as `futures::executor::LocalSpawner`) into a
 /// [`LocalExecutor`].
 ///
-/// It has no timer of its own ([`NoTimer`]): a job without retry, timeout or deadline runs on it
-/// as it is; pair it with a timer through [`FuturesExecutor::with_timer`] for the others.
+/// It has no timer of its own (its [`Timer`] is that of [`NoTimer`]): a job without retry,
+/// timeout or deadline runs on it as it is; give the others a timer with
+/// [`Runner::timer`](crate::Runner::timer).
 ///
 /// ```
 /// use asyncjob::FuturesExecutor;
 /// # use std::time::Duration;
-/// # use asyncjob::{BoxFuture, Timer};
-/// # #[derive(Clone)] struct MyTimer;
+/// # use asyncjob::{BoxFuture, JobBuilder, Timer};
+/// # struct MyTimer;
 /// # impl Timer for MyTimer { fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> { Box::pin(async {}) } }
+/// # let mut job = JobBuilder::<()>::new("job");
+/// # job.step("s").retry(asyncjob::retry::Retry::fixed(2, Duration::ZERO)).run(|_| async { Ok::<_, String>(()) })?;
+/// # let job = job.seal();
 ///
 /// let pool = futures::executor::ThreadPool::builder().pool_size(2).create().unwrap();
-/// let executor = FuturesExecutor::new(pool).with_timer(MyTimer);
-/// # let _ = executor;
+/// let instance = job.on(FuturesExecutor::new(pool)).timer(MyTimer).start(());
+/// # futures::executor::block_on(instance.wait())?;
+/// # Ok::<_, Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct FuturesExecutor<S, T = NoTimer> {
+pub struct FuturesExecutor<S> {
     spawner: S,
-    timer: T,
 }
 
 impl<S> FuturesExecutor<S> {
     /// Wraps a [`futures_task::Spawn`] or [`futures_task::LocalSpawn`] implementation.
     pub fn new(spawner: S) -> Self {
-        FuturesExecutor {
-            spawner,
-            timer: NoTimer,
-        }
+        FuturesExecutor { spawner }
     }
 
-    /// Adds the timer used for retry back-off and timeouts.
-    pub fn with_timer<T: Timer>(self, timer: T) -> FuturesExecutor<S, T> {
-        FuturesExecutor {
-            spawner: self.spawner,
-            timer,
-        }
-    }
-}
-
-impl<S, T> FuturesExecutor<S, T> {
     /// The wrapped spawner.
     pub fn spawner(&self) -> &S {
         &self.spawner
     }
 }
 
-impl<S: Spawn, T> Executor for FuturesExecutor<S, T> {
+impl<S: Spawn> Executor for FuturesExecutor<S> {
     fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
         self.spawner
             .spawn_obj(FutureObj::new(future))
@@ -348,7 +339,7 @@ impl<S: Spawn, T> Executor for FuturesExecutor<S, T> {
     }
 }
 
-impl<S: LocalSpawn, T> LocalExecutor for FuturesExecutor<S, T> {
+impl<S: LocalSpawn> LocalExecutor for FuturesExecutor<S> {
     fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
         self.spawner
             .spawn_local_obj(LocalFutureObj::new(future))
@@ -356,101 +347,13 @@ impl<S: LocalSpawn, T> LocalExecutor for FuturesExecutor<S, T> {
     }
 }
 
-impl<S, T: Timer> Timer for FuturesExecutor<S, T> {
+/// No timer: reads the system's clock and cannot sleep, as [`NoTimer`].
+impl<S> Timer for FuturesExecutor<S> {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        self.timer.sleep(duration)
-    }
-
-    fn now(&self) -> Instant {
-        self.timer.now()
+        NoTimer.sleep(duration)
     }
 
     fn can_sleep(&self) -> bool {
-        self.timer.can_sleep()
-    }
-}
-
-/// An executor with another timer: spawns through `E`, sleeps through `T`.
-///
-/// Useful to give a runtime's executor a different clock — a test timer that records or fakes
-/// delays, say — or to pair a spawner that has no timer with one.
-///
-/// ```
-/// use std::time::Duration;
-/// use asyncjob::{BoxFuture, FuturesExecutor, Timer, WithTimer};
-///
-/// /// Never waits: every sleep completes at once.
-/// #[derive(Clone)]
-/// struct Instant;
-/// impl Timer for Instant {
-///     fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
-///         Box::pin(async {})
-///     }
-/// }
-///
-/// let pool = futures::executor::ThreadPool::new().unwrap();
-/// let executor = WithTimer::new(FuturesExecutor::new(pool), Instant);
-/// # let _ = executor;
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct WithTimer<E, T> {
-    executor: E,
-    timer: T,
-}
-
-impl<E, T> WithTimer<E, T> {
-    /// Spawns through `executor`, sleeps through `timer`.
-    pub fn new(executor: E, timer: T) -> Self {
-        WithTimer { executor, timer }
-    }
-
-    /// The executor.
-    pub fn executor(&self) -> &E {
-        &self.executor
-    }
-
-    /// The timer.
-    pub fn timer(&self) -> &T {
-        &self.timer
-    }
-}
-
-impl<E: Executor, T> Executor for WithTimer<E, T> {
-    fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
-        self.executor.spawn(future)
-    }
-
-    fn spawn_unboxed<F>(&self, future: F) -> Result<(), SpawnError>
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.executor.spawn_unboxed(future)
-    }
-}
-
-impl<E: LocalExecutor, T> LocalExecutor for WithTimer<E, T> {
-    fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
-        self.executor.spawn_local(future)
-    }
-
-    fn spawn_local_unboxed<F>(&self, future: F) -> Result<(), SpawnError>
-    where
-        F: Future<Output = ()> + 'static,
-    {
-        self.executor.spawn_local_unboxed(future)
-    }
-}
-
-impl<E, T: Timer> Timer for WithTimer<E, T> {
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        self.timer.sleep(duration)
-    }
-
-    fn now(&self) -> Instant {
-        self.timer.now()
-    }
-
-    fn can_sleep(&self) -> bool {
-        self.timer.can_sleep()
+        false
     }
 }

@@ -66,8 +66,11 @@ fn a_fake_clock_drives_every_reported_time() {
         .expect("a step");
     let mut pool = LocalPool::new();
     clock.advance(Duration::from_secs(100)); // the run starts at 100 s on the clock
-    let executor = FuturesExecutor::new(pool.spawner()).with_timer(clock.clone());
-    let instance = job.seal().start_local(executor, ());
+    let instance = job
+        .seal()
+        .on(FuturesExecutor::new(pool.spawner()))
+        .timer(clock.clone())
+        .start_local(());
     clock.advance(Duration::from_secs(2));
     pool.run_until_stalled(); // "first" starts at 2 s
     clock.advance(Duration::from_secs(5));
@@ -120,7 +123,10 @@ fn a_job_that_sleeps_is_refused_without_a_timer() {
         (&plain, JobOptions::new().deadline(Duration::from_secs(1))),
     ];
     for (job, options) in cases {
-        let instance = job.start_local_with(FuturesExecutor::new(pool.spawner()), (), options);
+        let instance = job
+            .on(FuturesExecutor::new(pool.spawner()))
+            .options(options)
+            .start_local(());
         let error = pool.run_until(instance.wait()).expect_err("refused");
         assert_eq!(error.kind(), JobErrorKind::TimerMissing, "{}", job.name());
         assert_eq!(error.step(), None);
@@ -137,7 +143,9 @@ fn a_job_that_sleeps_is_refused_without_a_timer() {
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 
     // A job that never sleeps needs no timer.
-    let instance = plain.start_local(FuturesExecutor::new(pool.spawner()), ());
+    let instance = plain
+        .on(FuturesExecutor::new(pool.spawner()))
+        .start_local(());
     pool.run_until(instance.wait()).expect("runs");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }

@@ -11,21 +11,11 @@ use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use asyncjob::{BoxError, BoxFuture, FuturesExecutor, JobBuilder, JobSnapshot, StepState, Timer};
+use asyncjob::{BoxError, FuturesExecutor, JobBuilder, JobSnapshot, StepState};
 use futures::executor::LocalPool;
 
 /// Far longer than drawing this job takes (well under a millisecond).
 const LIMIT: Duration = Duration::from_secs(3);
-
-/// A timer for jobs that never sleep.
-#[derive(Debug, Clone, Copy)]
-struct NoSleep;
-
-impl Timer for NoSleep {
-    fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
-    }
-}
 
 /// An error that is its own source.
 #[derive(Debug)]
@@ -160,8 +150,8 @@ fn finished_job() -> JobSnapshot {
         .expect("a well-formed step");
     let definition = job.seal();
     let mut pool = LocalPool::new();
-    let executor = FuturesExecutor::new(pool.spawner()).with_timer(NoSleep);
-    let instance = definition.start_local(executor, ());
+    let executor = FuturesExecutor::new(pool.spawner());
+    let instance = definition.on(executor).start_local(());
     let _ = pool.run_until(instance.wait());
     let snapshot = instance.snapshot();
     let states: Vec<_> = snapshot.steps.iter().map(|step| step.state).collect();

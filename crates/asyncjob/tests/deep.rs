@@ -1,19 +1,10 @@
 //! Very long chains run, and are dropped, without a stack overflow: the engine runs successors
 //! in a loop (not by recursion) and frees unfinished steps last-to-first.
 
-use asyncjob::{BoxFuture, FuturesExecutor, JobBuilder, JobDefinition, Timer};
+use asyncjob::{FuturesExecutor, JobBuilder, JobDefinition};
 use futures::executor::LocalPool;
 
 type Res<T> = Result<T, std::convert::Infallible>;
-
-#[derive(Clone)]
-struct NoSleep;
-
-impl Timer for NoSleep {
-    fn sleep(&self, _: std::time::Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
-    }
-}
 
 const STEPS: u64 = 1_000_000;
 
@@ -38,16 +29,16 @@ fn a_million_step_chain_runs_and_drops() {
     let _heavy = heavy();
     let (job, last) = chain();
     let mut pool = LocalPool::new();
-    let executor = FuturesExecutor::new(pool.spawner()).with_timer(NoSleep);
+    let executor = FuturesExecutor::new(pool.spawner());
 
-    let instance = job.start_local(executor.clone(), 0);
+    let instance = job.on(executor.clone()).start_local(0);
     pool.run_until(instance.wait()).expect("succeeds");
     assert_eq!(instance.output(&last), Some(STEPS - 1));
     drop(instance);
 
     // Dropped before any step ran: a million unfinished step futures, each holding its parent's
     // output handle, are freed without recursing down the chain.
-    let instance = job.start_local(executor, 0);
+    let instance = job.on(executor).start_local(0);
     drop(instance);
     drop(pool);
 }
@@ -92,9 +83,9 @@ fn a_100_000_wide_fan_out_and_vec_fan_in_runs_and_drops() {
     let _heavy = heavy();
     let (job, sink) = wide(WIDE);
     let mut pool = LocalPool::new();
-    let executor = FuturesExecutor::new(pool.spawner()).with_timer(NoSleep);
+    let executor = FuturesExecutor::new(pool.spawner());
 
-    let instance = job.start_local(executor.clone(), 1);
+    let instance = job.on(executor.clone()).start_local(1);
     pool.run_until(instance.wait()).expect("succeeds");
     let n = WIDE as u64;
     assert_eq!(instance.output(&sink), Some(n + n * (n - 1) / 2));
@@ -102,7 +93,7 @@ fn a_100_000_wide_fan_out_and_vec_fan_in_runs_and_drops() {
 
     // Cancelled once the root has run (and the middle steps are queued): every step ends, and
     // the instance drops.
-    let instance = job.start_local(executor.clone(), 1);
+    let instance = job.on(executor.clone()).start_local(1);
     assert!(pool.try_run_one(), "the root runs");
     assert!(instance.cancel(), "the middle steps are still queued");
     let error = pool.run_until(instance.wait()).expect_err("cancelled");
@@ -114,7 +105,7 @@ fn a_100_000_wide_fan_out_and_vec_fan_in_runs_and_drops() {
     drop(instance);
 
     // Dropped unstarted: the sink's future holds 100,000 parent handles.
-    let instance = job.start_local(executor, 1);
+    let instance = job.on(executor).start_local(1);
     drop(instance);
     drop(pool);
 }
@@ -135,9 +126,9 @@ fn cost(n: usize) -> Cost {
     let definition_dot = job.to_dot();
 
     let mut pool = LocalPool::new();
-    let executor = FuturesExecutor::new(pool.spawner()).with_timer(NoSleep);
+    let executor = FuturesExecutor::new(pool.spawner());
     let clock = Instant::now();
-    let instance = job.start_local(executor, 1);
+    let instance = job.on(executor).start_local(1);
     pool.run_until(instance.wait()).expect("succeeds");
     let run = clock.elapsed();
 

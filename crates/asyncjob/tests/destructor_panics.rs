@@ -59,10 +59,10 @@ fn an_output_destructor_panicking_in_the_last_task_does_not_reach_the_executor()
         .expect("a well-formed step");
     let job = job.seal();
     let mut pool = LocalPool::new();
-    let instance = job.start_local(
-        FuturesExecutor::new(pool.spawner()).with_timer(NoSleep),
-        drops.clone(),
-    );
+    let instance = job
+        .on(FuturesExecutor::new(pool.spawner()))
+        .timer(NoSleep)
+        .start_local(drops.clone());
     drop(instance);
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| pool.run()));
     assert!(
@@ -97,7 +97,10 @@ fn a_panic_payload_whose_destructor_panics_does_not_reach_the_executor() {
         .expect("a well-formed step");
     let job = job.seal();
     let mut pool = LocalPool::new();
-    let instance = job.start_local(FuturesExecutor::new(pool.spawner()).with_timer(NoSleep), ());
+    let instance = job
+        .on(FuturesExecutor::new(pool.spawner()))
+        .timer(NoSleep)
+        .start_local(());
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| pool.run_until(instance.wait())));
     let Ok(outcome) = outcome else {
         panic!("the payload destructor's panic escaped the job's task into the executor");

@@ -82,7 +82,7 @@ fn refused_spawn_fails_the_step_and_skips_its_dependents() {
         .run(|(), n| async move { Res::Ok(n) })
         .expect("ok");
     let job = job.seal();
-    let instance = job.start(refusing(1), ());
+    let instance = job.on(refusing(1)).start(());
     let error = futures::executor::block_on(instance.wait()).expect_err("a spawn was refused");
     assert_eq!(error.kind(), JobErrorKind::SpawnFailed);
     assert!(error.is_spawn_failed());
@@ -124,7 +124,7 @@ fn refused_first_spawn_fails_every_root() {
         .after(&a)
         .run(|(), n| async move { Res::Ok(n) })
         .expect("ok");
-    let instance = job.seal().start(refusing(0), ());
+    let instance = job.seal().on(refusing(0)).start(());
     assert!(instance.is_finished(), "nothing is left to run");
     let error = futures::executor::block_on(instance.wait()).expect_err("refused");
     assert_eq!(error.kind(), JobErrorKind::SpawnFailed);
@@ -145,7 +145,7 @@ fn dropped_tasks_fail_their_steps() {
         .expect("ok");
     let job = job.seal();
     for options in [JobOptions::new(), JobOptions::new().sequential()] {
-        let instance = job.start_with(Dropping, (), options);
+        let instance = job.on(Dropping).options(options).start(());
         let error = futures::executor::block_on(instance.wait()).expect_err("dropped");
         assert_eq!(
             (error.kind(), error.step()),
@@ -167,7 +167,9 @@ fn sequential_run_with_a_dropped_driver_fails_every_remaining_step() {
     job.step("b").run(|()| async { Res::Ok(2) }).expect("ok");
     let instance = job
         .seal()
-        .start_with(Dropping, (), JobOptions::new().sequential());
+        .on(Dropping)
+        .options(JobOptions::new().sequential())
+        .start(());
     futures::executor::block_on(instance.wait()).expect_err("dropped");
     for step in instance.steps() {
         assert_eq!(step.state, StepState::Failed, "{}", step.name);

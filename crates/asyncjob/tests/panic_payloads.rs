@@ -45,7 +45,9 @@ fn the_payload_of_a_step_panic_can_be_taken_once_and_resumed() {
     let mut pool = LocalPool::new();
     let instance = job
         .seal()
-        .start_local(FuturesExecutor::new(pool.spawner()).with_timer(NoSleep), ());
+        .on(FuturesExecutor::new(pool.spawner()))
+        .timer(NoSleep)
+        .start_local(());
     let error = pool.run_until(instance.wait()).expect_err("it panicked");
     assert_eq!(error.kind(), JobErrorKind::StepPanicked);
     assert_eq!(error.step(), Some("boom"));
@@ -79,8 +81,10 @@ fn a_payload_whose_destructor_panics_is_contained() {
     let job = job.seal();
     for _ in 0..3 {
         let mut pool = LocalPool::new();
-        let instance =
-            job.start_local(FuturesExecutor::new(pool.spawner()).with_timer(NoSleep), ());
+        let instance = job
+            .on(FuturesExecutor::new(pool.spawner()))
+            .timer(NoSleep)
+            .start_local(());
         // The pool would re-raise a panic that escaped a task; run_until returns instead.
         let error = pool.run_until(instance.wait()).expect_err("it panicked");
         assert_eq!(error.kind(), JobErrorKind::StepPanicked);

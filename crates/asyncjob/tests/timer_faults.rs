@@ -104,13 +104,16 @@ fn start<T: Timer + Clone + 'static>(
     timer: T,
 ) -> (LocalPool, JobInstance<Local>, Arc<Live>) {
     let pool = LocalPool::new();
-    let executor = FuturesExecutor::new(pool.spawner()).with_timer(timer);
     let options = match policy {
         Policy::Deadline => JobOptions::new().deadline(SHORT),
         _ => JobOptions::new(),
     };
     let live = Arc::new(Live::default());
-    let instance = job(policy).start_local_with(executor, live.clone(), options);
+    let instance = job(policy)
+        .on(FuturesExecutor::new(pool.spawner()))
+        .timer(timer)
+        .options(options)
+        .start_local(live.clone());
     (pool, instance, live)
 }
 

@@ -19,7 +19,7 @@ use futures::channel::oneshot;
 use futures::executor::{LocalPool, LocalSpawner};
 use graphviz_rust::dot_structures::{Edge, EdgeTy, Graph, Id, Node, NodeId, Stmt, Vertex};
 
-/// A timer for jobs that never sleep.
+/// A timer whose sleeps end at once, for the jobs here that retry or have a deadline.
 #[derive(Debug, Clone, Copy)]
 struct NoSleep;
 
@@ -31,8 +31,8 @@ impl Timer for NoSleep {
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-fn executor(pool: &LocalPool) -> FuturesExecutor<LocalSpawner, NoSleep> {
-    FuturesExecutor::new(pool.spawner()).with_timer(NoSleep)
+fn executor(pool: &LocalPool) -> FuturesExecutor<LocalSpawner> {
+    FuturesExecutor::new(pool.spawner())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -332,7 +332,7 @@ fn run_hostile() -> (JobDefinition<u32>, JobInstance<Local>, Vec<String>) {
     let (job, names) = hostile_job();
     let mut pool = LocalPool::new();
     let options = JobOptions::new().with_id("id \"1\"\n#;:<>");
-    let instance = job.start_local_with(executor(&pool), 1, options);
+    let instance = job.on(executor(&pool)).options(options).start_local(1);
     let error = pool.run_until(instance.wait()).expect_err("a step fails");
     assert_eq!(error.step(), Some("fails \"loudly\"\n<&>"));
     (job, instance, names)
@@ -531,7 +531,9 @@ fn instance_dot_colours_every_state_while_running() {
     let job = states_job();
     let (tx, rx) = oneshot::channel();
     let mut pool = LocalPool::new();
-    let instance = job.start_local(executor(&pool), Arc::new(Mutex::new(Some(rx))));
+    let instance = job
+        .on(executor(&pool))
+        .start_local(Arc::new(Mutex::new(Some(rx))));
 
     // Not yet polled: the roots are pending, the rest waiting.
     let snapshot = instance.snapshot();
@@ -689,7 +691,7 @@ fn definition_dot_is_deterministic_and_complete() {
 fn renderings_of_one_snapshot_are_deterministic() {
     let job = summary_job();
     let mut pool = LocalPool::new();
-    let instance = job.start_local(executor(&pool), ());
+    let instance = job.on(executor(&pool)).start_local(());
     pool.run_until(instance.wait()).expect("succeeds");
     let snapshot = instance.snapshot();
     assert_eq!(snapshot.to_dot(), snapshot.to_dot());
@@ -704,7 +706,7 @@ fn renderings_of_one_snapshot_are_deterministic() {
 fn gantt_has_one_section_per_step() {
     let job = summary_job();
     let mut pool = LocalPool::new();
-    let instance = job.start_local(executor(&pool), ());
+    let instance = job.on(executor(&pool)).start_local(());
     pool.run_until(instance.wait()).expect("succeeds");
     let text = instance.to_mermaid_gantt();
     assert!(text.contains("\n    dateFormat x\n    axisFormat %S.%L\n    todayMarker off\n"));
@@ -728,7 +730,7 @@ fn chrome_trace_has_a_track_and_an_attempt_per_step() {
     let job = summary_job();
     let mut pool = LocalPool::new();
     let options = JobOptions::new().with_id("trace-1");
-    let instance = job.start_local_with(executor(&pool), (), options);
+    let instance = job.on(executor(&pool)).options(options).start_local(());
     pool.run_until(instance.wait()).expect("succeeds");
     let trace: serde_json::Value =
         serde_json::from_str(&instance.to_chrome_trace()).expect("valid JSON");
@@ -767,11 +769,10 @@ fn snapshot_describes_dependencies_times_and_attempts() {
     let job = states_job();
     let (tx, rx) = oneshot::channel();
     let mut pool = LocalPool::new();
-    let instance = job.start_local_with(
-        executor(&pool),
-        Arc::new(Mutex::new(Some(rx))),
-        JobOptions::new().with_id("snap"),
-    );
+    let instance = job
+        .on(executor(&pool))
+        .options(JobOptions::new().with_id("snap"))
+        .start_local(Arc::new(Mutex::new(Some(rx))));
     pool.run_until_stalled();
     let snapshot = instance.snapshot();
     assert_eq!(&*snapshot.name, "states");
@@ -891,7 +892,10 @@ fn retried_attempts_show_in_the_gantt_chart_and_the_trace() {
         .expect("a well-formed step");
     let job = job.seal();
     let mut pool = LocalPool::new();
-    let instance = job.start_local(executor(&pool), Arc::new(AtomicU32::new(0)));
+    let instance = job
+        .on(executor(&pool))
+        .timer(NoSleep)
+        .start_local(Arc::new(AtomicU32::new(0)));
     pool.run_until(instance.wait())
         .expect("succeeds on the third attempt");
 
@@ -954,7 +958,7 @@ fn hostile_job_names_in_every_format() {
             dot_form(&shortened(name))
         );
         let mut pool = LocalPool::new();
-        let instance = job.start_local(executor(&pool), 1);
+        let instance = job.on(executor(&pool)).start_local(1);
         pool.run_until(instance.wait()).expect("succeeds");
         assert_eq!(instance.output(&step), Some(1));
         let text = instance.to_dot();
@@ -1027,7 +1031,7 @@ fn hostile_names_in_every_error_message() {
             .expect("valid");
         let job = job.seal();
         let mut pool = LocalPool::new();
-        let instance = job.start_local(executor(&pool), 1);
+        let instance = job.on(executor(&pool)).timer(NoSleep).start_local(1);
         pool.run_until(instance.wait()).expect_err("steps fail");
         let mut errors: Vec<_> = instance
             .steps()
@@ -1043,19 +1047,23 @@ fn hostile_names_in_every_error_message() {
             .run(|()| std::future::pending::<Result<(), Error>>())
             .expect("valid");
         let stuck = stuck.seal();
-        let instance = stuck.start_local(executor(&pool), ());
+        let instance = stuck.on(executor(&pool)).start_local(());
         pool.run_until_stalled();
         instance.cancel();
         errors.push(pool.run_until(instance.wait()).expect_err("cancelled"));
         errors.extend(instance.steps().into_iter().filter_map(|s| s.error));
         let options = JobOptions::new().deadline(Duration::ZERO);
-        let instance = stuck.start_local_with(executor(&pool), (), options);
+        let instance = stuck
+            .on(executor(&pool))
+            .timer(NoSleep)
+            .options(options)
+            .start_local(());
         errors.push(
             pool.run_until(instance.wait())
                 .expect_err("past its deadline"),
         );
-        let refusing = FuturesExecutor::new(Refuse).with_timer(NoSleep);
-        let instance = stuck.start_local(refusing, ());
+        let refusing = FuturesExecutor::new(Refuse);
+        let instance = stuck.on(refusing).start_local(());
         errors.push(pool.run_until(instance.wait()).expect_err("refused"));
 
         let mut kinds = HashSet::new();
@@ -1112,7 +1120,7 @@ fn multi_line_panic_messages_display_on_one_line() {
         .expect("valid");
     let job = job.seal();
     let mut pool = LocalPool::new();
-    let instance = job.start_local(executor(&pool), ());
+    let instance = job.on(executor(&pool)).start_local(());
     let error = pool.run_until(instance.wait()).expect_err("steps panic");
 
     let steps = instance.steps();
@@ -1155,9 +1163,13 @@ fn multi_line_panic_messages_display_on_one_line() {
         .step("stuck")
         .run(|()| std::future::pending::<Result<(), Error>>())
         .expect("valid");
-    let executor = FuturesExecutor::new(pool.spawner()).with_timer(PanickingTimer);
     let options = JobOptions::new().deadline(Duration::from_secs(3600));
-    let instance = stuck.seal().start_local_with(executor, (), options);
+    let instance = stuck
+        .seal()
+        .on(FuturesExecutor::new(pool.spawner()))
+        .timer(PanickingTimer)
+        .options(options)
+        .start_local(());
     let error = pool.run_until(instance.wait()).expect_err("no deadline");
     let text = error.to_string();
     assert!(!text.chars().any(breaks_a_line), "{text:?}");

@@ -12,9 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use asyncjob::{
-    BoxFuture, Executor, JobErrorKind, JobWithResult, SpawnError, StepState, Timer, WithTimer,
-};
+use asyncjob::{BoxFuture, Executor, JobErrorKind, JobWithResult, SpawnError, StepState, Timer};
 use asyncjob_examples::sql::{SqlError, SqlLib, Summary};
 use asyncjob_smol::SmolExecutor;
 use asyncjob_tokio::TokioExecutor;
@@ -303,8 +301,9 @@ where
     let handles: Vec<_> = (0..instances)
         .map(|n| {
             let lib = if failing(n) { &bad } else { &good };
-            let executor = WithTimer::new(executor.clone(), Patient(executor.clone()));
-            job.start(executor, input(lib))
+            job.on(executor.clone())
+                .timer(Patient(executor.clone()))
+                .start(input(lib))
         })
         .collect();
     // Both root steps of every instance are sleeping at the gate: all are in flight.

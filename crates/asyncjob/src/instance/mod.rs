@@ -2,6 +2,8 @@
 
 mod start;
 
+pub use start::{ExecutorTimer, Runner, TimerSource};
+
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
@@ -280,7 +282,7 @@ impl<X: Mode> JobInstance<X> {
     /// let job = job.seal();
     ///
     /// let mut pool = futures::executor::LocalPool::new();
-    /// let instance = job.start_local(FuturesExecutor::new(pool.spawner()), 1);
+    /// let instance = job.on(FuturesExecutor::new(pool.spawner())).start_local(1);
     /// pool.run_until(instance.wait()).unwrap();
     ///
     /// let snapshot = instance.snapshot();

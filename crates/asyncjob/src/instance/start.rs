@@ -1,5 +1,11 @@
-//! Starting a definition: one run, on an executor, with options.
+//! Starting a definition: one run, on an executor, with a timer and options.
+//!
+//! There is one way to start: [`JobDefinition::on`] (or [`JobWithResult::on`]) names the
+//! executor and returns a [`Runner`]; the runner takes an optional timer and options, then
+//! [`Runner::start`] (steps on an [`Executor`]) or [`Runner::start_local`] (steps on a
+//! [`LocalExecutor`]) starts one instance.
 
+use std::fmt;
 use std::sync::Arc;
 
 use crate::engine::deadline::DeadlineTask;
@@ -13,6 +19,113 @@ use crate::mode::{Local, Mode, Sendable};
 use crate::rt::{Executor, LocalExecutor, SpawnError, Timer};
 
 use super::{JobInstance, JobInstanceWithResult, JobOptions};
+
+/// One run of a definition, about to start: the executor it runs on, the timer it sleeps on
+/// and its [`JobOptions`]. Made by [`JobDefinition::on`] or [`JobWithResult::on`]; consumed by
+/// [`start`](Self::start) or [`start_local`](Self::start_local).
+///
+/// The timer is the executor's own unless [`timer`](Self::timer) gives another (every adapter's
+/// executor has one; [`FuturesExecutor`](crate::FuturesExecutor) has none, which is enough for
+/// a job that never sleeps).
+///
+/// ```
+/// # use asyncjob::{JobBuilder, FuturesExecutor, JobOptions};
+/// # let mut job = JobBuilder::<u32>::new("hello");
+/// # job.step("greet").run(|n| async move { Ok::<_, String>(n + 1) })?;
+/// # let job = job.seal();
+/// let pool = futures::executor::ThreadPool::new().unwrap();
+/// let instance = job
+///     .on(FuturesExecutor::new(pool))
+///     .options(JobOptions::new().with_id("request-42"))
+///     .start(7);
+/// futures::executor::block_on(instance.wait())?;
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a runner does nothing until `start` or `start_local` is called"]
+pub struct Runner<'d, D: ?Sized, E, T = ExecutorTimer> {
+    definition: &'d D,
+    executor: E,
+    timer: T,
+    options: JobOptions,
+}
+
+/// The default timer of a [`Runner`]: the executor's own (the executor implements [`Timer`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecutorTimer;
+
+impl<D: ?Sized, E: fmt::Debug, T: fmt::Debug> fmt::Debug for Runner<'_, D, E, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runner")
+            .field("executor", &self.executor)
+            .field("timer", &self.timer)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'d, D: ?Sized, E, T> Runner<'d, D, E, T> {
+    /// Sleeps (retry back-off, timeouts, the deadline) and reads the clock through `timer`
+    /// instead of the executor's own timer: a test timer that records or fakes time, or a timer
+    /// for an executor that has none. `timer` is a [`Timer`], or [`ExecutorTimer`] (the
+    /// default) for the executor's own ([`TimerSource`] says which types start).
+    pub fn timer<T2>(self, timer: T2) -> Runner<'d, D, E, T2> {
+        Runner {
+            definition: self.definition,
+            executor: self.executor,
+            timer,
+            options: self.options,
+        }
+    }
+
+    /// Starts the instance with these options (id, sequential, failure policy, deadline).
+    pub fn options(mut self, options: JobOptions) -> Self {
+        self.options = options;
+        self
+    }
+}
+
+/// Where a [`Runner`] takes its timer from: [`ExecutorTimer`] (the executor's own) or a
+/// [`Timer`] given to [`Runner::timer`]. Sealed.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` gives no timer to a run on `{E}`",
+    label = "the runner's timer",
+    note = "`ExecutorTimer` (the default) takes the executor's own timer, so the executor must implement `asyncjob::Timer`",
+    note = "otherwise give the runner a timer: `.timer(my_timer)`, or `.timer(asyncjob::NoTimer)` for a job without retry, timeout or deadline"
+)]
+pub trait TimerSource<E, X: Mode>: private::Sealed {
+    #[doc(hidden)]
+    fn into_timer(self, executor: &Arc<E>) -> Arc<<X as Sealed>::Timer>;
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for super::ExecutorTimer {}
+    impl<T: crate::rt::Timer> Sealed for T {}
+}
+
+impl<E: Timer + Send + Sync + 'static> TimerSource<E, Sendable> for ExecutorTimer {
+    fn into_timer(self, executor: &Arc<E>) -> Arc<<Sendable as Sealed>::Timer> {
+        executor.clone()
+    }
+}
+
+impl<E: Timer + 'static> TimerSource<E, Local> for ExecutorTimer {
+    fn into_timer(self, executor: &Arc<E>) -> Arc<<Local as Sealed>::Timer> {
+        executor.clone()
+    }
+}
+
+impl<E, T: Timer + Send + Sync + 'static> TimerSource<E, Sendable> for T {
+    fn into_timer(self, _: &Arc<E>) -> Arc<<Sendable as Sealed>::Timer> {
+        Arc::new(self)
+    }
+}
+
+impl<E, T: Timer + 'static> TimerSource<E, Local> for T {
+    fn into_timer(self, _: &Arc<E>) -> Arc<<Local as Sealed>::Timer> {
+        Arc::new(self)
+    }
+}
 
 /// Sets up a run of mode `X` and starts it: spawns its deadline's task (through
 /// `spawn_deadline`), then its first steps.
@@ -69,47 +182,8 @@ fn run_needs_timer(env: &RunEnv, options: &JobOptions) -> bool {
 }
 
 impl<I, M: Mode> JobDefinition<I, M> {
-    /// Starts an instance on a [`LocalExecutor`]: the job's steps, `Send` or not, run on that
-    /// executor's thread. Returns at once.
-    pub fn start_local<E>(&self, executor: E, input: I) -> JobInstance<Local>
-    where
-        E: LocalExecutor + Timer + 'static,
-    {
-        self.start_local_with(executor, input, JobOptions::default())
-    }
-
-    /// As [`start_local`](Self::start_local), with [`JobOptions`].
-    pub fn start_local_with<E>(
-        &self,
-        executor: E,
-        input: I,
-        options: JobOptions,
-    ) -> JobInstance<Local>
-    where
-        E: LocalExecutor + Timer + 'static,
-    {
-        let env = RunEnv::new(self.topology_arc());
-        let cells = self
-            .instantiate(&input, &env)
-            .into_iter()
-            .map(M::into_local)
-            .collect();
-        let executor = Arc::new(executor);
-        let run = launch::<Local>(
-            env,
-            cells,
-            executor.clone(),
-            executor.clone(),
-            |task| executor.spawn_task(task),
-            &options,
-            self.topology().fail_fast,
-        );
-        JobInstance { run }
-    }
-}
-impl<I> JobDefinition<I, Sendable> {
-    /// Starts an instance on an [`Executor`]. Returns at once; every step starts as soon as its
-    /// dependencies have succeeded.
+    /// Prepares a run of this definition on `executor`; [`Runner::start`] or
+    /// [`Runner::start_local`] starts it.
     ///
     /// ```
     /// # use asyncjob::{JobBuilder, FuturesExecutor};
@@ -118,82 +192,124 @@ impl<I> JobDefinition<I, Sendable> {
     /// let job = job.seal();
     ///
     /// let pool = futures::executor::ThreadPool::new().unwrap();
-    /// let instance = job.start(FuturesExecutor::new(pool), 7);
+    /// let instance = job.on(FuturesExecutor::new(pool)).start(7);
     /// futures::executor::block_on(instance.wait()).unwrap();
     /// # Ok::<_, asyncjob::DefinitionError>(())
     /// ```
-    pub fn start<E>(&self, executor: E, input: I) -> JobInstance<Sendable>
-    where
-        E: Executor + Timer + Send + Sync + 'static,
-    {
-        self.start_with(executor, input, JobOptions::default())
+    pub fn on<E>(&self, executor: E) -> Runner<'_, Self, E> {
+        Runner {
+            definition: self,
+            executor,
+            timer: ExecutorTimer,
+            options: JobOptions::default(),
+        }
     }
+}
 
-    /// As [`start`](Self::start), with [`JobOptions`].
-    pub fn start_with<E>(&self, executor: E, input: I, options: JobOptions) -> JobInstance<Sendable>
-    where
-        E: Executor + Timer + Send + Sync + 'static,
-    {
-        let env = RunEnv::new(self.topology_arc());
-        let cells = self.instantiate(&input, &env).into_boxed_slice();
-        let executor = Arc::new(executor);
-        let run = launch::<Sendable>(
+impl<I, O, M: Mode> JobWithResult<I, O, M> {
+    /// Prepares a run of this definition on `executor`, keeping the result typed: the runner's
+    /// `start` returns a [`JobInstanceWithResult`].
+    pub fn on<E>(&self, executor: E) -> Runner<'_, Self, E> {
+        Runner {
+            definition: self,
+            executor,
+            timer: ExecutorTimer,
+            options: JobOptions::default(),
+        }
+    }
+}
+
+impl<I, M: Mode, E, T> Runner<'_, JobDefinition<I, M>, E, T>
+where
+    E: LocalExecutor + 'static,
+    T: TimerSource<E, Local>,
+{
+    /// Starts an instance on the [`LocalExecutor`]: the job's steps, `Send` or not, run on that
+    /// executor's thread. Returns at once.
+    pub fn start_local(self, input: I) -> JobInstance<Local> {
+        let definition = self.definition;
+        let env = RunEnv::new(definition.topology_arc());
+        let cells = definition
+            .instantiate(&input, &env)
+            .into_iter()
+            .map(M::into_local)
+            .collect();
+        let executor = Arc::new(self.executor);
+        let timer = self.timer.into_timer(&executor);
+        let run = launch::<Local>(
             env,
             cells,
             executor.clone(),
-            executor.clone(),
+            timer,
             |task| executor.spawn_task(task),
-            &options,
-            self.topology().fail_fast,
+            &self.options,
+            definition.topology().fail_fast,
         );
         JobInstance { run }
     }
 }
 
-impl<I, O: Clone + 'static, M: Mode> JobWithResult<I, O, M> {
-    /// As [`JobDefinition::start_local`], keeping the result typed.
-    pub fn start_local<E>(&self, executor: E, input: I) -> JobInstanceWithResult<O, Local>
-    where
-        E: LocalExecutor + Timer + 'static,
-    {
-        self.start_local_with(executor, input, JobOptions::default())
-    }
-
-    /// As [`JobDefinition::start_local_with`], keeping the result typed.
-    pub fn start_local_with<E>(
-        &self,
-        executor: E,
-        input: I,
-        options: JobOptions,
-    ) -> JobInstanceWithResult<O, Local>
-    where
-        E: LocalExecutor + Timer + 'static,
-    {
-        let instance = self.definition().start_local_with(executor, input, options);
-        JobInstanceWithResult::new(instance, self.result_step().clone())
+impl<I, E, T> Runner<'_, JobDefinition<I, Sendable>, E, T>
+where
+    E: Executor + Send + Sync + 'static,
+    T: TimerSource<E, Sendable>,
+{
+    /// Starts an instance on the [`Executor`]. Returns at once; every step starts as soon as
+    /// its dependencies have succeeded.
+    pub fn start(self, input: I) -> JobInstance<Sendable> {
+        let definition = self.definition;
+        let env = RunEnv::new(definition.topology_arc());
+        let cells = definition.instantiate(&input, &env).into_boxed_slice();
+        let executor = Arc::new(self.executor);
+        let timer = self.timer.into_timer(&executor);
+        let run = launch::<Sendable>(
+            env,
+            cells,
+            executor.clone(),
+            timer,
+            |task| executor.spawn_task(task),
+            &self.options,
+            definition.topology().fail_fast,
+        );
+        JobInstance { run }
     }
 }
 
-impl<I, O: Clone + 'static> JobWithResult<I, O, Sendable> {
-    /// As [`JobDefinition::start`], keeping the result typed.
-    pub fn start<E>(&self, executor: E, input: I) -> JobInstanceWithResult<O, Sendable>
-    where
-        E: Executor + Timer + Send + Sync + 'static,
-    {
-        self.start_with(executor, input, JobOptions::default())
+impl<'d, I, O: Clone + 'static, M: Mode, E, T> Runner<'d, JobWithResult<I, O, M>, E, T>
+where
+    E: LocalExecutor + 'static,
+    T: TimerSource<E, Local>,
+{
+    /// As [`start_local`](Runner::start_local) for a [`JobDefinition`], keeping the result
+    /// typed.
+    pub fn start_local(self, input: I) -> JobInstanceWithResult<O, Local> {
+        let with_result: &'d JobWithResult<I, O, M> = self.definition;
+        let instance = self.retarget(with_result.definition()).start_local(input);
+        JobInstanceWithResult::new(instance, with_result.result_step().clone())
     }
+}
 
-    /// As [`JobDefinition::start_with`], keeping the result typed.
-    pub fn start_with<E>(
-        &self,
-        executor: E,
-        input: I,
-        options: JobOptions,
-    ) -> JobInstanceWithResult<O, Sendable>
-    where
-        E: Executor + Timer + Send + Sync + 'static,
-    {
-        let instance = self.definition().start_with(executor, input, options);
-        JobInstanceWithResult::new(instance, self.result_step().clone())
+impl<'d, I, O: Clone + 'static, E, T> Runner<'d, JobWithResult<I, O, Sendable>, E, T>
+where
+    E: Executor + Send + Sync + 'static,
+    T: TimerSource<E, Sendable>,
+{
+    /// As [`start`](Runner::start) for a [`JobDefinition`], keeping the result typed.
+    pub fn start(self, input: I) -> JobInstanceWithResult<O, Sendable> {
+        let with_result: &'d JobWithResult<I, O, Sendable> = self.definition;
+        let instance = self.retarget(with_result.definition()).start(input);
+        JobInstanceWithResult::new(instance, with_result.result_step().clone())
+    }
+}
+
+impl<'d, D: ?Sized, E, T> Runner<'d, D, E, T> {
+    /// The same run, of another definition (the one a [`JobWithResult`] wraps).
+    fn retarget<D2: ?Sized>(self, definition: &'d D2) -> Runner<'d, D2, E, T> {
+        Runner {
+            definition,
+            executor: self.executor,
+            timer: self.timer,
+            options: self.options,
+        }
     }
 }

@@ -30,7 +30,7 @@
 //! assert!(dot.contains("\"s1\" -> \"s2\" [style=dashed"));
 //!
 //! let mut pool = futures::executor::LocalPool::new();
-//! let instance = job.start_local(FuturesExecutor::new(pool.spawner()), 7);
+//! let instance = job.on(FuturesExecutor::new(pool.spawner())).start_local(7);
 //! pool.run_until(instance.wait()).unwrap();
 //!
 //! let dot = instance.to_dot(); // coloured by state
