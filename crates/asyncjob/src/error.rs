@@ -276,6 +276,22 @@ impl JobError {
         Self::new(JobErrorKind::TimedOut, job, step, Detail::Timeout(limit))
     }
 
+    /// What went wrong in the step itself, without the job's and step's names: the step's
+    /// error text, `panicked: …`, `timed out after …`.
+    pub(crate) fn cause_text(&self) -> String {
+        match &self.inner.detail {
+            Detail::Source(source) if self.inner.kind == JobErrorKind::Internal => {
+                format!("asyncjob internal error: {source}")
+            }
+            Detail::Source(source) => source.to_string(),
+            Detail::Panic(message, _) => format!("panicked: {message}"),
+            Detail::Timeout(limit) => format!("timed out after {limit:?}"),
+            Detail::Cause(cause) => cause.cause_text(),
+            Detail::DeadlineTimer(_, message) => message.clone(),
+            Detail::None => self.to_string(),
+        }
+    }
+
     /// Records that the step was tried `attempts` times before this error.
     pub(crate) fn after_attempts(mut self, attempts: u32) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {

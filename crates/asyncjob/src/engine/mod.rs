@@ -249,9 +249,9 @@ impl<X: Sealed> RunHooks for Run<X> {
         self.machine.attempt_started(index, attempt, self.now());
     }
 
-    fn attempt_failed(&self, index: usize, attempt: u32, error: String) {
+    fn attempt_failed(&self, index: usize, attempt: u32, error: JobError, backoff: Duration) {
         self.machine
-            .attempt_failed(index, attempt, error, self.now());
+            .attempt_failed(index, attempt, error, backoff, self.now());
     }
 }
 

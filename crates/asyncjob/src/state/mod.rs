@@ -197,10 +197,19 @@ impl Machine {
         }
     }
 
-    /// Attempt `attempt` of a running step failed and will be retried.
-    pub(crate) fn attempt_failed(&self, index: usize, attempt: u32, error: String, at: Stamp) {
+    /// Attempt `attempt` of a running step failed with `error` and will be retried after
+    /// `backoff`.
+    pub(crate) fn attempt_failed(
+        &self,
+        index: usize,
+        attempt: u32,
+        error: JobError,
+        backoff: Duration,
+        at: Stamp,
+    ) {
         if let Some(slot) = self.slots.get(index) {
-            slot.back_off(attempt, error, at);
+            let _ = backoff; // recorded by the event log
+            slot.back_off(attempt, error.cause_text(), at);
         }
     }
 

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::JobError;
 use crate::id::JobId;
 use crate::rt::BoxFuture;
 
@@ -22,8 +23,9 @@ pub(crate) trait RunHooks {
     fn attempt_started(&self, index: usize, attempt: u32);
     /// The id of the run.
     fn job_id(&self) -> JobId;
-    /// Attempt `attempt` of step `index` failed and will be retried.
-    fn attempt_failed(&self, index: usize, attempt: u32, error: String);
+    /// Attempt `attempt` of step `index` failed with `error` and will be retried after
+    /// `backoff`.
+    fn attempt_failed(&self, index: usize, attempt: u32, error: JobError, backoff: Duration);
 }
 
 thread_local! {
@@ -63,8 +65,8 @@ pub(crate) fn attempt_started(attempt: u32) -> bool {
     with(|hooks, index| hooks.attempt_started(index, attempt)).is_some()
 }
 
-pub(crate) fn attempt_failed(attempt: u32, error: String) {
-    with(|hooks, index| hooks.attempt_failed(index, attempt, error));
+pub(crate) fn attempt_failed(attempt: u32, error: JobError, backoff: Duration) {
+    with(|hooks, index| hooks.attempt_failed(index, attempt, error, backoff));
 }
 
 /// The id of the current run.

@@ -47,12 +47,6 @@ impl Failure {
     }
 
     /// Lets go of a failure that is retried (a panic's payload is dropped, quietly).
-    fn discard(self) {
-        if let Failure::Panic(_, payload) = self {
-            crate::panic::drop_quietly(payload);
-        }
-    }
-
     fn as_attempt(&self) -> AttemptFailure<'_> {
         match self {
             Failure::Error(error) => AttemptFailure::Error(error.as_ref()),
@@ -62,12 +56,16 @@ impl Failure {
         }
     }
 
-    fn describe(&self) -> String {
+    /// The error of a retried attempt: as [`into_error`](Self::into_error), but a panic's
+    /// payload is dropped here (quietly), not kept for the run's lifetime.
+    fn into_attempt_error(self, topology: &Topology, index: usize, attempt: u32) -> JobError {
         match self {
-            Failure::Error(error) => error.to_string(),
-            Failure::Panic(message, _) => format!("panicked: {message}"),
-            Failure::TimedOut(limit) => format!("timed out after {limit:?}"),
-            Failure::Internal(message) => format!("asyncjob internal error: {message}"),
+            Failure::Panic(message, payload) => {
+                crate::panic::drop_quietly(payload);
+                let step = topology.step_name(index);
+                JobError::panicked(&topology.name, &step, message).after_attempts(attempt)
+            }
+            failure => failure.into_error(topology, index, attempt),
         }
     }
 
@@ -264,8 +262,11 @@ where
         let Some(delay) = delay else {
             return Err(failure.into_error(topology, index, number));
         };
-        context::attempt_failed(number, failure.describe());
-        failure.discard();
+        context::attempt_failed(
+            number,
+            failure.into_attempt_error(topology, index, number),
+            delay,
+        );
         if delay.is_zero() {
             // Even without a delay, the next attempt waits for the executor's next turn: a
             // step retried at once, forever, must not starve the rest (a deadline's timer).
