@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use asyncjob::{DefinitionError, JobBuilder, JobDefinition, StepHandle};
+use asyncjob::{DefinitionError, JobBuilder, JobDefinition, JobOptions, StepHandle};
 use asyncjob_local::LocalRuntime;
 use asyncjob_smol::SmolExecutor;
 use asyncjob_tokio::TokioExecutor;
@@ -374,6 +374,9 @@ impl fmt::Display for RuntimeKind {
 pub enum Implementation {
     /// asyncjob: `start()` + `wait()` of a sealed definition.
     Asyncjob,
+    /// asyncjob recording its events (`JobOptions::record_events`), with one subscriber that
+    /// reads every event while the job runs.
+    AsyncjobEvents,
     /// (a) the floor: one task awaiting ready futures.
     Floor,
     /// (b) hand-rolled `Shared` outputs driven by one task.
@@ -383,9 +386,10 @@ pub enum Implementation {
 }
 
 impl Implementation {
-    /// The four implementations.
-    pub const ALL: [Implementation; 4] = [
+    /// The five implementations.
+    pub const ALL: [Implementation; 5] = [
         Implementation::Asyncjob,
+        Implementation::AsyncjobEvents,
         Implementation::Floor,
         Implementation::Shared,
         Implementation::SpawnPerStep,
@@ -395,6 +399,7 @@ impl Implementation {
     pub fn name(self) -> &'static str {
         match self {
             Implementation::Asyncjob => "asyncjob",
+            Implementation::AsyncjobEvents => "asyncjob-events",
             Implementation::Floor => "a-floor",
             Implementation::Shared => "b-shared",
             Implementation::SpawnPerStep => "c-spawn",
@@ -470,6 +475,7 @@ impl Runner {
                 self.asyncjob(job);
                 0
             }
+            Implementation::AsyncjobEvents => self.asyncjob_events(job),
             Implementation::Floor => self.floor(graph),
             Implementation::Shared => self.shared(graph),
             Implementation::SpawnPerStep => self.spawn_per_step(graph),
@@ -530,6 +536,63 @@ impl Runner {
                 let instance = definition.on(SmolExecutor::new(ex)).start(0);
                 instance.wait().await.expect("the job succeeds");
                 sum(job, &instance, read)
+            })),
+        }
+    }
+
+    /// asyncjob recording its events, `start()` + `wait()` joined with one subscriber that
+    /// reads every event; returns the number of events read.
+    ///
+    /// # Panics
+    ///
+    /// If the job fails (its steps cannot).
+    pub fn asyncjob_events(&self, job: &Job) -> u64 {
+        async fn watch<M: asyncjob::Mode>(instance: asyncjob::JobInstance<M>) -> u64 {
+            let events = instance.events().expect("the run records events");
+            let count = futures::StreamExt::fold(events, 0u64, |n, _| async move { n + 1 });
+            let (result, count) = futures::future::join(instance.wait(), count).await;
+            result.expect("the job succeeds");
+            count
+        }
+        let definition = &job.definition;
+        let options = || JobOptions::new().record_events();
+        match &self.engine {
+            Engine::Local { runtime, .. } => {
+                let instance = definition
+                    .on(runtime.handle())
+                    .options(options())
+                    .start_local(0);
+                runtime.block_on(watch(instance))
+            }
+            Engine::TokioCurrentThread(runtime) => runtime.block_on(async {
+                watch(
+                    definition
+                        .on(TokioExecutor::new())
+                        .options(options())
+                        .start(0),
+                )
+                .await
+            }),
+            Engine::TokioMultiThread(runtime) => {
+                let definition = definition.clone();
+                runtime
+                    .block_on(runtime.spawn(async move {
+                        let instance = definition
+                            .on(TokioExecutor::new())
+                            .options(options())
+                            .start(0);
+                        watch(instance).await
+                    }))
+                    .expect("the job's task does not panic")
+            }
+            Engine::Smol(ex) => async_io::block_on(ex.run(async {
+                watch(
+                    definition
+                        .on(SmolExecutor::new(ex))
+                        .options(options())
+                        .start(0),
+                )
+                .await
             })),
         }
     }

@@ -67,17 +67,22 @@ fn per_step(
 fn shape_table(out: &mut String, root: &Results, prefix: &str, shape: Shape, sizes: &[usize]) {
     let _ = writeln!(
         out,
-        "| runtime | steps | asyncjob | (a) floor | (b) shared | (c) spawn | asyncjob / (c) | asyncjob / (b) |"
+        "| runtime | steps | asyncjob | with events | (a) floor | (b) shared | (c) spawn | asyncjob / (c) | asyncjob / (b) | events, extra ns/step |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for kind in RuntimeKind::ALL {
         let group = format!("{prefix}{shape}-{kind}");
         for &steps in sizes {
-            let [aj, a, b, c] = Implementation::ALL.map(|i| per_step(root, &group, i, steps));
+            let [aj, ev, a, b, c] = Implementation::ALL.map(|i| per_step(root, &group, i, steps));
+            let extra = match (aj, ev) {
+                (Some(aj), Some(ev)) => format!("{:+.0}", ev - aj),
+                _ => "–".to_owned(),
+            };
             let _ = writeln!(
                 out,
-                "| {kind} | {steps} | {} | {} | {} | {} | {} | {} |",
+                "| {kind} | {steps} | {} | {} | {} | {} | {} | {} | {} | {extra} |",
                 cell(aj),
+                cell(ev),
                 cell(a),
                 cell(b),
                 cell(c),
@@ -92,9 +97,9 @@ fn shape_table(out: &mut String, root: &Results, prefix: &str, shape: Shape, siz
 fn scaling_table(out: &mut String, root: &Results) {
     let _ = writeln!(
         out,
-        "| shape | runtime | asyncjob | (a) floor | (b) shared | (c) spawn |"
+        "| shape | runtime | asyncjob | with events | (a) floor | (b) shared | (c) spawn |"
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
     for shape in Shape::ALL {
         for kind in RuntimeKind::ALL {
             let group = format!("{shape}-{kind}");
@@ -106,8 +111,8 @@ fn scaling_table(out: &mut String, root: &Results) {
             });
             let _ = writeln!(
                 out,
-                "| {shape} | {kind} | {} | {} | {} | {} |",
-                ratios[0], ratios[1], ratios[2], ratios[3]
+                "| {shape} | {kind} | {} | {} | {} | {} | {} |",
+                ratios[0], ratios[1], ratios[2], ratios[3], ratios[4]
             );
         }
     }

@@ -1452,7 +1452,9 @@ fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Ve
     };
     let deadline_timer = matches!(inject, Inject::Deadline(At::Tick(_))).then(|| timer.clone());
     let ctx = Arc::new(Ctx::new(dag, &base, deadline_timer));
-    let mut options = JobOptions::new();
+    // Every case records its events: the log is checked against the final states, which are
+    // checked against the model.
+    let mut options = JobOptions::new().record_events();
     match inject {
         Inject::FailFast => options = options.fail_fast(),
         Inject::Deadline(_) => options = options.deadline(DEADLINE),
@@ -1584,6 +1586,17 @@ fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Ve
         problems.push("cancel() returned true after the job ended".to_owned());
     }
     let snapshot = instance.snapshot();
+    match instance.events() {
+        Ok(events) => {
+            let events: Vec<_> = futures::executor::block_on(futures::StreamExt::collect(events));
+            problems.extend(
+                crate::suite::events::check_log(&events, &snapshot, &result)
+                    .into_iter()
+                    .map(|problem| format!("event log: {problem}")),
+            );
+        }
+        Err(error) => problems.push(format!("event log: {error}")),
+    }
     drop(guard);
 
     // The step the executor refused, if it refused one: the model then fails it, unstarted.

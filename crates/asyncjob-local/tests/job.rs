@@ -52,6 +52,7 @@ fn runtime_dropped_mid_run_ends_the_job() {
     assert!(
         result
             .expect_err("the runtime was dropped")
+            .root_cause()
             .is_spawn_failed()
     );
 }
@@ -65,6 +66,7 @@ fn job_started_on_a_dropped_runtime_fails_to_spawn() {
     assert!(
         result
             .expect_err("the runtime was dropped")
+            .root_cause()
             .is_spawn_failed()
     );
 }

@@ -73,6 +73,7 @@ fn executor_dropped_mid_run_ends_the_job() {
     assert!(
         result
             .expect_err("the executor shut down")
+            .root_cause()
             .is_spawn_failed()
     );
 }
@@ -87,6 +88,7 @@ fn job_started_on_a_dropped_executor_fails_to_spawn() {
     assert!(
         result
             .expect_err("the executor shut down")
+            .root_cause()
             .is_spawn_failed()
     );
 }

@@ -79,7 +79,12 @@ fn job_started_without_a_runtime_fails_to_spawn() {
             .await
             .expect("the job ends")
     });
-    assert!(result.expect_err("no runtime").is_spawn_failed());
+    assert!(
+        result
+            .expect_err("no runtime")
+            .root_cause()
+            .is_spawn_failed()
+    );
 }
 
 #[test]
@@ -94,7 +99,12 @@ fn runtime_shut_down_mid_run_ends_the_job() {
             .await
             .expect("the job ends")
     });
-    assert!(result.expect_err("the runtime shut down").is_spawn_failed());
+    assert!(
+        result
+            .expect_err("the runtime shut down")
+            .root_cause()
+            .is_spawn_failed()
+    );
 }
 
 /// Polls `condition` from the test thread (the runtime runs on its own workers) until it holds;

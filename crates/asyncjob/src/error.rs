@@ -156,6 +156,10 @@ pub enum JobErrorKind {
     /// was started on an executor without one ([`NoTimer`](crate::NoTimer)): it ended at once,
     /// before any step ran. About the whole job.
     TimerMissing,
+    /// A step was asked for by a [`StepHandle`](crate::StepHandle) of another definition
+    /// ([`JobInstance::output_of`](crate::JobInstance::output_of)): the caller's mistake, about
+    /// no step of this job.
+    UnknownStep,
 }
 
 /// Why a step, and so its job, did not succeed.
@@ -270,6 +274,11 @@ impl JobError {
             step,
             Detail::Source(message.into()),
         )
+    }
+
+    /// `step` (named by a handle) is not a step of `job`.
+    pub(crate) fn unknown_step(job: &Arc<str>, step: &Arc<str>) -> Self {
+        Self::new(JobErrorKind::UnknownStep, job, step, Detail::None)
     }
 
     pub(crate) fn timed_out(job: &Arc<str>, step: &Arc<str>, limit: std::time::Duration) -> Self {
@@ -537,6 +546,10 @@ impl fmt::Display for JobError {
                 write!(f, "step {step:?}: {source}")
             }
             (JobErrorKind::Internal, _) => write!(f, "step {step:?}: asyncjob internal error"),
+            (JobErrorKind::UnknownStep, _) => write!(
+                f,
+                "job {job:?} has no step {step:?}: the handle comes from another definition"
+            ),
             (
                 JobErrorKind::DeadlineExceeded
                 | JobErrorKind::DeadlineTimerFailed

@@ -214,10 +214,11 @@ pub use graph::parents::{Dependencies, IntoParents, Parents, SendParents};
 pub use id::JobId;
 pub use instance::{
     CancelOnDrop, ExecutorTimer, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot,
-    Runner, StepSnapshot, TimerSource, Wait,
+    Runner, StepOutput, StepSnapshot, TimerSource, Wait,
 };
 pub use mode::{Local, Mode, Sendable};
 pub use rt::{
     BoxFuture, Executor, FuturesExecutor, LocalBoxFuture, LocalExecutor, NoTimer, SpawnError, Timer,
 };
+pub use state::events::{Event, EventKind, EventStep, Events, EventsDisabled, Observer};
 pub use state::{RetriedAttempt, StepState};

@@ -326,6 +326,8 @@ where
         let mut results = Vec::with_capacity(instances);
         for instance in &handles {
             results.push(instance.result().await);
+            // `result()` resolves when `Summarize` ends; the branches beside it may still run.
+            let _ = instance.wait().await;
         }
         results
     });
@@ -350,6 +352,10 @@ where
         };
         if failing(n) {
             let error = result.expect_err("a job whose connections fail fails");
+            // The result step was skipped; its error names the step that failed.
+            assert_eq!(error.kind(), JobErrorKind::DependencyFailed, "instance {n}");
+            assert_eq!(error.step(), Some("Summarize"), "instance {n}");
+            let error = error.root_cause();
             assert_eq!(
                 error.kind(),
                 JobErrorKind::StepFailed,

@@ -150,6 +150,8 @@ macro_rules! __suite_cancel_races {
                 spin((round % 40) * 2_000);
                 let returned = instance.cancel();
                 let result = h.block_on(instance.result());
+                // `result()` resolves when the last step ends; the others may still be ending.
+                let _ = h.block_on(instance.wait());
                 let steps = instance.steps();
                 let mut problem = String::new();
                 let cancelled = steps

@@ -51,8 +51,11 @@ macro_rules! __suite_failure {
                     error.source().map(|s| s.to_string()).as_deref(),
                     Some("the disk is on fire")
                 );
+                // The result step was skipped: its error says so and names the root cause.
                 let result_error = h.block_on(instance.result()).expect_err("no result");
-                assert_eq!(result_error.step(), Some("bad"));
+                assert_eq!(result_error.kind(), JobErrorKind::DependencyFailed);
+                assert_eq!(result_error.step(), Some("mixed"));
+                assert_eq!(result_error.root_cause().step(), Some("bad"));
 
                 let state = |name: &str| instance.step_by_name(name).map(|s| s.state);
                 assert_eq!(state("bad"), Some(StepState::Failed));
@@ -95,6 +98,8 @@ macro_rules! __suite_failure {
                 let instance = h.start_with_result(&job, 42, JobOptions::new());
 
                 let error = h.block_on(instance.result()).expect_err("the job fails");
+                assert_eq!(error.kind(), JobErrorKind::DependencyFailed, "on {}", h.name());
+                let error = error.root_cause();
                 assert_eq!(error.kind(), JobErrorKind::StepPanicked, "on {}", h.name());
                 assert_eq!(error.step(), Some("boom"));
                 assert_eq!(error.panic_message(), Some("boom 42"));

@@ -33,6 +33,7 @@ pub mod cancel_races;
 pub mod deadline;
 pub mod deadline_ends;
 pub mod destructor_panics;
+pub mod events;
 pub mod fail_fast;
 pub mod failure;
 pub mod helpers;
@@ -315,6 +316,8 @@ macro_rules! __suite_behaviours {
             waiters __suite_waiters,
             deadline_ends __suite_deadline_ends,
             root_cause __suite_root_cause,
+            // Issue 13: watching a running job.
+            events __suite_events,
         );
     };
     (@each $new:ident, $mode:ident; $($module:ident $tests:ident,)+) => {

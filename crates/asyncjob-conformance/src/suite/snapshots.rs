@@ -315,6 +315,7 @@ macro_rules! __suite_snapshots {
 
                 release.send(4).expect("the step waits for it");
                 assert_eq!(h.block_on(instance.result()).expect("succeeds"), 50);
+                h.block_on(instance.wait()).expect("every step succeeds");
                 assert!(instance.is_finished());
                 assert_eq!(state("last"), Some(StepState::Succeeded));
             }

@@ -25,6 +25,7 @@ use crate::id::JobId;
 use crate::mode::private::{Sealed, SpawnTask};
 use crate::rt::{BoxFuture, Timer};
 use crate::state::Machine;
+use crate::state::events::EventLog;
 use crate::state::slot::{Ended, Stamp};
 use crate::step::context::{self, RunHooks};
 use crate::topology::Topology;
@@ -73,9 +74,10 @@ impl<X: Sealed> Run<X> {
         timer: Arc<X::Timer>,
         id: JobId,
         schedule: Schedule,
+        log: Option<Arc<EventLog>>,
     ) -> Arc<Self> {
         Arc::new(Run {
-            machine: Machine::new(env.topology.clone()),
+            machine: Machine::new(env.topology.clone(), log),
             id,
             cells,
             spawner,

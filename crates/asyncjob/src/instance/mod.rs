@@ -18,23 +18,41 @@ use crate::error::JobError;
 use crate::graph::builder::StepHandle;
 use crate::id::JobId;
 use crate::mode::{Mode, Sendable};
+use crate::state::events::{Events, EventsDisabled, Observer};
 use crate::state::slot::StepView;
 use crate::state::{RetriedAttempt, StepState};
 
-/// How to start a job instance: its id, and whether its steps run one at a time.
+/// How to start a job instance: its id, whether its steps run one at a time, its failure
+/// policy and deadline, and who watches it (events, observers). Given to
+/// [`Runner::options`](crate::Runner::options).
 ///
 /// ```
 /// use asyncjob::JobOptions;
-/// let options = JobOptions::new().with_id("request-42").sequential();
+/// let options = JobOptions::new().with_id("request-42").sequential().record_events();
 /// # let _ = options;
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct JobOptions {
     pub(crate) id: Option<JobId>,
     pub(crate) sequential: bool,
     /// `None`: as the definition says ([`JobBuilder::fail_fast`](crate::JobBuilder::fail_fast)).
     pub(crate) fail_fast: Option<bool>,
     pub(crate) deadline: Option<Duration>,
+    pub(crate) record_events: bool,
+    pub(crate) observers: Vec<Arc<dyn Observer>>,
+}
+
+impl fmt::Debug for JobOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobOptions")
+            .field("id", &self.id)
+            .field("sequential", &self.sequential)
+            .field("fail_fast", &self.fail_fast)
+            .field("deadline", &self.deadline)
+            .field("record_events", &self.record_events)
+            .field("observers", &self.observers.len())
+            .finish()
+    }
 }
 
 impl JobOptions {
@@ -77,6 +95,24 @@ impl JobOptions {
     /// measured by the executor's [`Timer`](crate::Timer).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// Records every transition of every step, so that [`JobInstance::events`] can replay
+    /// them to any number of subscribers, from the start, however late they subscribe.
+    ///
+    /// Without it (or [`observe`](Self::observe)) a run keeps no log and its transitions cost
+    /// nothing more; with it, each transition is appended to a log under a lock (see
+    /// `docs/performance.md` for what that costs per step).
+    pub fn record_events(mut self) -> Self {
+        self.record_events = true;
+        self
+    }
+
+    /// Calls `observer` synchronously at each transition of the run (see [`Observer`]); may be
+    /// given several times. Implies [`record_events`](Self::record_events).
+    pub fn observe(mut self, observer: impl Observer) -> Self {
+        self.observers.push(Arc::new(observer));
         self
     }
 }
@@ -267,6 +303,52 @@ impl<X: Mode> JobInstance<X> {
         }
     }
 
+    /// Every event of the instance, as a [`Stream`](futures_core::Stream): the transitions so
+    /// far, then the live ones, ending after [`EventKind::JobEnded`](crate::EventKind). Any
+    /// number of streams may be taken, at any time, on any thread; each sees every event, in
+    /// the same order.
+    ///
+    /// # Errors
+    ///
+    /// [`EventsDisabled`] if the instance was started without
+    /// [`JobOptions::record_events`] (or [`JobOptions::observe`]): it keeps no log.
+    pub fn events(&self) -> Result<Events, EventsDisabled> {
+        self.run
+            .machine
+            .log()
+            .map(|log| log.subscribe())
+            .ok_or(EventsDisabled)
+    }
+
+    /// The panics of the instance's [`Observer`]s, as text, in order: each observer that
+    /// panicked was called no more after its panic. Empty when none panicked.
+    pub fn observer_panics(&self) -> Vec<String> {
+        self.run
+            .machine
+            .log()
+            .map(|log| log.observer_panics())
+            .unwrap_or_default()
+    }
+
+    /// Resolves as soon as the step behind `handle` has ended, whatever the other steps do:
+    /// with a clone of its output, or with its error.
+    ///
+    /// # Errors
+    ///
+    /// The step's error: its own ([`StepFailed`](crate::JobErrorKind::StepFailed), …), or
+    /// [`DependencyFailed`](crate::JobErrorKind::DependencyFailed) naming the root cause if it
+    /// was skipped, or [`Cancelled`](crate::JobErrorKind::Cancelled);
+    /// [`UnknownStep`](crate::JobErrorKind::UnknownStep) for a handle of another definition.
+    pub fn output_of<T: Clone + 'static>(&self, handle: &StepHandle<T>) -> StepOutput<T, X> {
+        StepOutput {
+            instance: self.clone(),
+            index: self.index_of(handle),
+            name: handle.name_arc().clone(),
+            watching: false,
+            _output: std::marker::PhantomData,
+        }
+    }
+
     /// The wall-clock time at which the instance started.
     pub fn started_at(&self) -> SystemTime {
         self.run.origin_wall()
@@ -350,6 +432,32 @@ impl<X: Mode> JobInstance<X> {
         let mut out = None;
         cell.output_any(&mut |value: &dyn Any| out = value.downcast_ref::<T>().cloned());
         out
+    }
+
+    /// The output of step `index`, which has ended, or its error (for a cancelled step, why
+    /// the run was cancelled: the caller, fail-fast, the deadline).
+    fn ended_output<T: Clone + 'static>(
+        &self,
+        index: usize,
+        name: &Arc<str>,
+    ) -> Result<T, JobError> {
+        let run = &self.run;
+        if let Some(error) = run.machine.error_of(index) {
+            return Err(match error.kind() {
+                crate::JobErrorKind::Cancelled => run.machine.cancel_reason().unwrap_or(error),
+                _ => error,
+            });
+        }
+        let mut out = None;
+        if let Some(cell) = run.cells().get(index) {
+            let cell: &X::Cell = cell;
+            cell.output_any(&mut |value: &dyn Any| out = value.downcast_ref::<T>().cloned());
+        }
+        out.ok_or_else(|| {
+            // The step succeeded, so the output is there; report rather than panic.
+            let message = "the step succeeded but its output is missing";
+            JobError::internal(&run.topology().name, name, message)
+        })
     }
 
     fn index_of<T>(&self, handle: &StepHandle<T>) -> Option<usize> {
@@ -466,6 +574,58 @@ impl<X: Mode> Drop for Wait<X> {
     }
 }
 
+/// The future of [`JobInstance::output_of`]: resolves once its step has ended.
+///
+/// Dropping it before then removes its waker from the instance.
+#[must_use = "futures do nothing unless polled"]
+pub struct StepOutput<T, X: Mode = Sendable> {
+    instance: JobInstance<X>,
+    /// `None` for a handle of another definition.
+    index: Option<usize>,
+    name: Arc<str>,
+    watching: bool,
+    _output: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T, X: Mode> fmt::Debug for StepOutput<T, X> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepOutput")
+            .field("job", &self.instance.run.topology().name)
+            .field("step", &self.name)
+            .finish()
+    }
+}
+
+impl<T: Clone + 'static, X: Mode> Future for StepOutput<T, X> {
+    type Output = Result<T, JobError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let run = &this.instance.run;
+        let Some(index) = this.index else {
+            return Poll::Ready(Err(JobError::unknown_step(
+                &run.topology().name,
+                &this.name,
+            )));
+        };
+        if run
+            .machine
+            .poll_step_ended(index, &mut this.watching, cx)
+            .is_pending()
+        {
+            return Poll::Pending;
+        }
+        run.machine.stop_watching(&mut this.watching);
+        Poll::Ready(this.instance.ended_output(index, &this.name))
+    }
+}
+
+impl<T, X: Mode> Drop for StepOutput<T, X> {
+    fn drop(&mut self) {
+        self.instance.run.machine.stop_watching(&mut self.watching);
+    }
+}
+
 /// Cancels its job instance when dropped: see [`JobInstance::cancel_on_drop`].
 #[must_use = "dropping the guard cancels the job at once"]
 #[derive(Debug)]
@@ -541,23 +701,17 @@ impl<O: Clone + 'static, X: Mode> JobInstanceWithResult<O, X> {
         &self.instance
     }
 
-    /// Waits until every step has ended, then gives the result step's output.
+    /// Resolves as soon as the result step has ended: with its output, or its error. A step
+    /// the result does not depend on may still be running, and its failure does not fail the
+    /// result (unlike go-asyncjob's `Result`, which waits for the whole job and reports any
+    /// failure); [`wait`](JobInstance::wait) waits for every step.
     ///
     /// # Errors
     ///
-    /// As [`JobInstance::wait`]: the root-cause error if any step failed, even one the result
-    /// step does not depend on (go-asyncjob does the same).
-    pub fn result(&self) -> impl Future<Output = Result<O, JobError>> + use<O, X> {
-        let wait = self.instance.wait();
-        let this = self.clone();
-        async move {
-            wait.await?;
-            this.instance.output(&this.handle).ok_or_else(|| {
-                // Every step succeeded, so the output is there; report rather than panic.
-                let run = &this.instance.run;
-                let message = "the result step succeeded but its output is missing";
-                JobError::internal(&run.topology().name, this.handle.name_arc(), message)
-            })
-        }
+    /// The result step's error, as [`JobInstance::output_of`] gives it: a failure of the step
+    /// or of a step it depends on (then [`root_cause`](JobError::root_cause) names it), or the
+    /// cancellation.
+    pub fn result(&self) -> StepOutput<O, X> {
+        self.instance.output_of(&self.handle)
     }
 }

@@ -17,6 +17,7 @@ use crate::id::JobId;
 use crate::mode::private::{Sealed, SpawnTask};
 use crate::mode::{Local, Mode, Sendable};
 use crate::rt::{Executor, LocalExecutor, SpawnError, Timer};
+use crate::state::events::EventLog;
 
 use super::{JobInstance, JobInstanceWithResult, JobOptions};
 
@@ -145,7 +146,13 @@ fn launch<X: Sealed>(
     let id = options.id.clone().unwrap_or_else(JobId::next);
     let needs_timer = run_needs_timer(&env, options);
     let can_sleep = timer.can_sleep();
-    let run = Run::<X>::new(env, cells, spawner, timer, id, schedule);
+    let log = (options.record_events || !options.observers.is_empty()).then(|| {
+        Arc::new(EventLog::new(
+            env.topology.clone(),
+            options.observers.clone(),
+        ))
+    });
+    let run = Run::<X>::new(env, cells, spawner, timer, id, schedule, log);
     if needs_timer && !can_sleep {
         // Refused before any step runs: every step ends cancelled, with this reason.
         run.cancel(JobError::timer_missing(&run.topology().name));

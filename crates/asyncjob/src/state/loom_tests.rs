@@ -107,7 +107,7 @@ fn assert_consistent(machine: &Machine, cancelled: bool) {
 #[test]
 fn loom_cancel_races_the_last_step() {
     loom::model(|| {
-        let machine = Arc::new(Machine::new(topology(&[&[]])));
+        let machine = Arc::new(Machine::new(topology(&[&[]]), None));
         assert!(machine.queue(0, at(1)));
         // Set while the step's code may run: from `start` until the driver reports the end.
         let in_step = Arc::new(AtomicBool::new(false));
@@ -146,7 +146,7 @@ fn loom_cancel_races_the_last_step() {
 fn loom_cancel_races_start_and_release() {
     loom::model(|| {
         // a → b: a cancellation anywhere in a's life, b's release or b's start.
-        let machine = Arc::new(Machine::new(topology(&[&[], &[0]])));
+        let machine = Arc::new(Machine::new(topology(&[&[], &[0]]), None));
         assert!(machine.queue(0, at(1)));
         let driver = {
             let machine = machine.clone();
@@ -165,7 +165,7 @@ fn loom_cancel_races_start_and_release() {
 #[test]
 fn loom_two_parents_release_their_child_once() {
     loom::model(|| {
-        let machine = Arc::new(Machine::new(topology(&[&[], &[], &[0, 1]])));
+        let machine = Arc::new(Machine::new(topology(&[&[], &[], &[0, 1]]), None));
         assert!(machine.queue(0, at(1)));
         assert!(machine.queue(1, at(1)));
         let other = {
@@ -185,7 +185,7 @@ fn loom_two_parents_release_their_child_once() {
 fn loom_failure_skips_while_cancel_scans() {
     loom::model(|| {
         // a fails, b depends on it; cancel races the skip: b ends Skipped or Cancelled, once.
-        let machine = Arc::new(Machine::new(topology(&[&[], &[0]])));
+        let machine = Arc::new(Machine::new(topology(&[&[], &[0]]), None));
         assert!(machine.queue(0, at(1)));
         let driver = {
             let machine = machine.clone();
@@ -217,7 +217,7 @@ fn loom_failure_skips_while_cancel_scans() {
 fn loom_abandon_races_start() {
     loom::model(|| {
         // An executor refuses a driver but polls it anyway: exactly one of them has the step.
-        let machine = Arc::new(Machine::new(topology(&[&[]])));
+        let machine = Arc::new(Machine::new(topology(&[&[]]), None));
         assert!(machine.queue(0, at(1)));
         let driver = {
             let machine = machine.clone();
@@ -237,7 +237,7 @@ fn loom_abandon_races_start() {
 #[test]
 fn loom_waiter_is_woken_when_the_run_ends() {
     loom::model(|| {
-        let machine = Arc::new(Machine::new(topology(&[&[]])));
+        let machine = Arc::new(Machine::new(topology(&[&[]]), None));
         assert!(machine.queue(0, at(1)));
         let driver = {
             let machine = machine.clone();
@@ -255,7 +255,7 @@ fn loom_waiter_is_woken_when_the_run_ends() {
 #[test]
 fn loom_dropped_waiter_leaves_nothing_behind() {
     loom::model(|| {
-        let machine = Arc::new(Machine::new(topology(&[&[]])));
+        let machine = Arc::new(Machine::new(topology(&[&[]]), None));
         let waiter = {
             let machine = machine.clone();
             thread::spawn(move || {
@@ -273,5 +273,31 @@ fn loom_dropped_waiter_leaves_nothing_behind() {
         drive(&machine, 0, Ok(()));
         waiter.join().expect("the waiter");
         assert!(machine.is_finished());
+    });
+}
+
+#[test]
+fn loom_step_waiter_is_woken_when_its_step_ends() {
+    loom::model(|| {
+        // `output_of` on the first of two steps while its driver finishes it: the waiter is
+        // woken (a lost wake-up would leave `block_on` hanging, which loom reports), and stops
+        // being counted afterwards.
+        let machine = Arc::new(Machine::new(topology(&[&[], &[]]), None));
+        assert!(machine.queue(0, at(1)));
+        let driver = {
+            let machine = machine.clone();
+            thread::spawn(move || drop(drive(&machine, 0, Ok(()))))
+        };
+        let mut watching = false;
+        loom::future::block_on(std::future::poll_fn(|cx| {
+            machine.poll_step_ended(0, &mut watching, cx)
+        }));
+        machine.stop_watching(&mut watching);
+        driver.join().expect("the driver");
+        assert_eq!(
+            machine.slot(0).map(|s| s.state()),
+            Some(StepState::Succeeded)
+        );
+        assert!(!machine.is_finished(), "the other step has not ended");
     });
 }

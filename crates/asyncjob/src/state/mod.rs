@@ -18,6 +18,7 @@
 //! - the outcome depends on the final states only: the first `Failed` step in definition
 //!   order, else the cancellation's reason if a step ended `Cancelled`, else success.
 
+pub(crate) mod events;
 pub(crate) mod slot;
 pub(crate) mod waiters;
 
@@ -27,10 +28,19 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::error::JobError;
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::state::events::{EventKind, EventLog, Recording};
+use crate::state::waiters::StepWaiters;
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use crate::topology::Topology;
 
 use slot::{CancelEffect, Ended, Stamp, StepSlot};
+
+/// The bits of [`Machine::remaining`] that count the steps that have not ended.
+const STEPS: u64 = u32::MAX as u64;
+/// One waiter, in [`Machine::remaining`].
+const WATCHER: u64 = 1 << 32;
+/// The bits of [`Machine::remaining`] that count the waiters.
+const WATCHERS: u64 = !STEPS;
 use waiters::Waiters;
 
 /// Where a step of a job instance is in its life.
@@ -121,7 +131,12 @@ pub(crate) struct Machine {
     topology: Arc<Topology>,
     slots: Box<[StepSlot]>,
     /// Steps that have not ended.
-    remaining: AtomicUsize,
+    ///
+    /// The low 32 bits count the steps that have not ended; the high 32 bits count who waits
+    /// for a step to end ([`poll_step_ended`](Self::poll_step_ended)). One word, so that a
+    /// step's end learns whether anyone waits from the decrement it makes anyway, and a waiter
+    /// that counts itself in after that decrement reads from it (and so sees the step ended).
+    remaining: AtomicU64,
     /// `cancel` has been called (by the caller, fail-fast or the deadline): only the first
     /// call proceeds.
     cancel_requested: AtomicBool,
@@ -133,17 +148,23 @@ pub(crate) struct Machine {
     failed: AtomicBool,
     outcome: OnceLock<Result<(), JobError>>,
     waiters: Waiters,
+    /// Who waits for a step to end ([`JobInstance::output_of`](crate::JobInstance::output_of)).
+    step_waiters: StepWaiters,
+    /// The run's events, if it records them: every transition is then made under its lock.
+    log: Option<Arc<EventLog>>,
 }
 
 impl Machine {
-    pub(crate) fn new(topology: Arc<Topology>) -> Self {
+    pub(crate) fn new(topology: Arc<Topology>, log: Option<Arc<EventLog>>) -> Self {
         let slots = topology
             .steps
             .iter()
             .map(|meta| StepSlot::new(meta.dependency_count()))
             .collect();
         let machine = Machine {
-            remaining: AtomicUsize::new(topology.steps.len()),
+            remaining: AtomicU64::new(
+                u64::try_from(topology.steps.len()).unwrap_or(u64::MAX) & STEPS,
+            ),
             topology,
             slots,
             cancel_requested: AtomicBool::new(false),
@@ -152,9 +173,11 @@ impl Machine {
             failed: AtomicBool::new(false),
             outcome: OnceLock::new(),
             waiters: Waiters::default(),
+            step_waiters: StepWaiters::default(),
+            log,
         };
         if machine.slots.is_empty() {
-            machine.complete();
+            machine.complete(Stamp::from_duration(Duration::ZERO));
         }
         machine
     }
@@ -176,24 +199,48 @@ impl Machine {
         self.slots[index].dependency_succeeded()
     }
 
+    /// The run's event log, if it records events.
+    pub(crate) fn log(&self) -> Option<&Arc<EventLog>> {
+        self.log.as_ref()
+    }
+
+    /// Holds the event log's lock, if there is a log, while one transition is made.
+    fn record(&self) -> Option<Recording<'_>> {
+        self.log.as_deref().map(EventLog::record)
+    }
+
     /// `Waiting → Queued`: see [`StepSlot::queue`].
     pub(crate) fn queue(&self, index: usize, at: Stamp) -> bool {
-        self.slots[index].queue(at)
+        let mut recording = self.record();
+        let queued = self.slots[index].queue(at);
+        if let (true, Some(recording)) = (queued, recording.as_mut()) {
+            recording.step(index, at.duration(), EventKind::Queued);
+        }
+        queued
     }
 
     /// `Queued → Running`: see [`StepSlot::start`].
     pub(crate) fn start(&self, index: usize, at: Stamp) -> bool {
-        self.slots[index].start(at)
+        let mut recording = self.record();
+        let started = self.slots[index].start(at);
+        if let (true, Some(recording)) = (started, recording.as_mut()) {
+            recording.step(index, at.duration(), EventKind::Running { attempt: 1 });
+        }
+        started
     }
 
     /// Attempt `attempt` of a running step starts (the first without a transition).
     pub(crate) fn attempt_started(&self, index: usize, attempt: u32, at: Stamp) {
-        if let Some(slot) = self.slots.get(index) {
-            if attempt <= 1 {
-                slot.set_attempt(attempt);
-            } else {
-                slot.resume(attempt, at);
-            }
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        if attempt <= 1 {
+            slot.set_attempt(attempt);
+            return;
+        }
+        let mut recording = self.record();
+        if let (true, Some(recording)) = (slot.resume(attempt, at), recording.as_mut()) {
+            recording.step(index, at.duration(), EventKind::Running { attempt });
         }
     }
 
@@ -207,9 +254,18 @@ impl Machine {
         backoff: Duration,
         at: Stamp,
     ) {
-        if let Some(slot) = self.slots.get(index) {
-            let _ = backoff; // recorded by the event log
-            slot.back_off(attempt, error.cause_text(), at);
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        let mut recording = self.record();
+        let backed_off = slot.back_off(attempt, error.cause_text(), at);
+        if let (true, Some(recording)) = (backed_off, recording.as_mut()) {
+            let kind = EventKind::Retrying {
+                attempt,
+                error,
+                backoff,
+            };
+            recording.step(index, at.duration(), kind);
         }
     }
 
@@ -222,16 +278,47 @@ impl Machine {
         outcome: Result<(), JobError>,
         at: Stamp,
     ) -> Option<Ended> {
-        let ended = self.slots[index].finish(outcome, at)?;
+        let ended = {
+            let mut recording = self.record();
+            let ended = self.slots[index].finish(outcome, at)?;
+            if let Some(recording) = recording.as_mut() {
+                recording.step(index, at.duration(), self.end_event(index, ended));
+            }
+            ended
+        };
         self.ended(index, ended, at);
         Some(ended)
+    }
+
+    /// The event of step `index` ending `ended`.
+    fn end_event(&self, index: usize, ended: Ended) -> EventKind {
+        let error = || {
+            self.error_of(index).unwrap_or_else(|| {
+                let topology = &self.topology;
+                JobError::internal(&topology.name, &topology.step_name(index), "no error")
+            })
+        };
+        match ended {
+            Ended::Succeeded => EventKind::Succeeded,
+            Ended::Failed => EventKind::Failed { error: error() },
+            Ended::Cancelled => EventKind::Cancelled {
+                reason: self.reason.get().cloned().unwrap_or_else(error),
+            },
+        }
     }
 
     /// Step `index` cannot run or finish (see [`StepSlot::abandon`]); counts its end.
     pub(crate) fn abandon(&self, index: usize, at: Stamp) -> Option<Ended> {
         let topology = &self.topology;
         let error = || JobError::spawn_failed(&topology.name, &topology.step_name(index));
-        let ended = self.slots.get(index)?.abandon(error, at)?;
+        let ended = {
+            let mut recording = self.record();
+            let ended = self.slots.get(index)?.abandon(error, at)?;
+            if let Some(recording) = recording.as_mut() {
+                recording.step(index, at.duration(), self.end_event(index, ended));
+            }
+            ended
+        };
         self.ended(index, ended, at);
         Some(ended)
     }
@@ -241,7 +328,7 @@ impl Machine {
             self.failed.store(true, Ordering::Release);
             self.skip_dependents(index, at);
         }
-        self.end_one();
+        self.end_one(at);
     }
 
     /// Skips every step that depends, directly or not, on the failed step `index`.
@@ -254,9 +341,19 @@ impl Machine {
         while let Some(step) = stack.pop() {
             let error =
                 || JobError::dependency_failed(&topology.name, &topology.step_name(step), &cause);
-            if self.slots[step].skip(error, at) {
+            let skipped = {
+                let mut recording = self.record();
+                let skipped = self.slots[step].skip(error, at);
+                if let (true, Some(recording)) = (skipped, recording.as_mut()) {
+                    if let Some(error) = self.slots[step].stored_error().cloned() {
+                        recording.step(step, at.duration(), EventKind::Skipped { error });
+                    }
+                }
+                skipped
+            };
+            if skipped {
                 stack.extend_from_slice(&topology.steps[step].children);
-                self.end_one();
+                self.end_one(at);
             }
         }
     }
@@ -272,11 +369,22 @@ impl Machine {
         let _ = self.reason.set(reason);
         signal();
         let mut effective = false;
-        for slot in self.slots.iter() {
-            match slot.cancel(at) {
+        for (index, slot) in self.slots.iter().enumerate() {
+            let effect = {
+                let mut recording = self.record();
+                let effect = slot.cancel(at);
+                if let (CancelEffect::Ended, Some(recording)) = (effect, recording.as_mut()) {
+                    let reason = self.reason.get().cloned().unwrap_or_else(|| {
+                        JobError::cancelled(&self.topology.name, &self.topology.step_name(index))
+                    });
+                    recording.step(index, at.duration(), EventKind::Cancelled { reason });
+                }
+                effect
+            };
+            match effect {
                 CancelEffect::Ended => {
                     effective = true;
-                    self.end_one();
+                    self.end_one(at);
                 }
                 CancelEffect::Flagged | CancelEffect::WasCancelled => effective = true,
                 CancelEffect::WasEnded => {}
@@ -298,20 +406,65 @@ impl Machine {
         self.cancel_effective.load(Ordering::Acquire)
     }
 
-    fn end_one(&self) {
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.complete();
+    /// A step has ended (at `at`): counts it, and wakes who waits for steps to end.
+    fn end_one(&self, at: Stamp) {
+        let before = self.remaining.fetch_sub(1, Ordering::AcqRel);
+        if before & WATCHERS != 0 {
+            self.step_waiters.wake();
+        }
+        if before & STEPS == 1 {
+            self.complete(at);
         }
     }
 
-    /// The last step has ended: decides the outcome and wakes the waiters.
-    fn complete(&self) {
+    /// The last step has ended (at `at`): decides the outcome, records it, and wakes the
+    /// waiters.
+    fn complete(&self, at: Stamp) {
         let outcome = match self.current_error() {
             Some(error) => Err(error),
             None => Ok(()),
         };
+        if let Some(mut recording) = self.record() {
+            recording.ended(at.duration(), outcome.clone());
+        }
         let _ = self.outcome.set(outcome);
         self.waiters.finish();
+    }
+
+    /// `Ready` once step `index` has ended; until then registers `cx`'s waker. `watching`
+    /// tracks whether this caller is counted as a watcher (see [`StepWaiters`]); call
+    /// [`stop_watching`](Self::stop_watching) when done if it is `true`.
+    pub(crate) fn poll_step_ended(
+        &self,
+        index: usize,
+        watching: &mut bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let ended = || {
+            self.slots
+                .get(index)
+                .is_none_or(|slot| slot.state().is_finished())
+        };
+        if ended() {
+            return Poll::Ready(());
+        }
+        if !*watching {
+            *watching = true;
+            self.remaining.fetch_add(WATCHER, Ordering::AcqRel);
+        }
+        self.step_waiters.register(cx);
+        if ended() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Stops counting a caller of [`poll_step_ended`](Self::poll_step_ended) as a watcher.
+    pub(crate) fn stop_watching(&self, watching: &mut bool) {
+        if std::mem::take(watching) {
+            self.remaining.fetch_sub(WATCHER, Ordering::AcqRel);
+        }
     }
 
     /// The run's error as the steps stand: the first `Failed` step's in definition order,
@@ -350,6 +503,11 @@ impl Machine {
             )),
             _ => None,
         }
+    }
+
+    /// Why the run was cancelled, once it was.
+    pub(crate) fn cancel_reason(&self) -> Option<JobError> {
+        self.reason.get().cloned()
     }
 
     /// The outcome, once the run has ended.

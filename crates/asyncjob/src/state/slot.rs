@@ -224,11 +224,11 @@ impl StepSlot {
 
     /// `Running → Backoff`, at `at`: attempt `attempt` failed with `error` and will be retried.
     /// Driver only. The attempt is logged before the transition, so a reader that sees
-    /// `Backoff` sees it.
-    pub(crate) fn back_off(&self, attempt: u32, error: String, at: Stamp) {
+    /// `Backoff` sees it. `true` if the step was running.
+    pub(crate) fn back_off(&self, attempt: u32, error: String, at: Stamp) -> bool {
         let current = self.word.load(Ordering::Acquire);
         if phase(current) != RUNNING {
-            return;
+            return false;
         }
         let record = RetriedAttempt {
             attempt,
@@ -240,13 +240,16 @@ impl StepSlot {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(record);
-        let _ = self.transition(|w| (phase(w) == RUNNING).then(|| pack(BACKOFF, w & CANCEL, at)));
+        self.transition(|w| (phase(w) == RUNNING).then(|| pack(BACKOFF, w & CANCEL, at)))
+            .is_ok()
     }
 
-    /// `Backoff → Running`, at `at`: attempt `attempt` starts. Driver only.
-    pub(crate) fn resume(&self, attempt: u32, at: Stamp) {
+    /// `Backoff → Running`, at `at`: attempt `attempt` starts. Driver only. `true` if the step
+    /// was backing off.
+    pub(crate) fn resume(&self, attempt: u32, at: Stamp) -> bool {
         self.set_attempt(attempt);
-        let _ = self.transition(|w| (phase(w) == BACKOFF).then(|| pack(RUNNING, w & CANCEL, at)));
+        self.transition(|w| (phase(w) == BACKOFF).then(|| pack(RUNNING, w & CANCEL, at)))
+            .is_ok()
     }
 
     /// `Running | Backoff → Succeeded | Failed | Cancelled`, at `at`. Driver only. A step that

@@ -101,6 +101,39 @@ impl Waiters {
     }
 }
 
+/// Who waits for some step to end: woken at every step's end while one waits
+/// ([`Machine`](super::Machine) counts the waiters), each re-checks its own step.
+#[derive(Debug, Default)]
+pub(crate) struct StepWaiters {
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl StepWaiters {
+    /// Registers `cx`'s waker (once per waker).
+    pub(crate) fn register(&self, cx: &mut Context<'_>) {
+        let mut wakers = self
+            .wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+    }
+
+    /// A step has ended: wakes every registered waiter.
+    pub(crate) fn wake(&self) {
+        let wakers = std::mem::take(
+            &mut *self
+                .wakers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

@@ -69,6 +69,7 @@ impl Serialize for JobErrorKind {
             JobErrorKind::DeadlineTimerFailed => "deadline_timer_failed",
             JobErrorKind::Internal => "internal",
             JobErrorKind::TimerMissing => "timer_missing",
+            JobErrorKind::UnknownStep => "unknown_step",
         })
     }
 }
