@@ -218,6 +218,8 @@ pub use instance::{
 };
 pub use mode::{Local, Mode, Sendable};
 pub use rt::{
-    BoxFuture, Executor, FuturesExecutor, LocalBoxFuture, LocalExecutor, NoTimer, SpawnError, Timer,
+    Blocking, BoxFuture, Executor, FuturesExecutor, LocalBoxFuture, LocalExecutor, NoTimer,
+    SpawnError, Timer,
 };
 pub use state::{RetriedAttempt, StepState};
+pub use step::step_context::{Cancelled, Sleep, SpawnBlocking, StepContext};
