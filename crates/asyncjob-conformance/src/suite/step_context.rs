@@ -32,6 +32,10 @@ macro_rules! __suite_step_context {
             )
         }
 
+        fn is_local<X: asyncjob::Mode>(_: &asyncjob::JobInstance<X>) -> bool {
+            std::any::TypeId::of::<X>() == std::any::TypeId::of::<Local>()
+        }
+
         $crate::__suite_tests! { ($harness, $mode)
             /// A step retried twice and a dependent of it, both taking the context, beside a plain
             /// step: each attempt's context names the job, the instance's id, the step and the
@@ -141,6 +145,55 @@ macro_rules! __suite_step_context {
                     "on {}",
                     h.name()
                 );
+            }
+
+            /// A context handed out of the step, sleeping outside the step's future (here on the
+            /// test's thread): in a run on a `Send` executor it sleeps on the runner's timer
+            /// (recorded, held, then released) while the step goes on; in a run on a local
+            /// executor, whose timer is lent only while the step is polled, it fails the attempt
+            /// with an error that says so, and asks the timer for nothing.
+            fn a_context_sleeps_outside_its_step_where_the_run_allows(h) {
+                type In = Arc<Mutex<Option<oneshot::Sender<StepContext>>>>;
+                let mut job = JobBuilder::<In>::$new("outside");
+                let step = build(job.step("lend").run_with_context(|ctx: StepContext, out: In| async move {
+                    if let Some(out) = out.lock().unwrap().take() {
+                        let _ = out.send(ctx.clone());
+                    }
+                    std::future::pending::<()>().await;
+                    Ok::<_, Infallible>(())
+                }));
+                let job = job.seal();
+                let timer = RecordingTimer::holding([HELD]);
+                let (tx, rx) = oneshot::channel();
+                let instance = h.start_with_timer(
+                    &job,
+                    Arc::new(Mutex::new(Some(tx))),
+                    JobOptions::new(),
+                    timer.clone(),
+                );
+                let ctx = h.block_on(rx).expect("the step hands its context out");
+                let mut sleep = ctx.sleep(HELD);
+                assert!(futures::FutureExt::now_or_never(&mut sleep).is_none());
+                if is_local(&instance) {
+                    let error = h.block_on(instance.wait()).expect_err("the attempt fails");
+                    assert_eq!(error.kind(), JobErrorKind::StepFailed, "on {}", h.name());
+                    let cause = error.source().map(|c| c.to_string()).unwrap_or_default();
+                    assert!(cause.contains("cannot sleep here"), "on {}: {cause}", h.name());
+                    assert!(timer.sleeps().is_empty(), "on {}", h.name());
+                } else {
+                    assert_eq!(timer.pending(), [HELD], "on {}", h.name());
+                    assert_eq!(timer.release(HELD), 1);
+                    assert_eq!(futures::FutureExt::now_or_never(&mut sleep), Some(()));
+                    assert_eq!(
+                        instance.step(&step).map(|s| s.state),
+                        Some(StepState::Running),
+                        "on {}",
+                        h.name()
+                    );
+                    assert!(instance.cancel());
+                    let _ = h.block_on(instance.wait());
+                }
+                assert!(instance.step(&step).is_some_and(|s| s.state.is_finished()), "on {}", h.name());
             }
 
             /// Blocking work from a context step: where the harness's executor offers a pool,
