@@ -5,7 +5,9 @@
 //! A step's future is made per run ([`StepDef::instantiate`] for the definition's
 //! [`StepNode`]s) and lives in the step's [cell](crate::cell). It reaches the run only through
 //! its [`RunEnv`] (the cancellation signal) and, for steps that need it, through the run's
-//! [`context`] hooks (timer, attempt records) lent for each poll.
+//! [`context`] hooks (timer, attempt records) lent for each poll. A step whose function takes
+//! the public [`StepContext`](step_context::StepContext) (added by the [`builder`] methods
+//! `run_with_context`) gets one per attempt, made from both.
 
 mod builder;
 pub(crate) mod context;
@@ -28,7 +30,6 @@ use crate::graph::definition::StepDef;
 use crate::graph::parents::{Parents, SendParents};
 use crate::id::JobId;
 use crate::intercept::{Scoped, Scopes, StepContext};
-
 use crate::mode::private::Sealed;
 use crate::mode::{Local, Mode, Sendable};
 use crate::retry::AttemptFailure;
