@@ -71,6 +71,10 @@ where
         futures::executor::block_on(future)
     }
 
+    fn offers_blocking(&self) -> bool {
+        Executor::blocking(&self.executor).is_some()
+    }
+
     fn start<I>(&self, job: &JobDefinition<I>, input: I, options: JobOptions) -> JobInstance
     where
         I: Clone + Send + Sync + 'static,
@@ -158,6 +162,10 @@ where
 
     fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.pool.borrow_mut().run_until(future)
+    }
+
+    fn offers_blocking(&self) -> bool {
+        LocalExecutor::blocking(&self.executor).is_some()
     }
 
     fn start<I>(&self, job: &JobDefinition<I>, input: I, options: JobOptions) -> JobInstance<Local>

@@ -118,6 +118,14 @@ pub trait Harness {
     /// Runs `future` to completion with the executor running.
     fn block_on<F: Future>(&self, future: F) -> F::Output;
 
+    /// `true` if the executor offers a pool for blocking work (its `blocking()` returns one,
+    /// as Tokio's and smol's adapters do): the suite then checks that
+    /// [`StepContext::spawn_blocking`](asyncjob::StepContext::spawn_blocking) runs work on it;
+    /// otherwise, that it fails the step with a clear error. The default is `false`.
+    fn offers_blocking(&self) -> bool {
+        false
+    }
+
     /// Starts `job` on the executor.
     fn start<I>(
         &self,

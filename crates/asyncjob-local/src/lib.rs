@@ -91,9 +91,10 @@
 
 use std::future::Future;
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use asyncjob::{BoxFuture, Executor, LocalBoxFuture, LocalExecutor, SpawnError, Timer};
+use asyncjob::{Blocking, BoxFuture, Executor, LocalBoxFuture, LocalExecutor, SpawnError, Timer};
 
 /// A single-threaded runtime for futures that are not `Send`.
 ///
@@ -204,6 +205,27 @@ impl LocalExecutor for LocalHandle {
         executor.spawn(future).detach();
         Ok(())
     }
+
+    /// The `blocking` crate's thread pool (smol's): blocking work from a step's
+    /// [`StepContext::spawn_blocking`](asyncjob::StepContext::spawn_blocking) runs there, off
+    /// the runtime's one thread.
+    fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+        Some(Arc::new(Unblock))
+    }
+}
+
+/// The pool of [`blocking::unblock`].
+#[derive(Debug)]
+struct Unblock;
+
+impl Blocking for Unblock {
+    fn spawn_blocking(&self, work: Box<dyn FnOnce() + Send + 'static>) -> Result<(), SpawnError> {
+        // The pool starts its threads on demand and panics if the OS refuses one.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            blocking::unblock(work).detach();
+        }))
+        .map_err(|_| SpawnError::shutdown())
+    }
 }
 
 impl Executor for LocalHandle {
@@ -227,6 +249,11 @@ impl Executor for LocalHandle {
         F: Future<Output = ()> + Send + 'static,
     {
         self.spawn_local_unboxed(future)
+    }
+
+    /// As [`LocalExecutor::blocking`].
+    fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+        LocalExecutor::blocking(self)
     }
 }
 

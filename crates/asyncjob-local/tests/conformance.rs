@@ -22,6 +22,11 @@ impl Harness for Runtime {
         self.0.block_on(future)
     }
 
+    fn offers_blocking(&self) -> bool {
+        // `LocalHandle::blocking`: the `blocking` crate's pool.
+        true
+    }
+
     fn start<I>(&self, job: &JobDefinition<I>, input: I, options: JobOptions) -> JobInstance<Local>
     where
         I: Clone + Send + Sync + 'static,

@@ -88,7 +88,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use asyncjob::{BoxFuture, Executor, SpawnError, Timer};
+use asyncjob::{Blocking, BoxFuture, Executor, SpawnError, Timer};
 
 /// Spawns futures on an [`async_executor::Executor`] or on smol's global executor, and sleeps on an
 /// [`async_io::Timer`].
@@ -194,6 +194,25 @@ impl Executor for SmolExecutor {
             Target::Global => catch_unwind(AssertUnwindSafe(move || smol::spawn(future).detach()))
                 .map_err(|_| SpawnError::shutdown()),
         }
+    }
+
+    /// smol's pool for blocking work ([`smol::unblock`], the `blocking` crate's threads), the
+    /// same for every executor: what
+    /// [`StepContext::spawn_blocking`](asyncjob::StepContext::spawn_blocking) uses.
+    fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+        Some(Arc::new(Unblock))
+    }
+}
+
+/// The pool of [`smol::unblock`].
+#[derive(Debug)]
+struct Unblock;
+
+impl Blocking for Unblock {
+    fn spawn_blocking(&self, work: Box<dyn FnOnce() + Send + 'static>) -> Result<(), SpawnError> {
+        // The pool starts its threads on demand and panics if the OS refuses one.
+        catch_unwind(AssertUnwindSafe(move || smol::unblock(work).detach()))
+            .map_err(|_| SpawnError::shutdown())
     }
 }
 

@@ -75,6 +75,11 @@ impl Harness for Smol {
         }
     }
 
+    fn offers_blocking(&self) -> bool {
+        // The adapter's `Executor::blocking`: smol's `unblock`.
+        true
+    }
+
     fn start<I>(&self, job: &JobDefinition<I>, input: I, options: JobOptions) -> JobInstance
     where
         I: Clone + Send + Sync + 'static,

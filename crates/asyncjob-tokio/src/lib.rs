@@ -111,10 +111,11 @@
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use asyncjob::{BoxFuture, Executor, SpawnError, Timer};
+use asyncjob::{Blocking, BoxFuture, Executor, SpawnError, Timer};
 use pin_project_lite::pin_project;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
@@ -210,6 +211,34 @@ impl Executor for TokioExecutor {
         } else {
             Err(SpawnError::shutdown())
         }
+    }
+
+    /// Tokio's pool for blocking work ([`Handle::spawn_blocking`]), on the same runtime as the
+    /// spawns: what [`StepContext::spawn_blocking`](asyncjob::StepContext::spawn_blocking) uses.
+    fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+        Some(Arc::new(TokioBlocking {
+            handle: self.handle.clone(),
+        }))
+    }
+}
+
+/// The blocking pool of a [`TokioExecutor`]'s runtime.
+#[derive(Debug)]
+struct TokioBlocking {
+    /// As [`TokioExecutor::handle`]: `None` follows the current runtime.
+    handle: Option<Handle>,
+}
+
+impl Blocking for TokioBlocking {
+    fn spawn_blocking(&self, work: Box<dyn FnOnce() + Send + 'static>) -> Result<(), SpawnError> {
+        // A runtime that has shut down drops `work`, which the step then sees.
+        let spawned = match &self.handle {
+            Some(handle) => Some(handle.spawn_blocking(work)),
+            None => Handle::try_current()
+                .ok()
+                .map(|handle| handle.spawn_blocking(work)),
+        };
+        spawned.map(drop).ok_or_else(SpawnError::shutdown)
     }
 }
 

@@ -55,6 +55,11 @@ impl Harness for Tokio {
         self.runtime.block_on(future)
     }
 
+    fn offers_blocking(&self) -> bool {
+        // The adapter's `Executor::blocking`: Tokio's `spawn_blocking`.
+        true
+    }
+
     fn start<I>(&self, job: &JobDefinition<I>, input: I, options: JobOptions) -> JobInstance
     where
         I: Clone + Send + Sync + 'static,

@@ -218,7 +218,9 @@ pub use instance::{
 };
 pub use mode::{Local, Mode, Sendable};
 pub use rt::{
-    BoxFuture, Executor, FuturesExecutor, LocalBoxFuture, LocalExecutor, NoTimer, SpawnError, Timer,
+    Blocking, BoxFuture, Executor, FuturesExecutor, LocalBoxFuture, LocalExecutor, NoTimer,
+    SpawnError, Timer,
 };
 pub use state::events::{Event, EventKind, EventStep, Events, EventsDisabled, Observer};
 pub use state::{RetriedAttempt, StepState};
+pub use step::step_context::{Cancelled, Sleep, SpawnBlocking, StepContext};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::cell::{ErasedCell, OutputCell, StepCell, StepResult};
 use crate::error::JobError;
-use crate::rt::{Executor, LocalExecutor, SpawnError, Timer};
+use crate::rt::{Blocking, Executor, LocalExecutor, SpawnError, Timer};
 
 /// The steps of a job are `Send`: the job can run on a multi-threaded runtime, and on a local one.
 ///
@@ -50,6 +50,10 @@ pub(crate) mod private {
 
         /// A cell whose step fails at once with `error`.
         fn failed_cell(error: JobError) -> Arc<Self::Cell>;
+
+        /// The run's timer, if it may be handed to a step context that moves between threads
+        /// (`None` for a local run, whose timer need not be `Send`).
+        fn shared_timer(timer: &Arc<Self::Timer>) -> Option<Arc<dyn Timer + Send + Sync>>;
     }
 
     /// Spawns tasks of one concrete type `T` in mode `M`, without boxing them when the executor
@@ -57,17 +61,28 @@ pub(crate) mod private {
     pub trait SpawnTask<M, T> {
         /// Spawns `task`. On an error the executor has dropped it.
         fn spawn_task(&self, task: T) -> Result<(), SpawnError>;
+
+        /// The executor's pool for blocking work ([`Executor::blocking`]).
+        fn blocking(&self) -> Option<Arc<dyn Blocking>>;
     }
 
     impl<E: Executor, T: Future<Output = ()> + Send + 'static> SpawnTask<Sendable, T> for E {
         fn spawn_task(&self, task: T) -> Result<(), SpawnError> {
             self.spawn_unboxed(task)
         }
+
+        fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+            Executor::blocking(self)
+        }
     }
 
     impl<E: LocalExecutor, T: Future<Output = ()> + 'static> SpawnTask<Local, T> for E {
         fn spawn_task(&self, task: T) -> Result<(), SpawnError> {
             self.spawn_local_unboxed(task)
+        }
+
+        fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+            LocalExecutor::blocking(self)
         }
     }
 
@@ -84,6 +99,10 @@ pub(crate) mod private {
         fn failed_cell(error: JobError) -> Arc<Self::Cell> {
             StepCell::<_, (), true>::new(std::future::ready(StepResult::<()>::Err(error)))
         }
+
+        fn shared_timer(timer: &Arc<Self::Timer>) -> Option<Arc<dyn Timer + Send + Sync>> {
+            Some(timer.clone())
+        }
     }
 
     impl Sealed for Local {
@@ -98,6 +117,10 @@ pub(crate) mod private {
 
         fn failed_cell(error: JobError) -> Arc<Self::Cell> {
             StepCell::<_, (), false>::new(std::future::ready(StepResult::<()>::Err(error)))
+        }
+
+        fn shared_timer(_: &Arc<Self::Timer>) -> Option<Arc<dyn Timer + Send + Sync>> {
+            None
         }
     }
 }

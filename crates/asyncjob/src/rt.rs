@@ -103,6 +103,69 @@ pub trait Executor {
     {
         self.spawn(Box::pin(future))
     }
+
+    /// The runtime's pool for blocking or CPU-heavy work, which steps reach through
+    /// [`StepContext::spawn_blocking`](crate::StepContext::spawn_blocking). The default is
+    /// `None`: the executor offers none, and a step that asks for one fails with a clear
+    /// error. The shipped adapters return their runtime's pool (Tokio's `spawn_blocking`,
+    /// smol's `unblock`).
+    ///
+    /// A query rather than a trait of its own so that every executor keeps working unchanged
+    /// and a run needs no extra type parameter; it is asked once per run, at the first attempt
+    /// of a step that takes a context.
+    fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+        None
+    }
+}
+
+/// Runs blocking or CPU-heavy work on threads where blocking is fine, away from the executor's
+/// own: what an [`Executor::blocking`] (or [`LocalExecutor::blocking`]) returns.
+///
+/// ```
+/// use std::sync::Arc;
+/// use asyncjob::{BoxFuture, Blocking, Executor, SpawnError};
+///
+/// /// One thread per piece of work (a toy: a real pool reuses its threads).
+/// struct ThreadPerWork;
+///
+/// impl Blocking for ThreadPerWork {
+///     fn spawn_blocking(&self, work: Box<dyn FnOnce() + Send>) -> Result<(), SpawnError> {
+///         std::thread::Builder::new()
+///             .spawn(work)
+///             .map(drop)
+///             .map_err(|_| SpawnError::shutdown())
+///     }
+/// }
+///
+/// # struct MyExecutor;
+/// impl Executor for MyExecutor {
+///     fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
+/// #       let _ = future;
+///         // ...
+/// #       Ok(())
+///     }
+///
+///     fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+///         Some(Arc::new(ThreadPerWork))
+///     }
+/// }
+/// ```
+pub trait Blocking: Send + Sync {
+    /// Runs `work` to completion on a thread where it may block.
+    ///
+    /// If the pool drops `work` without running it, the step waiting for it fails; a panic in
+    /// `work` is caught by asyncjob (the pool never sees it) and fails the step that waits.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpawnError`] if the pool cannot accept the work (it is shut down).
+    fn spawn_blocking(&self, work: Box<dyn FnOnce() + Send + 'static>) -> Result<(), SpawnError>;
+}
+
+impl<B: Blocking + ?Sized> Blocking for Arc<B> {
+    fn spawn_blocking(&self, work: Box<dyn FnOnce() + Send + 'static>) -> Result<(), SpawnError> {
+        (**self).spawn_blocking(work)
+    }
 }
 
 /// Spawns futures that are not `Send` onto a single-threaded runtime.
@@ -132,6 +195,12 @@ pub trait LocalExecutor {
         Self: Sized,
     {
         self.spawn_local(Box::pin(future))
+    }
+
+    /// The runtime's pool for blocking or CPU-heavy work: as [`Executor::blocking`]. The
+    /// default is `None`.
+    fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+        None
     }
 }
 
@@ -194,6 +263,10 @@ macro_rules! forward_executor {
             {
                 (**self).spawn_unboxed(future)
             }
+
+            fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+                (**self).blocking()
+            }
         }
     )*};
 }
@@ -211,6 +284,10 @@ macro_rules! forward_local_executor {
             {
                 (**self).spawn_local_unboxed(future)
             }
+
+            fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+                LocalExecutor::blocking(&**self)
+            }
         }
     )*};
 }
@@ -222,11 +299,19 @@ impl Executor for Arc<dyn Executor + Send + Sync> {
     fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
         (**self).spawn(future)
     }
+
+    fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+        (**self).blocking()
+    }
 }
 
 impl LocalExecutor for std::rc::Rc<dyn LocalExecutor> {
     fn spawn_local(&self, future: LocalBoxFuture<'static, ()>) -> Result<(), SpawnError> {
         (**self).spawn_local(future)
+    }
+
+    fn blocking(&self) -> Option<Arc<dyn Blocking>> {
+        (**self).blocking()
     }
 }
 

@@ -48,6 +48,7 @@ pub mod retry_records;
 pub mod root_cause;
 pub mod snapshots;
 pub mod start_races;
+pub mod step_context;
 pub mod timeout;
 pub mod waiters;
 
@@ -82,6 +83,9 @@ pub trait Starts {
 
     /// Runs `future` to completion with the executor running.
     fn block_on<F: Future>(&self, future: F) -> F::Output;
+
+    /// The harness's [`Harness::offers_blocking`].
+    fn offers_blocking(&self) -> bool;
 
     /// Starts `job` on the executor.
     fn start<I>(
@@ -166,6 +170,10 @@ impl<H: Harness> Starts for InMode<'_, H, Sendable> {
         self.harness.block_on(future)
     }
 
+    fn offers_blocking(&self) -> bool {
+        self.harness.offers_blocking()
+    }
+
     fn start<I>(
         &self,
         job: &JobDefinition<I>,
@@ -215,6 +223,10 @@ impl<H: LocalHarness> Starts for InMode<'_, H, Local> {
 
     fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.harness.block_on(future)
+    }
+
+    fn offers_blocking(&self) -> bool {
+        self.harness.offers_blocking()
     }
 
     fn start<I>(
@@ -318,6 +330,7 @@ macro_rules! __suite_behaviours {
             root_cause __suite_root_cause,
             // Issue 13: watching a running job.
             events __suite_events,
+            step_context __suite_step_context,
         );
     };
     (@each $new:ident, $mode:ident; $($module:ident $tests:ident,)+) => {

@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cell::ErasedCell;
-use crate::env::RunEnv;
+use crate::env::{RunContext, RunEnv};
 use crate::error::JobError;
 use crate::id::JobId;
 use crate::mode::private::{Sealed, SpawnTask};
@@ -254,6 +254,19 @@ impl<X: Sealed> RunHooks for Run<X> {
     fn attempt_failed(&self, index: usize, attempt: u32, error: JobError, backoff: Duration) {
         self.machine
             .attempt_failed(index, attempt, error, backoff, self.now());
+    }
+
+    fn run_context(&self) -> RunContext {
+        RunContext {
+            id: self.id.clone(),
+            timer: X::shared_timer(&self.timer),
+            can_sleep: self.timer.can_sleep(),
+            blocking: self.spawner.blocking(),
+        }
+    }
+
+    fn is_run(&self, env: &RunEnv) -> bool {
+        std::ptr::eq(&*self.env, env)
     }
 }
 

@@ -221,7 +221,9 @@ impl<I, M: Mode> JobBuilder<I, M> {
 #[derive(Debug)]
 pub struct NoParents(());
 
-/// Describes one step: its dependencies, then its function ([`run`](Self::run)).
+/// Describes one step: its dependencies, then its function ([`run`](Self::run), or
+/// [`run_with_context`](Self::run_with_context) for a function that takes the
+/// [`StepContext`](crate::StepContext)).
 ///
 /// ```
 /// # use asyncjob::JobBuilder;
@@ -314,7 +316,7 @@ impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents> {
         }
     }
 
-    fn without_parents(self) -> StepBuilder<'a, I, M, ()> {
+    pub(crate) fn without_parents(self) -> StepBuilder<'a, I, M, ()> {
         StepBuilder {
             job: self.job,
             name: self.name,
@@ -330,8 +332,18 @@ impl<'a, I, M: Mode, P: Dependencies> StepBuilder<'a, I, M, P> {
         self,
         make: impl FnOnce(P, StepOptions) -> Box<dyn StepDef<I, M>>,
     ) -> Result<StepHandle<O>, DefinitionError> {
+        self.finish_step(false, make)
+    }
+
+    /// Checks and adds the step made by `make`; `with_context`: its function takes the step
+    /// context ([`crate::step`] adds such steps), so it runs the full step body.
+    pub(crate) fn finish_step<O>(
+        self,
+        with_context: bool,
+        make: impl FnOnce(P, StepOptions) -> Box<dyn StepDef<I, M>>,
+    ) -> Result<StepHandle<O>, DefinitionError> {
         let dependencies = self.job.check(&self.name, &self.parents, &self.order)?;
-        let needs_context = !self.options.is_plain();
+        let needs_context = with_context || !self.options.is_plain();
         self.job.needs_timer |= self.options.retry.is_some() || self.options.timeout.is_some();
         let node = make(self.parents, self.options);
         let index = self
@@ -373,7 +385,7 @@ pub(crate) struct StepNode<P, F, Fut, O, E> {
 }
 
 impl<P, F, Fut, O, E> StepNode<P, F, Fut, O, E> {
-    fn new(parents: P, function: F, options: StepOptions) -> Self {
+    pub(crate) fn new(parents: P, function: F, options: StepOptions) -> Self {
         StepNode {
             parents,
             function: Arc::new(StepFn { function, options }),

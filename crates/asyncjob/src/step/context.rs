@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::env::{RunContext, RunEnv};
 use crate::error::JobError;
 use crate::id::JobId;
 use crate::rt::BoxFuture;
@@ -26,6 +27,10 @@ pub(crate) trait RunHooks {
     /// Attempt `attempt` of step `index` failed with `error` and will be retried after
     /// `backoff`.
     fn attempt_failed(&self, index: usize, attempt: u32, error: JobError, backoff: Duration);
+    /// What the step contexts of the run share (asked once per run).
+    fn run_context(&self) -> RunContext;
+    /// `true` if `env` is this run's.
+    fn is_run(&self, env: &RunEnv) -> bool;
 }
 
 thread_local! {
@@ -72,4 +77,15 @@ pub(crate) fn attempt_failed(attempt: u32, error: JobError, backoff: Duration) {
 /// The id of the current run.
 pub(crate) fn job_id() -> Option<JobId> {
     with(|hooks, _| hooks.job_id())
+}
+
+/// What the step contexts of the current run share; `None` outside a driver's poll.
+pub(crate) fn run_context() -> Option<RunContext> {
+    with(|hooks, _| hooks.run_context())
+}
+
+/// A sleep on the timer of the run of `env`, if a driver of that run is polling on this thread
+/// (how the context of a local run, whose timer need not be `Send`, sleeps).
+pub(crate) fn sleep_in(env: &RunEnv, duration: Duration) -> Option<BoxFuture<'static, ()>> {
+    with(|hooks, _| hooks.is_run(env).then(|| hooks.sleep(duration))).flatten()
 }

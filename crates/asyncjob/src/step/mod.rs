@@ -5,9 +5,13 @@
 //! A step's future is made per run ([`StepDef::instantiate`] for the definition's
 //! [`StepNode`]s) and lives in the step's [cell](crate::cell). It reaches the run only through
 //! its [`RunEnv`] (the cancellation signal) and, for steps that need it, through the run's
-//! [`context`] hooks (timer, attempt records) lent for each poll.
+//! [`context`] hooks (timer, attempt records) lent for each poll. A step whose function takes
+//! the public [`StepContext`](step_context::StepContext) (added by the [`builder`] methods
+//! `run_with_context`) gets one per attempt, made from both.
 
+mod builder;
 pub(crate) mod context;
+pub(crate) mod step_context;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -30,6 +34,8 @@ use crate::mode::private::Sealed;
 use crate::mode::{Local, Mode, Sendable};
 use crate::retry::AttemptFailure;
 use crate::topology::Topology;
+
+use step_context::StepContext as Ctx;
 
 /// How one attempt failed.
 enum Failure {
@@ -88,21 +94,84 @@ impl Failure {
     }
 }
 
+/// How a step's function is called at each attempt: as `f(input, parents)`, or, wrapped in
+/// [`WithContext`], as `f(context, input, parents)`.
+pub(crate) trait Call<I, A> {
+    /// What the function takes beyond its arguments: `()` or the step context.
+    type Context: Clone;
+    /// The function's future.
+    type Future;
+
+    /// The context of attempt `attempt` of step `index`; `None` outside a driver's poll (which
+    /// asyncjob never does to a step that runs the full body).
+    fn context(env: &Arc<RunEnv>, index: usize, attempt: u32) -> Option<Self::Context>;
+
+    /// What the context could not do (the attempt then fails), if anything.
+    fn fault(context: &Self::Context) -> Option<step_context::Fault>;
+
+    fn call(&self, context: Self::Context, input: I, args: A) -> Self::Future;
+}
+
+impl<I, A, F, Fut> Call<I, A> for F
+where
+    F: Fn(I, A) -> Fut,
+{
+    type Context = ();
+    type Future = Fut;
+
+    fn context(_: &Arc<RunEnv>, _: usize, _: u32) -> Option<()> {
+        Some(())
+    }
+
+    fn fault((): &()) -> Option<step_context::Fault> {
+        None
+    }
+
+    fn call(&self, (): (), input: I, args: A) -> Fut {
+        self(input, args)
+    }
+}
+
+/// A step function that takes the step context first: `f(context, input, parents)`.
+pub(crate) struct WithContext<F>(pub(crate) F);
+
+impl<I, A, F, Fut> Call<I, A> for WithContext<F>
+where
+    F: Fn(Ctx, I, A) -> Fut,
+{
+    type Context = Ctx;
+    type Future = Fut;
+
+    fn context(env: &Arc<RunEnv>, index: usize, attempt: u32) -> Option<Ctx> {
+        Ctx::new(env, index, attempt)
+    }
+
+    fn fault(context: &Ctx) -> Option<step_context::Fault> {
+        context.fault()
+    }
+
+    fn call(&self, context: Ctx, input: I, args: A) -> Fut {
+        (self.0)(context, input, args)
+    }
+}
+
 /// One attempt: call the function (now), then await its future (against the timeout, if any),
 /// catching errors and panics. The call happens before the returned future exists, so the
 /// arguments are never held across an `.await`.
 fn attempt<I, A, F, Fut, O, E>(
     function: &F,
+    context: F::Context,
     input: I,
     args: A,
     timeout: Option<Duration>,
 ) -> impl Future<Output = Result<O, Failure>> + use<I, A, F, Fut, O, E>
 where
-    F: Fn(I, A) -> Fut,
+    F: Call<I, A, Future = Fut>,
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
 {
-    let called = std::panic::catch_unwind(AssertUnwindSafe(|| function(input, args)))
+    let probe = context.clone();
+    let called = std::panic::catch_unwind(AssertUnwindSafe(|| function.call(context, input, args)))
         .map_err(Failure::panic);
     // The timer is asked for the timeout's sleep now (the run's context is only there while the
     // driver polls), and only if the function gave a future to time.
@@ -112,13 +181,23 @@ where
     };
     async move {
         let caught = AssertUnwindSafe(called?).catch_unwind();
+        // A step context that could not do what it was asked fails the attempt (its future
+        // waits for nothing, and the context woke the step).
+        let mut caught = std::pin::pin!(caught);
+        let watched = std::future::poll_fn(|cx| match caught.as_mut().poll(cx) {
+            Poll::Ready(outcome) => Poll::Ready(Ok(outcome)),
+            Poll::Pending => match F::fault(&probe) {
+                Some(fault) => Poll::Ready(Err(Failure::Error(Box::new(fault)))),
+                None => Poll::Pending,
+            },
+        });
         let outcome = match timer {
-            None => caught.await,
+            None => watched.await?,
             Some((_, None)) => return Err(Failure::Internal("a step's timer is missing")),
             Some((limit, Some(sleep))) => {
-                let caught = std::pin::pin!(caught);
-                match futures_util::future::select(caught, sleep).await {
-                    Either::Left((outcome, _)) => outcome,
+                let watched = std::pin::pin!(watched);
+                match futures_util::future::select(watched, sleep).await {
+                    Either::Left((outcome, _)) => outcome?,
                     Either::Right(((), _)) => return Err(Failure::TimedOut(limit)),
                 }
             }
@@ -222,7 +301,7 @@ where
     M: Mode,
     P: Parents<M>,
     I: Clone,
-    F: Fn(I, P::Output) -> Fut,
+    F: Call<I, P::Output, Future = Fut>,
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
 {
@@ -239,10 +318,16 @@ where
             let failure = Failure::Internal("a step with a policy ran outside its run");
             return Err(failure.into_error(topology, index, number));
         }
+        let Some(context) = F::context(&env, index, number) else {
+            let failure = Failure::Internal("a step with a context ran outside its run");
+            return Err(failure.into_error(topology, index, number));
+        };
         let args = P::read(&captured).ok_or_else(|| missing_output(topology, index))?;
         let scopes = scopes(topology, options, index, number);
-        let attempt =
-            scopes.run(|| attempt(&function.function, input.clone(), args, options.timeout));
+        let attempt = scopes.run(|| {
+            let function = &function.function;
+            attempt(function, context, input.clone(), args, options.timeout)
+        });
         let attempt = Scoped {
             scopes,
             future: std::pin::pin!(attempt),
@@ -287,7 +372,8 @@ where
 }
 
 /// The `StepDef` of a step node in one mode: the same body, under the mode's bounds (`Send`
-/// ones for [`Sendable`]) and in the mode's cell.
+/// ones for [`Sendable`]) and in the mode's cell; one impl for plain functions, which run the
+/// small body unless they have a policy, one for functions that take the step context.
 macro_rules! step_def {
     ($mode:ty, send: $send:literal, where $($bounds:tt)*) => {
         impl<I, P, F, Fut, O, E> StepDef<I, $mode> for StepNode<P, F, Fut, O, E>
@@ -317,6 +403,28 @@ macro_rules! step_def {
                     ))
                 };
                 Some(cell)
+            }
+        }
+
+        impl<I, P, F, Fut, O, E> StepDef<I, $mode> for StepNode<P, WithContext<F>, Fut, O, E>
+        where
+            F: Fn(Ctx, I, P::Output) -> Fut + Send + Sync + 'static,
+            E: Into<BoxError> + 'static,
+            $($bounds)*
+        {
+            fn instantiate(
+                &self,
+                input: &I,
+                index: usize,
+                cells: &[Arc<<$mode as Sealed>::Cell>],
+                env: &Arc<RunEnv>,
+            ) -> Option<Arc<<$mode as Sealed>::Cell>> {
+                let captured = self.parents.capture(cells)?;
+                let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
+                let body = step_body::<$mode, P, I, WithContext<F>, Fut, O, E>(
+                    captured, input, function, env, index,
+                );
+                Some(StepCell::<_, O, $send>::new(body))
             }
         }
     };
