@@ -902,7 +902,17 @@ fn retried_attempts_show_in_the_gantt_chart_and_the_trace() {
     let gantt = parse_gantt(&instance.to_mermaid_gantt());
     let (_, bars) = &gantt.sections[0];
     let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
-    assert_eq!(labels, ["waiting", "attempt 1", "attempt 2", "attempt 3"]);
+    assert_eq!(
+        labels,
+        [
+            "waiting",
+            "attempt 1",
+            "back-off 1",
+            "attempt 2",
+            "back-off 2",
+            "attempt 3"
+        ]
+    );
     assert!(
         bars[1].tags.contains(&"crit".to_owned()),
         "a failed attempt is marked"
