@@ -27,6 +27,7 @@ use asyncjob::{
 
 use crate::{Harness, LocalHarness, ModelMode, RecordingTimer};
 
+pub mod attempt_timing;
 pub mod cancel;
 pub mod cancel_boundaries;
 pub mod cancel_races;
@@ -315,6 +316,8 @@ macro_rules! __suite_behaviours {
             waiters __suite_waiters,
             deadline_ends __suite_deadline_ends,
             root_cause __suite_root_cause,
+            // Issue 13: true attempt timing.
+            attempt_timing __suite_attempt_timing,
         );
     };
     (@each $new:ident, $mode:ident; $($module:ident $tests:ident,)+) => {
