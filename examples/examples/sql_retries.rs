@@ -22,7 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for step in instance.steps() {
         println!("{:<18} {} attempt(s)", step.name, step.attempts);
         for failed in &step.retried {
-            println!("    attempt {} failed: {}", failed.attempt, failed.error);
+            println!("    attempt {} failed: {:#}", failed.attempt, failed.error);
         }
     }
     let connect = instance

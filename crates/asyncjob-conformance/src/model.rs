@@ -1884,17 +1884,35 @@ fn check_steps(
         }
         for (n, attempt) in snap.retried.iter().enumerate() {
             let number = n as u32 + 1;
-            let expected = match step.attempt(number) {
-                Attempt::Err(_) => error_text(i, number),
-                Attempt::Panic(_) => panic_text(i, number, "in the future"),
-                Attempt::PanicInFn => panic_text(i, number, "in the step function"),
-                Attempt::Hang => "timed out".to_owned(),
-                Attempt::Ok(_) => "(no failure: it succeeded)".to_owned(),
+            let (kind, expected) = match step.attempt(number) {
+                Attempt::Err(_) => (Some(JobErrorKind::StepFailed), error_text(i, number)),
+                Attempt::Panic(_) => (
+                    Some(JobErrorKind::StepPanicked),
+                    panic_text(i, number, "in the future"),
+                ),
+                Attempt::PanicInFn => (
+                    Some(JobErrorKind::StepPanicked),
+                    panic_text(i, number, "in the step function"),
+                ),
+                Attempt::Hang => (Some(JobErrorKind::TimedOut), "timed out".to_owned()),
+                Attempt::Ok(_) => (None, "(no failure: it succeeded)".to_owned()),
             };
-            if attempt.attempt != number || !attempt.error.contains(&expected) {
+            // The retried attempt's error is typed: its kind, the step, the attempt's number,
+            // and (with `{:#}`) the step's own error text.
+            let error = &attempt.error;
+            let text = format!("{error:#}");
+            if attempt.attempt != number
+                || Some(error.kind()) != kind
+                || error.step() != Some(&*snap.name)
+                || error.attempts() != number
+                || !text.contains(&expected)
+            {
                 wrong(format!(
-                    "retried attempt {n}: #{} {:?}, the model: #{number} {expected:?}",
-                    attempt.attempt, attempt.error
+                    "retried attempt {n}: #{} {:?} {text:?} (attempts {}), the model: #{number} \
+                     {kind:?} {expected:?}",
+                    attempt.attempt,
+                    error.kind(),
+                    error.attempts()
                 ));
             }
         }

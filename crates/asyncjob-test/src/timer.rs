@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use asyncjob::{BoxFuture, Timer};
 use futures::task::AtomicWaker;
@@ -18,6 +18,10 @@ use futures::task::AtomicWaker;
 /// deadline, say) and completes the others at once.
 ///
 /// Clones share their record and their sleeps: give one clone to the job, keep one to look.
+///
+/// With [`with_fake_clock`](Self::with_fake_clock), its [`now`](Timer::now) is a clock that
+/// moves only when the test says: [`advance`](Self::advance) moves it, and releasing a sleep
+/// moves it to the sleep's end. Every time a job reports (snapshots, pictures) is then exact.
 ///
 /// ```
 /// use std::time::Duration;
@@ -40,6 +44,28 @@ pub struct RecordingTimer {
     sleeps: Arc<Mutex<Vec<Duration>>>,
     hold: Hold,
     live: Arc<Mutex<Vec<Weak<HeldSleep>>>>,
+    /// `None`: the system's monotonic clock.
+    clock: Option<FakeClock>,
+}
+
+/// The clock of a [`RecordingTimer::with_fake_clock`]: a base instant and how far it has been
+/// moved from it. Clones share it.
+#[derive(Debug, Clone)]
+struct FakeClock {
+    base: Instant,
+    moved: Arc<Mutex<Duration>>,
+}
+
+impl FakeClock {
+    fn elapsed(&self) -> Duration {
+        *self.moved.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves the clock on to `to` (from its base), if it is not there yet.
+    fn move_to(&self, to: Duration) {
+        let mut moved = self.moved.lock().unwrap_or_else(PoisonError::into_inner);
+        *moved = (*moved).max(to);
+    }
 }
 
 /// Which sleeps a [`RecordingTimer`] holds.
@@ -65,6 +91,8 @@ impl Hold {
 #[derive(Debug)]
 struct HeldSleep {
     duration: Duration,
+    /// On a fake clock: when the sleep ends, from the clock's base.
+    ends: Option<Duration>,
     done: AtomicBool,
     waker: AtomicWaker,
 }
@@ -106,6 +134,43 @@ impl RecordingTimer {
         }
     }
 
+    /// The same timer (its record and its sleeps, shared with its clones), reading time from
+    /// a fake clock instead of the system's: [`now`](Timer::now) starts at the moment this is
+    /// called and moves only by [`advance`](Self::advance) and [`release`](Self::release),
+    /// which moves it to the end of the sleeps it completes (each sleep ends its duration after
+    /// the clock's time when it was asked for). A sleep the timer does not hold completes at
+    /// once and leaves the clock where it is.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asyncjob::Timer;
+    /// use asyncjob_test::RecordingTimer;
+    ///
+    /// let timer = RecordingTimer::held().with_fake_clock();
+    /// let start = timer.now();
+    /// timer.advance(Duration::from_millis(10));
+    /// let _sleep = timer.sleep(Duration::from_millis(100)); // ends at 110 ms
+    /// timer.advance(Duration::from_millis(30));
+    /// assert_eq!(timer.now() - start, Duration::from_millis(40));
+    /// assert_eq!(timer.release(Duration::from_millis(100)), 1);
+    /// assert_eq!(timer.now() - start, Duration::from_millis(110));
+    /// ```
+    pub fn with_fake_clock(mut self) -> Self {
+        self.clock = Some(FakeClock {
+            base: Instant::now(),
+            moved: Arc::default(),
+        });
+        self
+    }
+
+    /// Moves the fake clock on by `by` (see [`with_fake_clock`](Self::with_fake_clock)); does
+    /// nothing to a timer on the system's clock. Sleeps are not completed by it: release them.
+    pub fn advance(&self, by: Duration) {
+        if let Some(clock) = &self.clock {
+            clock.move_to(clock.elapsed().saturating_add(by));
+        }
+    }
+
     /// The sleeps asked for so far, in order.
     pub fn sleeps(&self) -> Vec<Duration> {
         self.sleeps
@@ -124,10 +189,24 @@ impl RecordingTimer {
     }
 
     /// Completes the pending sleeps of `duration` (not those asked for later); returns how many.
+    ///
+    /// On a [fake clock](Self::with_fake_clock), the clock first moves on to the end of the
+    /// latest of them (if it is not past it already), so that what they wake to sees the time
+    /// at which they ended.
     pub fn release(&self, duration: Duration) -> usize {
+        let sleeps: Vec<Arc<HeldSleep>> = self
+            .live_sleeps()
+            .into_iter()
+            .filter(|sleep| sleep.duration == duration && !sleep.done.load(Ordering::SeqCst))
+            .collect();
+        if let Some(clock) = &self.clock {
+            if let Some(end) = sleeps.iter().filter_map(|sleep| sleep.ends).max() {
+                clock.move_to(end);
+            }
+        }
         let mut released = 0;
-        for sleep in self.live_sleeps() {
-            if sleep.duration == duration && !sleep.done.swap(true, Ordering::SeqCst) {
+        for sleep in sleeps {
+            if !sleep.done.swap(true, Ordering::SeqCst) {
                 sleep.waker.wake();
                 released += 1;
             }
@@ -153,6 +232,10 @@ impl Timer for RecordingTimer {
         }
         let sleep = Arc::new(HeldSleep {
             duration,
+            ends: self
+                .clock
+                .as_ref()
+                .map(|clock| clock.elapsed().saturating_add(duration)),
             done: AtomicBool::new(false),
             waker: AtomicWaker::new(),
         });
@@ -171,6 +254,15 @@ impl Timer for RecordingTimer {
                 Poll::Pending
             }
         }))
+    }
+
+    /// The fake clock's time, if the timer has one
+    /// ([`with_fake_clock`](RecordingTimer::with_fake_clock)); else the system's.
+    fn now(&self) -> Instant {
+        match &self.clock {
+            Some(clock) => clock.base + clock.elapsed(),
+            None => Instant::now(),
+        }
     }
 }
 

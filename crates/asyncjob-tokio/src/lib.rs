@@ -150,7 +150,8 @@ impl TokioExecutor {
     ///
     /// Used where no runtime is current (on a thread that is neither a runtime worker nor inside
     /// [`Handle::enter`] or [`Runtime::block_on`](tokio::runtime::Runtime::block_on)),
-    /// [`spawn`](asyncjob::Executor::spawn) returns a [`SpawnError`], and
+    /// [`spawn`](asyncjob::Executor::spawn) returns a [`SpawnError`] that
+    /// [`is_no_runtime`](SpawnError::is_no_runtime) (its message says so, and how to fix it), and
     /// [`sleep`](asyncjob::Timer::sleep) returns a future that looks for a runtime again each time
     /// it is polled (its deadline still counts from the call) and never completes if it finds none.
     /// Use [`TokioExecutor::with_handle`] when the job may be driven from outside the runtime.
@@ -170,11 +171,16 @@ impl TokioExecutor {
         self.handle.as_ref()
     }
 
-    /// Runs `f` with the runtime to use now, or returns `None` if there is none.
-    fn with_runtime<R>(&self, f: impl FnOnce(&Handle) -> R) -> Option<R> {
+    /// Runs `f` with the runtime to use now; the error to report if there is none.
+    fn with_runtime<R>(&self, f: impl FnOnce(&Handle) -> R) -> Result<R, SpawnError> {
         match &self.handle {
-            Some(handle) => Some(f(handle)),
-            None => Handle::try_current().ok().map(|handle| f(&handle)),
+            Some(handle) => Ok(f(handle)),
+            None => match Handle::try_current() {
+                Ok(handle) => Ok(f(&handle)),
+                Err(error) if error.is_missing_context() => Err(SpawnError::no_runtime(NO_RUNTIME)),
+                // Tokio's thread-local is gone: this thread is exiting, past any runtime.
+                Err(_) => Err(SpawnError::shutdown()),
+            },
         }
     }
 }
@@ -190,8 +196,9 @@ impl Executor for TokioExecutor {
     ///
     /// # Errors
     ///
-    /// Returns [`SpawnError`] if there is no runtime (see [`TokioExecutor::new`]) or if the runtime
-    /// has shut down; in both cases `future` is dropped before this returns.
+    /// Returns [`SpawnError`] if there is no runtime ([`SpawnError::is_no_runtime`]: see
+    /// [`TokioExecutor::new`]) or if the runtime has shut down ([`SpawnError::is_shutdown`]); in
+    /// both cases `future` is dropped before this returns.
     fn spawn(&self, future: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
         self.spawn_unboxed(future)
     }
@@ -205,8 +212,8 @@ impl Executor for TokioExecutor {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let task = self.with_runtime(move |handle| handle.spawn(future));
-        if task.is_some_and(accepted) {
+        let task = self.with_runtime(move |handle| handle.spawn(future))?;
+        if accepted(task) {
             Ok(())
         } else {
             Err(SpawnError::shutdown())
@@ -259,6 +266,11 @@ fn accepted(mut task: JoinHandle<()>) -> bool {
         Poll::Ready(Err(error)) if error.is_cancelled()
     )
 }
+
+/// The message of the [`SpawnError`] of a [`TokioExecutor::new`] used where no runtime is current.
+const NO_RUNTIME: &str = "asyncjob-tokio: no Tokio runtime is current on this thread: start the \
+    job inside one (in `#[tokio::main]`, a task, `Runtime::block_on` or `Handle::enter`), or pin \
+    one with `TokioExecutor::with_handle(handle)`";
 
 /// The longest sleep handed to Tokio (about 30 years), which keeps deadlines representable.
 const MAX_SLEEP: Duration = Duration::from_secs(60 * 60 * 24 * 365 * 30);

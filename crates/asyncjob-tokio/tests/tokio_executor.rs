@@ -119,8 +119,23 @@ fn spawn_without_a_runtime_is_refused_and_drops_the_future() {
     let result = TokioExecutor::new().spawn(Box::pin(async move {
         let _guard = guard;
     }));
-    assert_eq!(result, Err(SpawnError::shutdown()));
     assert_eq!(drops.load(Ordering::SeqCst), 1);
+    // Reported as "no runtime", with the fix, not as a shut-down executor.
+    let error = result.expect_err("no runtime to spawn on");
+    assert!(error.is_no_runtime() && !error.is_shutdown(), "{error:?}");
+    let text = error.to_string();
+    for part in ["no Tokio runtime", "TokioExecutor::with_handle"] {
+        assert!(text.contains(part), "{text}");
+    }
+    assert!(!text.contains("shut down"), "{text}");
+    // A runtime's own refusal after shutdown is still a shutdown.
+    let runtime = current_thread();
+    let handle = runtime.handle().clone();
+    drop(runtime);
+    let error = TokioExecutor::with_handle(handle)
+        .spawn(Box::pin(async {}))
+        .expect_err("shut down");
+    assert!(error.is_shutdown() && !error.is_no_runtime(), "{error:?}");
 }
 
 #[test]

@@ -169,6 +169,37 @@ pub enum JobErrorKind {
 /// ([`root_cause`](Self::root_cause)), which is also its [`source`](std::error::Error::source), so
 /// the whole chain down to the step's own error is reachable through `source()`.
 ///
+/// # Display
+///
+/// `{}` says what went wrong in one line, naming the step (or the job, for an error about the
+/// whole job), without the causes: `step "fetch" failed after 3 attempts`. The alternate form
+/// `{:#}` names the job too and appends the causes, the `Display` texts of the
+/// [`source`](std::error::Error::source) chain, each after `: ` — the step's own error and its
+/// sources, or, for a skipped step, the error of the step that failed and its causes:
+///
+/// ```text
+/// step "fetch" of job "j" failed after 3 attempts: connection refused: os error 111
+/// ```
+///
+/// As with `{}`, the text is on one line: line breaks and other control characters in the
+/// causes are written escaped (`\n`). A chain that loops back ends before the first cause met
+/// again, and at most 64 causes are shown; a chain cut short ends in `: …`.
+///
+/// ```
+/// # use asyncjob::{FuturesExecutor, JobBuilder};
+/// let mut job = JobBuilder::<()>::new("j");
+/// job.step("fetch").run(|()| async {
+///     let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+///     Err::<(), _>(refused)
+/// })?;
+/// let mut pool = futures::executor::LocalPool::new();
+/// let instance = job.seal().on(FuturesExecutor::new(pool.spawner())).start_local(());
+/// let error = pool.run_until(instance.wait()).unwrap_err();
+/// assert_eq!(error.to_string(), r#"step "fetch" failed"#);
+/// assert_eq!(format!("{error:#}"), r#"step "fetch" of job "j" failed: connection refused"#);
+/// # Ok::<_, asyncjob::DefinitionError>(())
+/// ```
+///
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct JobError {
@@ -351,6 +382,42 @@ impl JobError {
         Self::new(JobErrorKind::SpawnFailed, job, step, Detail::None)
     }
 
+    /// The `Display` texts of the causes of this error along its
+    /// [`source`](std::error::Error::source) chain, and whether the walk was cut short: it stops
+    /// before a cause already met (a chain that loops back, which would otherwise be walked for
+    /// ever) and after [`MAX_CAUSES`] causes.
+    ///
+    /// A cause counts as met if it is at the address of one met before and reads the same. The
+    /// address alone would not do: an error whose source is its own first field shares its
+    /// address and is no loop. Nor would address and vtable: the compiler makes one vtable per
+    /// crate (or codegen unit) for the same type, so one error seen through two of them looks
+    /// like two. Should two different errors share an address and a text, the one dropped reads
+    /// as the one kept.
+    pub(crate) fn causes(&self) -> (Vec<String>, bool) {
+        let first: &(dyn StdError + 'static) = self;
+        let mut met: Vec<(&(dyn StdError + 'static), String)> = vec![(first, self.to_string())];
+        let mut next = first.source();
+        let mut cut = false;
+        while let Some(cause) = next {
+            if met.len() > MAX_CAUSES {
+                cut = true;
+                break;
+            }
+            let text = cause.to_string();
+            let again = met
+                .iter()
+                .any(|(seen, seen_text)| std::ptr::addr_eq(*seen, cause) && *seen_text == text);
+            if again {
+                cut = true;
+                break;
+            }
+            met.push((cause, text));
+            next = cause.source();
+        }
+        let causes = met.into_iter().skip(1).map(|(_, text)| text).collect();
+        (causes, cut)
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> JobErrorKind {
         self.inner.kind
@@ -490,7 +557,32 @@ impl fmt::Debug for JobError {
 }
 
 impl fmt::Display for JobError {
+    /// `{}`: what went wrong, naming the step (or the job); `{:#}`: the same naming the job
+    /// too, followed by its causes (see [`JobError`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            self.fmt_head(f, true)?;
+            let (causes, cut) = self.causes();
+            // An internal error's message, and the text of an error about the whole job, are
+            // their source: the head has shown it already.
+            let shown = matches!(self.inner.detail, Detail::Source(_))
+                && (self.inner.kind == JobErrorKind::Internal || self.inner.step.is_none());
+            for cause in causes.into_iter().skip(usize::from(shown)) {
+                write!(f, ": {}", OneLine(&cause))?;
+            }
+            if cut {
+                f.write_str(": …")?;
+            }
+            return Ok(());
+        }
+        self.fmt_head(f, false)
+    }
+}
+
+impl JobError {
+    /// The `Display` text of the error itself, without its causes; the step named with its
+    /// job if `with_job`.
+    fn fmt_head(&self, f: &mut fmt::Formatter<'_>, with_job: bool) -> fmt::Result {
         let job = &self.inner.job;
         let Some(step) = &self.inner.step else {
             return match &self.inner.detail {
@@ -510,45 +602,49 @@ impl fmt::Display for JobError {
                 _ => write!(f, "job {job:?} was cancelled"),
             };
         };
+        let step = StepName {
+            step,
+            job: with_job.then_some(&**job),
+        };
         let attempts = match self.inner.attempts {
             0 | 1 => String::new(),
             n => format!(" after {n} attempts"),
         };
         match (&self.inner.kind, &self.inner.detail) {
-            (JobErrorKind::StepFailed, _) => write!(f, "step {step:?} failed{attempts}"),
+            (JobErrorKind::StepFailed, _) => write!(f, "step {step} failed{attempts}"),
             (JobErrorKind::StepPanicked, Detail::Panic(message, _)) => {
-                write!(f, "step {step:?} panicked{attempts}: {}", OneLine(message))
+                write!(f, "step {step} panicked{attempts}: {}", OneLine(message))
             }
-            (JobErrorKind::StepPanicked, _) => write!(f, "step {step:?} panicked{attempts}"),
+            (JobErrorKind::StepPanicked, _) => write!(f, "step {step} panicked{attempts}"),
             (JobErrorKind::TimedOut, Detail::Timeout(limit)) => {
-                write!(f, "step {step:?} timed out after {limit:?}")?;
+                write!(f, "step {step} timed out after {limit:?}")?;
                 match self.inner.attempts {
                     0 | 1 => Ok(()),
                     n => write!(f, " (attempt {n})"),
                 }
             }
-            (JobErrorKind::TimedOut, _) => write!(f, "step {step:?} timed out{attempts}"),
+            (JobErrorKind::TimedOut, _) => write!(f, "step {step} timed out{attempts}"),
             (JobErrorKind::DependencyFailed, Detail::Cause(cause)) => write!(
                 f,
-                "step {step:?} was skipped: its dependency {:?} failed",
+                "step {step} was skipped: its dependency {:?} failed",
                 cause.step().unwrap_or_default()
             ),
             (JobErrorKind::DependencyFailed, _) => {
-                write!(f, "step {step:?} was skipped: a dependency failed")
+                write!(f, "step {step} was skipped: a dependency failed")
             }
             (JobErrorKind::SpawnFailed, _) => {
-                write!(f, "step {step:?} could not run: the executor is shut down")
+                write!(f, "step {step} could not run: the executor is shut down")
             }
             (JobErrorKind::Cancelled, _) => {
-                write!(f, "step {step:?} did not finish: the job was cancelled")
+                write!(f, "step {step} did not finish: the job was cancelled")
             }
             (JobErrorKind::Internal, Detail::Source(source)) => {
-                write!(f, "step {step:?}: {source}")
+                write!(f, "step {step}: {source}")
             }
-            (JobErrorKind::Internal, _) => write!(f, "step {step:?}: asyncjob internal error"),
+            (JobErrorKind::Internal, _) => write!(f, "step {step}: asyncjob internal error"),
             (JobErrorKind::UnknownStep, _) => write!(
                 f,
-                "job {job:?} has no step {step:?}: the handle comes from another definition"
+                "job {job:?} has no step {step}: the handle comes from another definition"
             ),
             (
                 JobErrorKind::DeadlineExceeded
@@ -556,11 +652,35 @@ impl fmt::Display for JobError {
                 | JobErrorKind::TimerMissing,
                 _,
             ) => {
-                write!(f, "job {job:?}, step {step:?}: the deadline ended the job")
+                write!(
+                    f,
+                    "job {job:?}, step {:?}: the deadline ended the job",
+                    step.step
+                )
             }
         }
     }
 }
+
+/// A step's name as messages show it: quoted (`"fetch"`), and with its job in the alternate
+/// form (`"fetch" of job "j"`).
+struct StepName<'a> {
+    step: &'a str,
+    job: Option<&'a str>,
+}
+
+impl fmt::Display for StepName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.step)?;
+        match self.job {
+            Some(job) => write!(f, " of job {job:?}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The most causes of one error that `{:#}`, the pictures and the serialised snapshot show.
+pub(crate) const MAX_CAUSES: usize = 64;
 
 /// A panic's message as `Display` shows it: on one line. A failing `assert_eq!` panics with a
 /// message of three lines; line breaks, other control characters, line and paragraph separators
@@ -639,6 +759,100 @@ mod tests {
         let text = timer.to_string();
         assert!(!text.chars().any(breaks_the_line), "{text:?}");
         assert!(text.ends_with("\\u{0}é"), "{text:?}");
+    }
+
+    /// An error whose `Display` is `text` and whose source is `source`.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl StdError for Layer {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn alternate_display_names_the_job_and_appends_the_causes() {
+        let job: Arc<str> = "j".into();
+        let os = Layer("os error 111", None);
+        let refused = Layer("connection refused", Some(Box::new(os)));
+        let failed = JobError::failed(&job, &"fetch".into(), Box::new(refused)).after_attempts(3);
+        assert_eq!(failed.to_string(), "step \"fetch\" failed after 3 attempts");
+        assert_eq!(
+            format!("{failed:#}"),
+            "step \"fetch\" of job \"j\" failed after 3 attempts: connection refused: os error 111"
+        );
+        // A skipped step: its own text, then the failed step's error and its causes.
+        let skipped = JobError::dependency_failed(&job, &"store".into(), &failed);
+        assert_eq!(
+            format!("{skipped:#}"),
+            "step \"store\" of job \"j\" was skipped: its dependency \"fetch\" failed: step \
+             \"fetch\" failed after 3 attempts: connection refused: os error 111"
+        );
+        // Without causes, only the job is added.
+        let panicked = JobError::panicked(&job, &"a".into(), "boom".into());
+        assert_eq!(
+            format!("{panicked:#}"),
+            "step \"a\" of job \"j\" panicked: boom"
+        );
+        let timed_out = JobError::timed_out(&job, &"a".into(), std::time::Duration::from_millis(5));
+        assert_eq!(
+            format!("{timed_out:#}"),
+            "step \"a\" of job \"j\" timed out after 5ms"
+        );
+        // About the whole job, and internal errors: the text is not repeated as a cause.
+        assert_eq!(
+            format!("{:#}", JobError::cancelled_job(&job)),
+            "job \"j\" was cancelled"
+        );
+        let internal = JobError::internal(&job, &"a".into(), "oops");
+        assert_eq!(
+            format!("{internal:#}"),
+            "step \"a\" of job \"j\": asyncjob internal error: oops (please report this)"
+        );
+        // On one line, whatever the causes say.
+        let multi = JobError::failed(&job, &"m".into(), "line 1\nline 2".into());
+        assert_eq!(
+            format!("{multi:#}"),
+            "step \"m\" of job \"j\" failed: line 1\\nline 2"
+        );
+    }
+
+    #[test]
+    fn alternate_display_stops_at_a_loop_and_after_64_causes() {
+        /// An error that is its own source.
+        #[derive(Debug)]
+        struct Loop;
+        impl fmt::Display for Loop {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("again")
+            }
+        }
+        impl StdError for Loop {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(self)
+            }
+        }
+        let job: Arc<str> = "j".into();
+        let looped = JobError::failed(&job, &"l".into(), Box::new(Loop));
+        assert_eq!(
+            format!("{looped:#}"),
+            "step \"l\" of job \"j\" failed: again: …"
+        );
+        let mut deep = Layer("0", None);
+        for _ in 0..100 {
+            deep = Layer("deeper", Some(Box::new(deep)));
+        }
+        let deep = JobError::failed(&job, &"d".into(), Box::new(deep));
+        let text = format!("{deep:#}");
+        assert_eq!(text.matches(": deeper").count(), MAX_CAUSES);
+        assert!(text.ends_with(": …"), "{text}");
     }
 
     #[test]

@@ -335,35 +335,65 @@ macro_rules! forward_timer {
 
 forward_timer!(Arc<T>, std::rc::Rc<T>, &T, Box<T>);
 
-/// The executor refused a future, usually because it has shut down.
+/// The executor refused a future: it has shut down, or (for an adapter that follows the
+/// runtime current on the calling thread) there was no runtime to spawn on.
 ///
-/// Deliberately opaque, like [`futures_task::SpawnError`].
+/// Opaque, like [`futures_task::SpawnError`]: tell the two apart with
+/// [`is_shutdown`](Self::is_shutdown) and [`is_no_runtime`](Self::is_no_runtime).
+///
+/// ```
+/// use asyncjob::SpawnError;
+///
+/// let refused = SpawnError::no_runtime("no runtime is current: call inside one");
+/// assert!(refused.is_no_runtime() && !refused.is_shutdown());
+/// assert_eq!(refused.to_string(), "no runtime is current: call inside one");
+/// assert_eq!(SpawnError::shutdown().to_string(), "the executor is shut down");
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct SpawnError {
-    _priv: (),
+    /// `None`: shut down; else there was no runtime, and what the adapter says about it.
+    no_runtime: Option<&'static str>,
 }
 
 impl SpawnError {
     /// The executor has shut down and accepts no more futures.
     pub fn shutdown() -> Self {
-        SpawnError { _priv: () }
+        SpawnError { no_runtime: None }
     }
 
-    /// Always `true`: shutting down is the only reason an executor refuses a future.
+    /// There is no runtime to spawn on where the executor was called (it follows the
+    /// runtime current on the calling thread, and none is). `message` is the error's `Display`
+    /// text: say which runtime was missing and how to provide one.
+    pub fn no_runtime(message: &'static str) -> Self {
+        SpawnError {
+            no_runtime: Some(message),
+        }
+    }
+
+    /// `true` if the executor has shut down ([`shutdown`](Self::shutdown)).
     pub fn is_shutdown(&self) -> bool {
-        true
+        self.no_runtime.is_none()
+    }
+
+    /// `true` if there was no runtime to spawn on ([`no_runtime`](Self::no_runtime)).
+    pub fn is_no_runtime(&self) -> bool {
+        self.no_runtime.is_some()
     }
 }
 
 impl fmt::Debug for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SpawnError").field(&"shutdown").finish()
+        let reason = match self.no_runtime {
+            None => "shutdown",
+            Some(_) => "no runtime",
+        };
+        f.debug_tuple("SpawnError").field(&reason).finish()
     }
 }
 
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the executor is shut down")
+        f.write_str(self.no_runtime.unwrap_or("the executor is shut down"))
     }
 }
 

@@ -902,7 +902,17 @@ fn retried_attempts_show_in_the_gantt_chart_and_the_trace() {
     let gantt = parse_gantt(&instance.to_mermaid_gantt());
     let (_, bars) = &gantt.sections[0];
     let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
-    assert_eq!(labels, ["waiting", "attempt 1", "attempt 2", "attempt 3"]);
+    assert_eq!(
+        labels,
+        [
+            "waiting",
+            "attempt 1",
+            "back-off 1",
+            "attempt 2",
+            "back-off 2",
+            "attempt 3"
+        ]
+    );
     assert!(
         bars[1].tags.contains(&"crit".to_owned()),
         "a failed attempt is marked"
@@ -926,6 +936,42 @@ fn retried_attempts_show_in_the_gantt_chart_and_the_trace() {
         attempts,
         [(1, Some("not yet")), (2, Some("not yet")), (3, None)]
     );
+    let backoffs = trace["traceEvents"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["cat"] == "backoff")
+        .map(|e| {
+            let name = e["name"].as_str().expect("a name").to_owned();
+            (name, e["args"]["after_attempt"].as_u64().expect("number"))
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        backoffs,
+        [
+            ("flaky back-off 1".to_owned(), 1),
+            ("flaky back-off 2".to_owned(), 2)
+        ]
+    );
+
+    // Serialised, the retried attempts come with their error as text and their back-off.
+    #[cfg(feature = "serde")]
+    {
+        let value = serde_json::to_value(instance.snapshot()).expect("serialisable");
+        let step = &value["steps"][0];
+        assert!(step["backoff"].as_f64().is_some(), "{step}");
+        assert_eq!(step["retried_omitted"], 0);
+        let retried = step["retried"].as_array().expect("retried attempts");
+        assert_eq!(retried.len(), 2);
+        assert_eq!(retried[1]["attempt"], 2);
+        assert_eq!(
+            retried[1]["error"],
+            "step \"flaky\" failed after 2 attempts: not yet"
+        );
+        assert_eq!(retried[1]["backoff"], 0.0);
+        let (end, next) = (&retried[1]["end_offset"], &retried[1]["next_start_offset"]);
+        assert!(next.as_f64() >= end.as_f64(), "{end} {next}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

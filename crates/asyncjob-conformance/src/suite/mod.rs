@@ -27,6 +27,7 @@ use asyncjob::{
 
 use crate::{Harness, LocalHarness, ModelMode, RecordingTimer};
 
+pub mod attempt_timing;
 pub mod cancel;
 pub mod cancel_boundaries;
 pub mod cancel_races;
@@ -331,6 +332,7 @@ macro_rules! __suite_behaviours {
             // Issue 13: watching a running job.
             events __suite_events,
             step_context __suite_step_context,
+            attempt_timing __suite_attempt_timing,
         );
     };
     (@each $new:ident, $mode:ident; $($module:ident $tests:ident,)+) => {

@@ -43,9 +43,16 @@ macro_rules! __suite_retry {
                 let errors: Vec<_> = step
                     .retried
                     .iter()
-                    .map(|r| (r.attempt, r.error.as_str()))
+                    .map(|r| {
+                        let own = r.error.step_error().map(ToString::to_string);
+                        (r.attempt, r.error.kind(), r.error.step(), r.error.attempts(), own)
+                    })
                     .collect();
-                assert_eq!(errors, [(1, "try 1"), (2, "try 2")]);
+                let failed = |n: u32| {
+                    let own = Some(format!("try {n}"));
+                    (n, JobErrorKind::StepFailed, Some("flaky"), n, own)
+                };
+                assert_eq!(errors, [failed(1), failed(2)], "on {}", h.name());
                 assert!(step.retried[0].end_offset <= step.retried[1].end_offset);
                 assert_eq!(instance.step_by_name("after").map(|s| s.attempts), Some(1));
             }
@@ -135,9 +142,12 @@ macro_rules! __suite_retry {
                     h.name()
                 );
                 let snapshot = instance.step(&step).expect("exists");
+                let retried = snapshot.retried.first().map(|r| (r.error.kind(), r.error.panic_message()));
                 assert_eq!(
-                    snapshot.retried.first().map(|r| r.error.as_str()),
-                    Some("panicked: first try")
+                    retried,
+                    Some((JobErrorKind::StepPanicked, Some("first try"))),
+                    "on {}",
+                    h.name()
                 );
             }
 

@@ -43,9 +43,12 @@ macro_rules! __suite_timeout {
                 );
                 let snapshot = instance.step(&slow).expect("exists");
                 assert_eq!(snapshot.attempts, 2);
+                let retried = snapshot.retried.first().map(|r| (r.error.kind(), r.error.to_string()));
                 assert_eq!(
-                    snapshot.retried.first().map(|r| r.error.as_str()),
-                    Some("timed out after 20ms")
+                    retried,
+                    Some((JobErrorKind::TimedOut, format!("step {:?} timed out after 20ms", snapshot.name))),
+                    "on {}",
+                    h.name()
                 );
 
                 // Without a retry policy the step fails with a timeout error, and dependents are skipped.

@@ -157,8 +157,12 @@ pub struct StepSnapshot {
     pub ended_at: Option<SystemTime>,
     /// How long the step waited in the executor's queue once ready, if it started.
     pub queued: Option<Duration>,
-    /// How long the step's future ran (so far, if it is still running).
+    /// How long the step's attempts ran (so far, if one is running), if it started: the time
+    /// from its first start to its end less [`backoff`](Self::backoff).
     pub running: Option<Duration>,
+    /// How long the step waited in back-off between attempts, under its retry policy (so far,
+    /// if it is [`Retrying`](StepState::Retrying)); zero for a step that was not retried.
+    pub backoff: Duration,
     /// When, after the start of the instance, the step's dependencies had all succeeded: how
     /// long it waited for them.
     pub ready_offset: Option<Duration>,
@@ -495,7 +499,7 @@ impl<X: Mode> JobInstance<X> {
         let ready = view.ready.map(|at| at.duration());
         let started = view.started.map(|at| at.duration());
         let ended = view.ended.map(|at| at.duration());
-        let running = started.map(|start| ended.unwrap_or(now).saturating_sub(start));
+        let (running, backoff) = view.running_and_backoff(now);
         let error = match view.state {
             state if state.is_finished() => self.run.machine.error_of(index),
             _ => None,
@@ -515,6 +519,7 @@ impl<X: Mode> JobInstance<X> {
                 .zip(started)
                 .map(|(ready, start)| start.saturating_sub(ready)),
             running,
+            backoff,
             ready_offset: ready,
             start_offset: started,
             end_offset: ended,

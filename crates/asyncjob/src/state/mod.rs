@@ -111,8 +111,13 @@ impl fmt::Display for StepState {
     }
 }
 
-/// An attempt of a step that failed and was retried.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An attempt of a step that failed and was retried, and the back-off that followed it.
+///
+/// Times are offsets from the start of the instance, on the run's [`Timer`](crate::Timer)'s
+/// clock. An attempt starts when the back-off before it ends: the time between
+/// [`end_offset`](Self::end_offset) and [`next_start_offset`](Self::next_start_offset) is
+/// back-off, not running time.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RetriedAttempt {
     /// The attempt's number, from 1.
@@ -121,8 +126,29 @@ pub struct RetriedAttempt {
     pub start_offset: Duration,
     /// When it failed, from the start of the instance.
     pub end_offset: Duration,
-    /// Its error, as text.
-    pub error: String,
+    /// Its error, typed as the step's final error would be: of kind
+    /// [`StepFailed`](crate::JobErrorKind::StepFailed) (with the step's own error as its
+    /// [`source`](std::error::Error::source) and [`step_error`](JobError::step_error)),
+    /// [`StepPanicked`](crate::JobErrorKind::StepPanicked) (its message, without the payload,
+    /// which was dropped) or [`TimedOut`](crate::JobErrorKind::TimedOut); naming the step, with
+    /// [`attempts`](JobError::attempts) the number of this attempt. `{:#}` shows its causes.
+    pub error: JobError,
+    /// The back-off the retry policy asked for after this attempt: the delay before the next
+    /// one. The time actually spent in it is [`backoff_spent`](Self::backoff_spent).
+    pub backoff: Duration,
+    /// When the next attempt started, from the start of the instance: when the back-off ended.
+    /// `None` while the back-off lasts, and if the step ended during it (it was cancelled).
+    pub next_start_offset: Option<Duration>,
+}
+
+impl RetriedAttempt {
+    /// How long the step waited between this attempt and the next, as measured on the run's
+    /// clock: at least [`backoff`](Self::backoff) on a timer that keeps its word, more if the
+    /// executor was busy. `None` until the next attempt has started.
+    pub fn backoff_spent(&self) -> Option<Duration> {
+        self.next_start_offset
+            .map(|next| next.saturating_sub(self.end_offset))
+    }
 }
 
 /// The steps of one run and the protocol between them.
@@ -258,7 +284,7 @@ impl Machine {
             return;
         };
         let mut recording = self.record();
-        let backed_off = slot.back_off(attempt, error.cause_text(), at);
+        let backed_off = slot.back_off(attempt, error.clone(), backoff, at);
         if let (true, Some(recording)) = (backed_off, recording.as_mut()) {
             let kind = EventKind::Retrying {
                 attempt,

@@ -107,11 +107,20 @@ pub(crate) enum CancelEffect {
 }
 
 /// The attempts of a step that failed and were retried: the first [`KEEP_FIRST`], the last
-/// [`KEEP_LAST`], and how many in between were dropped.
+/// [`KEEP_LAST`], and how many in between were dropped; and the step's time split between
+/// attempts and back-offs, counted over every attempt (the dropped ones too).
 #[derive(Debug, Default)]
 pub(crate) struct RetryLog {
     pub(crate) kept: Vec<RetriedAttempt>,
     pub(crate) omitted: u32,
+    /// Time spent in the attempts that failed and were retried.
+    ran: Duration,
+    /// Time spent in the back-offs that have ended (the next attempt started).
+    backed_off: Duration,
+    /// When the current attempt started, if it is not the first (whose start is `started_at`).
+    resumed: Option<Stamp>,
+    /// When the back-off under way started, if one is.
+    backing_off: Option<Stamp>,
 }
 
 impl RetryLog {
@@ -134,6 +143,34 @@ pub(crate) struct StepView {
     pub(crate) attempts: u32,
     pub(crate) retried: Vec<RetriedAttempt>,
     pub(crate) retried_omitted: u32,
+    /// From the [`RetryLog`], read with `retried`.
+    ran: Duration,
+    backed_off: Duration,
+    resumed: Option<Stamp>,
+    backing_off: Option<Stamp>,
+}
+
+impl StepView {
+    /// The time the step spent running its attempts, if it started, and the time it spent in
+    /// back-off between them, until its end or, if it has not ended, until `now` (since the
+    /// start of the run). The two add up to the time from its first start.
+    ///
+    /// Both come from the retry log alone (and the step's first start and end): the log is
+    /// written before the transition it records, so a reader that sees the log a moment ahead
+    /// of the word still gets two times that add up.
+    pub(crate) fn running_and_backoff(&self, now: Duration) -> (Option<Duration>, Duration) {
+        let until = self.ended.map_or(now, Stamp::duration);
+        let since = |at: Stamp| until.saturating_sub(at.duration());
+        let backoff = self.backed_off + self.backing_off.map_or(Duration::ZERO, since);
+        let running = self.started.map(|first| {
+            let current = match self.backing_off {
+                Some(_) => Duration::ZERO,
+                None => since(self.resumed.unwrap_or(first)),
+            };
+            self.ran + current
+        });
+        (running, backoff)
+    }
 }
 
 /// The live state of one step of one run.
@@ -222,34 +259,64 @@ impl StepSlot {
         self.attempts.store(attempt, Ordering::Release);
     }
 
-    /// `Running → Backoff`, at `at`: attempt `attempt` failed with `error` and will be retried.
-    /// Driver only. The attempt is logged before the transition, so a reader that sees
-    /// `Backoff` sees it. `true` if the step was running.
-    pub(crate) fn back_off(&self, attempt: u32, error: String, at: Stamp) -> bool {
+    /// `Running → Backoff`, at `at`: attempt `attempt` failed with `error` and will be retried
+    /// after `backoff`. Driver only. The attempt is logged before the transition, so a reader
+    /// that sees `Backoff` sees it. `true` if the step was running.
+    pub(crate) fn back_off(
+        &self,
+        attempt: u32,
+        error: JobError,
+        backoff: Duration,
+        at: Stamp,
+    ) -> bool {
         let current = self.word.load(Ordering::Acquire);
         if phase(current) != RUNNING {
             return false;
         }
+        let started = entered(current);
         let record = RetriedAttempt {
             attempt,
-            start_offset: entered(current).duration(),
+            start_offset: started.duration(),
             end_offset: at.duration(),
             error,
+            backoff,
+            next_start_offset: None,
         };
-        self.retries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(record);
+        {
+            let mut log = self.log();
+            log.push(record);
+            log.ran += at.duration().saturating_sub(started.duration());
+            log.backing_off = Some(at);
+        }
         self.transition(|w| (phase(w) == RUNNING).then(|| pack(BACKOFF, w & CANCEL, at)))
             .is_ok()
     }
 
-    /// `Backoff → Running`, at `at`: attempt `attempt` starts. Driver only. `true` if the step
-    /// was backing off.
+    /// `Backoff → Running`, at `at`: attempt `attempt` starts, its back-off over. Driver only.
+    /// The back-off's end is logged before the transition. `true` if the step was backing off.
     pub(crate) fn resume(&self, attempt: u32, at: Stamp) -> bool {
         self.set_attempt(attempt);
+        if phase(self.word.load(Ordering::Acquire)) != BACKOFF {
+            return false;
+        }
+        {
+            let mut log = self.log();
+            if let Some(since) = log.backing_off.take() {
+                log.backed_off += at.duration().saturating_sub(since.duration());
+            }
+            log.resumed = Some(at);
+            if let Some(last) = log.kept.last_mut() {
+                last.next_start_offset = Some(at.duration());
+            }
+        }
         self.transition(|w| (phase(w) == BACKOFF).then(|| pack(RUNNING, w & CANCEL, at)))
             .is_ok()
+    }
+
+    fn log(&self) -> impl std::ops::DerefMut<Target = RetryLog> + '_ {
+        self.retries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `Running | Backoff → Succeeded | Failed | Cancelled`, at `at`. Driver only. A step that
@@ -380,13 +447,18 @@ impl StepSlot {
             0 => u32::from(started.is_some()),
             n => n,
         };
-        let (retried, retried_omitted) = {
-            let log = self
-                .retries
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            (log.kept.clone(), log.omitted)
+        let view = {
+            let log = self.log();
+            (
+                log.kept.clone(),
+                log.omitted,
+                log.ran,
+                log.backed_off,
+                log.resumed,
+                log.backing_off,
+            )
         };
+        let (retried, retried_omitted, ran, backed_off, resumed, backing_off) = view;
         StepView {
             state: decode(word),
             ready,
@@ -395,6 +467,10 @@ impl StepSlot {
             attempts,
             retried,
             retried_omitted,
+            ran,
+            backed_off,
+            resumed,
+            backing_off,
         }
     }
 }

@@ -70,9 +70,11 @@ impl JobSnapshot {
     /// edge drawn in the colour of its parent's state (see the [colour table](super#colours)).
     ///
     /// A node's label is the step's name (at most 64 characters of it), its state and how long
-    /// it ran; its tooltip (shown on hover in SVG) has the whole name, the state, the start time
-    /// (RFC 3339, UTC), the time waiting for dependencies, in the executor's queue and running,
-    /// the attempts, and the error with its causes, if any.
+    /// its attempts ran, and for a retried step how long it spent in back-off between them
+    /// (`succeeded · 15.000ms (+80.000ms back-off)`); its tooltip (shown on hover in SVG) has the
+    /// whole name, the state, the start time (RFC 3339, UTC), the time waiting for
+    /// dependencies, in the executor's queue, running and in back-off, the attempts, and the
+    /// error with its causes, if any.
     pub fn to_dot(&self) -> String {
         let nodes: Vec<Node<'_>> = self
             .steps
@@ -130,6 +132,9 @@ fn render(job: &str, nodes: &[Node<'_>], live: Option<&JobSnapshot>) -> String {
             let _ = write!(out, "\\n{}", step.state);
             if let Some(running) = step.running {
                 let _ = write!(out, " · {}", time::human(running));
+            }
+            if !step.backoff.is_zero() {
+                let _ = write!(out, " (+{} back-off)", time::human(step.backoff));
             }
         }
         out.push_str("\" tooltip=");
@@ -260,6 +265,9 @@ fn step_tooltip(out: &mut String, step: &StepSnapshot, live: Option<&JobSnapshot
     }
     if let Some(running) = step.running {
         let _ = write!(out, "\\nrunning: {}{so_far}", time::human(running));
+    }
+    if !step.backoff.is_zero() || !step.retried.is_empty() {
+        let _ = write!(out, "\\nback-off: {}{so_far}", time::human(step.backoff));
     }
     let _ = write!(out, "\\nattempts: {}", step.attempts);
     if let Some(error) = &step.error {

@@ -1,5 +1,6 @@
 //! A Mermaid Gantt chart of an instance ([`JobSnapshot::to_mermaid_gantt`]), as drawn by hand
-//! in go-asyncjob's README: a section per step, with a "waiting" bar and a "running" bar.
+//! in go-asyncjob's README: a section per step, with a "waiting" bar and a "running" bar (one
+//! per attempt, with a "back-off" bar between two).
 
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
@@ -24,11 +25,15 @@ impl JobSnapshot {
     ///   was skipped, or until the snapshot if it is still waiting;
     /// * a **running** bar per attempt, from the start of the step's future to its end (or to the
     ///   snapshot, while it runs). With several attempts, the bars are called
-    ///   `attempt 1`, `attempt 2`, ….
+    ///   `attempt 1`, `attempt 2`, …;
+    /// * for a step that was retried, a **back-off** bar after each failed attempt, from its
+    ///   failure until the next attempt started (or the step ended, or the snapshot, while
+    ///   it lasts), called `back-off 1` (after attempt 1), `back-off 2`, …: the time the retry
+    ///   policy made the step wait is not drawn as running.
     ///
-    /// Bars are tagged for Mermaid's colours: waiting bars are `done` (grey), or `active` while
-    /// the step waits; a running bar is `active` while it runs, `crit` (red) if the attempt
-    /// failed or was cancelled, untagged once it succeeded.
+    /// Bars are tagged for Mermaid's colours: waiting and back-off bars are `done` (grey), or
+    /// `active` while the step waits; a running bar is `active` while it runs, `crit` (red) if
+    /// the attempt failed or was cancelled, untagged once it succeeded.
     ///
     /// Times are in milliseconds (`dateFormat x`; Mermaid has no finer unit), rounded: a step
     /// shorter than half a millisecond is a bar of no width. A job that took less than a minute
@@ -96,45 +101,57 @@ impl JobSnapshot {
 /// One bar of a section.
 struct Bar {
     label: String,
-    /// Unique within the step: `w` or `a<attempt>`.
+    /// Unique within the step: `w`, `a<attempt>` or `b<attempt>` (the back-off after it).
     id: String,
     tag: Option<&'static str>,
     start: Duration,
     end: Duration,
 }
 
-/// One run of a step's future.
+/// One run of a step's future, or the back-off after one.
 struct Attempt {
     number: u32,
     start: Duration,
-    /// `None` while it runs.
+    /// `None` while it runs, or the back-off lasts.
     end: Option<Duration>,
-    /// How it ended, or `Running`.
+    /// How it ended (`Failed` for a retried attempt, `Retrying` for a back-off), or `Running`.
     outcome: StepState,
 }
 
-/// The attempts of a step: each retried attempt (failed), then the last one, with the state
-/// of the step.
+/// The attempts of a step and the back-offs between them, in order: each retried attempt
+/// (failed) and its back-off, then the last attempt, with the state of the step, unless the
+/// step is (or ended) in the back-off after its last retried attempt.
 fn attempts(step: &StepSnapshot) -> Vec<Attempt> {
     let Some(first_start) = step.start_offset else {
         return Vec::new();
     };
-    let mut attempts: Vec<Attempt> = step
-        .retried
-        .iter()
-        .map(|retried| Attempt {
+    let mut attempts = Vec::with_capacity(2 * step.retried.len() + 1);
+    for retried in &step.retried {
+        attempts.push(Attempt {
             number: retried.attempt,
             start: retried.start_offset,
             end: Some(retried.end_offset),
             outcome: StepState::Failed,
-        })
-        .collect();
-    attempts.push(Attempt {
-        number: step.attempts.max(1),
-        start: step.retried.last().map_or(first_start, |r| r.end_offset),
-        end: step.end_offset,
-        outcome: step.state,
-    });
+        });
+        attempts.push(Attempt {
+            number: retried.attempt,
+            start: retried.end_offset,
+            end: retried.next_start_offset.or(step.end_offset),
+            outcome: StepState::Retrying,
+        });
+    }
+    let last_start = match step.retried.last() {
+        None => Some(first_start),
+        Some(last) => last.next_start_offset,
+    };
+    if let Some(start) = last_start {
+        attempts.push(Attempt {
+            number: step.attempts.max(1),
+            start,
+            end: step.end_offset,
+            outcome: step.state,
+        });
+    }
     attempts
 }
 
@@ -160,20 +177,35 @@ fn bars(step: &StepSnapshot, now: Duration) -> Vec<Bar> {
         start: Duration::ZERO,
         end: waited_until,
     });
-    let several = attempts.len() > 1;
+    let several = !step.retried.is_empty();
     for attempt in &attempts {
-        let tag = match (attempt.end, attempt.outcome) {
-            (None, _) | (_, StepState::Running) => Some("active"),
-            (_, StepState::Failed | StepState::Cancelled) => Some("crit"),
-            _ => None,
-        };
-        bars.push(Bar {
-            label: if several {
+        let (label, id, tag) = if attempt.outcome == StepState::Retrying {
+            let tag = match attempt.end {
+                None => "active",
+                Some(_) => "done",
+            };
+            let number = attempt.number;
+            (
+                format!("back-off {number}"),
+                format!("b{number}"),
+                Some(tag),
+            )
+        } else {
+            let tag = match (attempt.end, attempt.outcome) {
+                (None, _) | (_, StepState::Running) => Some("active"),
+                (_, StepState::Failed | StepState::Cancelled) => Some("crit"),
+                _ => None,
+            };
+            let label = if several {
                 format!("attempt {}", attempt.number)
             } else {
                 "running".to_owned()
-            },
-            id: format!("a{}", attempt.number),
+            };
+            (label, format!("a{}", attempt.number), tag)
+        };
+        bars.push(Bar {
+            label,
+            id,
             tag,
             start: attempt.start,
             end: attempt.end.unwrap_or(now),

@@ -78,8 +78,6 @@
 //! most 64 of them: a chain that loops back ends before the first cause met again, and a cut
 //! chain ends in `: …`.
 
-use std::error::Error as StdError;
-
 use crate::instance::{JobInstance, JobSnapshot};
 use crate::mode::Mode;
 use crate::state::StepState;
@@ -150,43 +148,11 @@ fn job_state(snapshot: &JobSnapshot) -> StepState {
     }
 }
 
-/// The most causes of one error that the pictures and the serialised snapshot show.
-const MAX_SOURCES: usize = 64;
-
 /// The `Display` texts of the causes of `error` along its
-/// [`source`](std::error::Error::source) chain, and whether the walk was cut short: it stops
-/// before a cause already met (a chain that loops back, which would otherwise be walked for ever)
-/// and after [`MAX_SOURCES`] causes.
-///
-/// A cause counts as met if it is at the address of one met before and reads the same. The
-/// address alone would not do: an error whose source is its own first field shares its address
-/// and is no loop. Nor would address and vtable: the compiler makes one vtable per crate (or
-/// codegen unit) for the same type, so one error seen through two of them looks like two.
-/// Should two different errors share an address and a text, the one dropped reads as the one
-/// kept.
+/// [`source`](std::error::Error::source) chain, and whether the walk was cut short (see
+/// `JobError::causes`: each cause once, at most 64).
 fn sources(error: &crate::JobError) -> (Vec<String>, bool) {
-    let first: &(dyn StdError + 'static) = error;
-    let mut met: Vec<(&(dyn StdError + 'static), String)> = vec![(first, error.to_string())];
-    let mut next = first.source();
-    let mut cut = false;
-    while let Some(cause) = next {
-        if met.len() > MAX_SOURCES {
-            cut = true;
-            break;
-        }
-        let text = cause.to_string();
-        let again = met
-            .iter()
-            .any(|(seen, seen_text)| std::ptr::addr_eq(*seen, cause) && *seen_text == text);
-        if again {
-            cut = true;
-            break;
-        }
-        met.push((cause, text));
-        next = cause.source();
-    }
-    let causes = met.into_iter().skip(1).map(|(_, text)| text).collect();
-    (causes, cut)
+    error.causes()
 }
 
 /// An error with its [`sources`] joined with `: `, ending in `: …` if the chain was cut short.

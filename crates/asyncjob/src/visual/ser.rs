@@ -7,6 +7,9 @@
 //! * [`StepSnapshot`]: an object with its fields; wall-clock times as RFC 3339 strings,
 //!   durations and offsets as numbers of seconds, `null` when absent;
 //! * [`StepState`]: its lower-case name (`"running"`); [`JobId`]: its text (`"#3"`);
+//! * [`RetriedAttempt`]: an object with its fields, offsets and durations as numbers of
+//!   seconds (`next_start_offset` `null` while the back-off lasts), `error` as one text: its
+//!   `Display` text and its causes, joined with `: ` (as `{:#}` shows it);
 //! * [`JobError`]: `{"kind", "job", "step", "message", "sources"}`: `kind` in snake case
 //!   (`"step_failed"`), `message` its `Display` text, `sources` the `Display` texts of its
 //!   [`source`](std::error::Error::source) chain: each cause once (a chain that loops back ends
@@ -20,7 +23,7 @@ use super::time;
 use crate::error::{JobError, JobErrorKind};
 use crate::id::JobId;
 use crate::instance::{JobSnapshot, StepSnapshot};
-use crate::state::StepState;
+use crate::state::{RetriedAttempt, StepState};
 
 /// A wall-clock time, serialised as RFC 3339.
 struct Rfc3339(SystemTime);
@@ -87,19 +90,35 @@ impl Serialize for JobError {
     }
 }
 
+impl Serialize for RetriedAttempt {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("RetriedAttempt", 6)?;
+        s.serialize_field("attempt", &self.attempt)?;
+        s.serialize_field("start_offset", &Seconds(self.start_offset))?;
+        s.serialize_field("end_offset", &Seconds(self.end_offset))?;
+        s.serialize_field("error", &super::error_chain(&self.error))?;
+        s.serialize_field("backoff", &Seconds(self.backoff))?;
+        s.serialize_field("next_start_offset", &seconds(self.next_start_offset))?;
+        s.end()
+    }
+}
+
 impl Serialize for StepSnapshot {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("StepSnapshot", 14)?;
+        let mut s = serializer.serialize_struct("StepSnapshot", 17)?;
         s.serialize_field("name", &*self.name)?;
         s.serialize_field("index", &self.index)?;
         s.serialize_field("state", &self.state)?;
         s.serialize_field("data_dependencies", &self.data_dependencies)?;
         s.serialize_field("ordering_dependencies", &self.ordering_dependencies)?;
         s.serialize_field("attempts", &self.attempts)?;
+        s.serialize_field("retried", &self.retried)?;
+        s.serialize_field("retried_omitted", &self.retried_omitted)?;
         s.serialize_field("started_at", &self.started_at.map(Rfc3339))?;
         s.serialize_field("ended_at", &self.ended_at.map(Rfc3339))?;
         s.serialize_field("queued", &seconds(self.queued))?;
         s.serialize_field("running", &seconds(self.running))?;
+        s.serialize_field("backoff", &Seconds(self.backoff))?;
         s.serialize_field("ready_offset", &seconds(self.ready_offset))?;
         s.serialize_field("start_offset", &seconds(self.start_offset))?;
         s.serialize_field("end_offset", &seconds(self.end_offset))?;

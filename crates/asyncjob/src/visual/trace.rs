@@ -23,12 +23,18 @@ impl JobSnapshot {
     /// * a `waiting` slice from the start of the job until the step was ready (or was skipped,
     ///   or the snapshot, if it still waits);
     /// * a `queued` slice from then until its future started;
-    /// * one slice per attempt, named after the step, until it ended (or the snapshot).
+    /// * one slice per attempt (category `attempt`), named after the step, until it ended (or
+    ///   the snapshot);
+    /// * for a retried step, one slice per back-off (category `backoff`) between two attempts,
+    ///   named after the step and the attempt it follows (`fetch back-off 1`), from the failure
+    ///   until the next attempt started (or the step ended, or the snapshot).
     ///
     /// All are complete events (`"ph":"X"`), with `ts` and `dur` in microseconds from the start
     /// of the job (nanosecond precision); every slice has the job's name and id, the step's name
-    /// and index and its state in `args`, an attempt also its number and error if any. The
-    /// job's start time (RFC 3339) is in `otherData`.
+    /// and index and its state in `args`; an attempt also its number (`attempt`) and error if
+    /// any (a retried attempt's own error, the last attempt's with its causes); a back-off the
+    /// attempt it follows (`after_attempt`) and the delay the retry policy asked for, in
+    /// microseconds (`delay_us`). The job's start time (RFC 3339) is in `otherData`.
     ///
     /// [Trace Event Format]: https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAySU
     /// [Perfetto]: https://ui.perfetto.dev
@@ -112,19 +118,37 @@ impl JobSnapshot {
                         step_args(out);
                         let _ = write!(out, ",\"attempt\":{}", retried.attempt);
                         out.push_str(",\"error\":");
-                        json_quoted(out, &retried.error);
+                        json_quoted(out, &retried.error.cause_text());
+                    });
+                    let name = format!("{} back-off {}", step.name, retried.attempt);
+                    let until = retried
+                        .next_start_offset
+                        .or(step.end_offset)
+                        .unwrap_or(self.elapsed);
+                    events.slice(&name, "backoff", tid, end, until, |out| {
+                        step_args(out);
+                        let _ = write!(out, ",\"after_attempt\":{}", retried.attempt);
+                        out.push_str(",\"delay_us\":");
+                        time::micros_decimal(out, retried.backoff);
                     });
                 }
-                let start = step.retried.last().map_or(first_start, |r| r.end_offset);
-                let end = step.end_offset.unwrap_or(self.elapsed);
-                events.slice(&step.name, "attempt", tid, start, end, |out| {
-                    step_args(out);
-                    let _ = write!(out, ",\"attempt\":{}", step.attempts.max(1));
-                    if let Some(error) = &step.error {
-                        out.push_str(",\"error\":");
-                        json_quoted(out, &error_chain(error));
-                    }
-                });
+                // A step in (or cancelled in) the back-off after its last retried attempt has
+                // no attempt after it.
+                let last_start = match step.retried.last() {
+                    None => Some(first_start),
+                    Some(last) => last.next_start_offset,
+                };
+                if let Some(start) = last_start {
+                    let end = step.end_offset.unwrap_or(self.elapsed);
+                    events.slice(&step.name, "attempt", tid, start, end, |out| {
+                        step_args(out);
+                        let _ = write!(out, ",\"attempt\":{}", step.attempts.max(1));
+                        if let Some(error) = &step.error {
+                            out.push_str(",\"error\":");
+                            json_quoted(out, &error_chain(error));
+                        }
+                    });
+                }
             }
         }
         out.push_str("\n]}\n");
