@@ -5,7 +5,7 @@
 //! ([`LocalRuntime::block_on`], or [`LocalRuntime::run`] from inside another single-threaded
 //! executor). Its [`LocalHandle`] is the handle a job is started with: it implements
 //! [`asyncjob::LocalExecutor`] and [`asyncjob::Timer`] (so
-//! [`JobDefinition::start_local`](asyncjob::JobDefinition::start_local) accepts it), and also
+//! [`Runner::start_local`](asyncjob::Runner::start_local) accepts it), and also
 //! [`asyncjob::Executor`], since a `Send` future is a valid local future.
 //!
 //! Timers are [`async_io::Timer`]s: [`LocalRuntime::block_on`] parks the thread in
@@ -160,8 +160,8 @@ impl LocalRuntime {
 ///
 /// Implements [`asyncjob::LocalExecutor`], [`asyncjob::Executor`] and [`asyncjob::Timer`]; it is
 /// cheap to clone, `'static`, and neither `Send` nor `Sync`, so
-/// [`JobDefinition::start_local`](asyncjob::JobDefinition::start_local) accepts it (and
-/// [`JobDefinition::start`](asyncjob::JobDefinition::start), which needs `Send + Sync`, does not).
+/// [`Runner::start_local`](asyncjob::Runner::start_local) accepts it (and
+/// [`Runner::start`](asyncjob::Runner::start), which needs `Send + Sync`, does not).
 ///
 /// It refers to its runtime by [`Weak`] reference: once the [`LocalRuntime`] is dropped, spawning
 /// returns [`SpawnError`]. Sleeping works regardless.

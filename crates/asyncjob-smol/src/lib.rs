@@ -4,7 +4,7 @@
 //!
 //! [`SmolExecutor`] implements [`asyncjob::Executor`] and [`asyncjob::Timer`], and is
 //! `Send + Sync + 'static`, so it is what
-//! [`JobDefinition::start`](asyncjob::JobDefinition::start) asks for.
+//! [`Runner::start`](asyncjob::Runner::start) asks for.
 //!
 //! * [`SmolExecutor::new`] spawns on an `Arc<async_executor::Executor<'static>>` that you own and
 //!   run (with [`Executor::run`](async_executor::Executor::run) on as many threads as you like);
@@ -94,7 +94,7 @@ use asyncjob::{Blocking, BoxFuture, Executor, SpawnError, Timer};
 /// [`async_io::Timer`].
 ///
 /// Implements [`asyncjob::Executor`] and [`asyncjob::Timer`]; it is cheap to clone and
-/// `Send + Sync + 'static`, so [`JobDefinition::start`](asyncjob::JobDefinition::start) accepts it.
+/// `Send + Sync + 'static`, so [`Runner::start`](asyncjob::Runner::start) accepts it.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -3,7 +3,7 @@
 //!
 //! [`TokioExecutor`] implements [`asyncjob::Executor`] and [`asyncjob::Timer`], and is
 //! `Send + Sync + 'static`, so it is what
-//! [`JobDefinition::start`](asyncjob::JobDefinition::start) asks for. It works on current-thread
+//! [`Runner::start`](asyncjob::Runner::start) asks for. It works on current-thread
 //! and multi-thread runtimes alike.
 //!
 //! * [`TokioExecutor::new`] uses whichever runtime is current when a future is spawned (like
@@ -123,7 +123,7 @@ use tokio::task::JoinHandle;
 /// Spawns futures on a Tokio runtime and sleeps on its timer.
 ///
 /// Implements [`asyncjob::Executor`] and [`asyncjob::Timer`]; it is cheap to clone and
-/// `Send + Sync + 'static`, so [`JobDefinition::start`](asyncjob::JobDefinition::start) accepts it.
+/// `Send + Sync + 'static`, so [`Runner::start`](asyncjob::Runner::start) accepts it.
 ///
 /// Either follows the current runtime ([`TokioExecutor::new`], also [`Default`]) or is pinned to
 /// one ([`TokioExecutor::with_handle`], also `From<Handle>`).

@@ -79,12 +79,20 @@ fn job_started_without_a_runtime_fails_to_spawn() {
             .await
             .expect("the job ends")
     });
+    let error = result.expect_err("no runtime");
+    let cause = error.root_cause();
+    assert!(cause.is_spawn_failed());
+    // The job's error says what is wrong: no runtime, not a shut-down executor.
+    let text = cause.to_string();
     assert!(
-        result
-            .expect_err("no runtime")
-            .root_cause()
-            .is_spawn_failed()
+        text.contains("could not run") && text.contains("runtime"),
+        "{text}"
     );
+    assert!(!text.contains("shut down"), "{text}");
+    let reason = std::error::Error::source(cause)
+        .and_then(|source| source.downcast_ref::<asyncjob::SpawnError>())
+        .expect("the executor's reason is the source");
+    assert!(reason.is_no_runtime());
 }
 
 #[test]

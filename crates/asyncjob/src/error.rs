@@ -382,6 +382,23 @@ impl JobError {
         Self::new(JobErrorKind::SpawnFailed, job, step, Detail::None)
     }
 
+    /// The executor refused to run `step`, for `reason` if it gave one.
+    pub(crate) fn spawn_failed_for(
+        job: &Arc<str>,
+        step: &Arc<str>,
+        reason: Option<crate::rt::SpawnError>,
+    ) -> Self {
+        match reason {
+            Some(reason) => Self::new(
+                JobErrorKind::SpawnFailed,
+                job,
+                step,
+                Detail::Source(Box::new(reason)),
+            ),
+            None => Self::spawn_failed(job, step),
+        }
+    }
+
     /// The `Display` texts of the causes of this error along its
     /// [`source`](std::error::Error::source) chain, and whether the walk was cut short: it stops
     /// before a cause already met (a chain that loops back, which would otherwise be walked for
@@ -631,6 +648,9 @@ impl JobError {
             ),
             (JobErrorKind::DependencyFailed, _) => {
                 write!(f, "step {step} was skipped: a dependency failed")
+            }
+            (JobErrorKind::SpawnFailed, Detail::Source(reason)) => {
+                write!(f, "step {step} could not run: {reason}")
             }
             (JobErrorKind::SpawnFailed, _) => {
                 write!(f, "step {step} could not run: the executor is shut down")

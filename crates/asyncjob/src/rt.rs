@@ -9,9 +9,9 @@
 //!
 //! Three capabilities, one trait each:
 //!
-//! * [`Executor`] spawns a `Send` future (used by [`JobDefinition::start`](crate::JobDefinition::start));
+//! * [`Executor`] spawns a `Send` future (used by [`Runner::start`](crate::Runner::start));
 //! * [`LocalExecutor`] spawns a `!Send` future on the current thread (used by
-//!   [`JobDefinition::start_local`](crate::JobDefinition::start_local));
+//!   [`Runner::start_local`](crate::Runner::start_local));
 //! * [`Timer`] sleeps (used by retry back-off and timeouts).
 //!
 //! A complete adapter for a runtime asyncjob does not ship, here a thread-per-task "runtime" built
@@ -74,7 +74,7 @@ pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 ///
 /// Implement it for a handle to your runtime (it is cheap to clone and usually `Send + Sync`, so
 /// that steps running on worker threads can spawn their successors). A job started with
-/// [`JobDefinition::start`](crate::JobDefinition::start) requires `Send + Sync` of the executor;
+/// [`Runner::start`](crate::Runner::start) requires `Send + Sync` of the executor;
 /// the trait itself does not, so single-threaded executors may implement it too.
 ///
 /// Spawning may fail, typically because the runtime is shutting down. The step that could not be
@@ -172,7 +172,7 @@ impl<B: Blocking + ?Sized> Blocking for Arc<B> {
 ///
 /// Jobs whose steps hold `Rc`, `RefCell` or other `!Send` values across an `.await` are built with
 /// [`JobBuilder::new_local`](crate::JobBuilder::new_local) and started with
-/// [`JobDefinition::start_local`](crate::JobDefinition::start_local) on a `LocalExecutor`. Any job
+/// [`Runner::start_local`](crate::Runner::start_local) on a `LocalExecutor`. Any job
 /// (also one of `Send` steps) can run on a `LocalExecutor`.
 pub trait LocalExecutor {
     /// Spawns `future` to run to completion on this executor's thread.

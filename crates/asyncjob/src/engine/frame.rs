@@ -47,6 +47,44 @@ pub(crate) fn is_nested() -> bool {
     DEPTH.with(Cell::get) > 1
 }
 
+thread_local! {
+    /// The driver this thread is handing to the executor (its run's address and its step), and
+    /// whether the executor dropped it during `spawn()`.
+    static SPAWNING: Cell<Option<(usize, usize, bool)>> = const { Cell::new(None) };
+}
+
+/// Runs `spawn`, which hands the driver of step `index` of the run at `run` to the executor;
+/// returns what it returned and whether the executor dropped the driver meanwhile, on this
+/// thread (see [`dropped_while_spawning`]).
+pub(crate) fn spawning<R>(run: usize, index: usize, spawn: impl FnOnce() -> R) -> (R, bool) {
+    struct Restore(Option<(usize, usize, bool)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SPAWNING.with(|current| current.set(self.0));
+        }
+    }
+    let restore = Restore(SPAWNING.with(|current| current.replace(Some((run, index, false)))));
+    let result = spawn();
+    let dropped = SPAWNING
+        .with(|current| current.get())
+        .is_some_and(|(_, _, dropped)| dropped);
+    drop(restore);
+    (result, dropped)
+}
+
+/// Called by a driver of step `index` of the run at `run` that is dropped before it ran: `true`
+/// if that happens inside the `spawn()` that was handing it over ([`spawning`]), which then
+/// ends the step itself, with the executor's reason.
+pub(crate) fn dropped_while_spawning(run: usize, index: usize) -> bool {
+    SPAWNING.with(|current| match current.get() {
+        Some((r, i, _)) if r == run && i == index => {
+            current.set(Some((r, i, true)));
+            true
+        }
+        _ => false,
+    })
+}
+
 /// Queues `spawn` for the outermost frame of this thread.
 pub(crate) fn defer(spawn: impl FnOnce() + 'static) {
     QUEUE.with(|queue| queue.borrow_mut().push_back(Box::new(spawn)));

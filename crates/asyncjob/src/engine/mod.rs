@@ -23,7 +23,7 @@ use crate::env::{RunContext, RunEnv};
 use crate::error::JobError;
 use crate::id::JobId;
 use crate::mode::private::{Sealed, SpawnTask};
-use crate::rt::{BoxFuture, Timer};
+use crate::rt::{BoxFuture, SpawnError, Timer};
 use crate::state::Machine;
 use crate::state::events::EventLog;
 use crate::state::slot::{Ended, Stamp};
@@ -152,18 +152,26 @@ impl<X: Sealed> Run<X> {
 
     fn spawn_now(&self, driver: Driver<X>) {
         let index = driver.current;
-        let spawned =
-            std::panic::catch_unwind(AssertUnwindSafe(|| self.spawner.spawn_task(driver)));
+        // A driver the executor drops inside `spawn()` leaves the step to this function, which
+        // knows the executor's reason.
+        let (spawned, dropped) = frame::spawning(self.address(), index, || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.spawner.spawn_task(driver)))
+        });
         match spawned {
+            Ok(Ok(())) if dropped => self.abandon(index, None),
             Ok(Ok(())) => {}
-            // A refusing executor has dropped the driver, which abandoned the step already;
-            // one that keeps it anyway loses the race for it here.
-            Ok(Err(_)) => self.abandon(index),
+            // An executor that refuses the driver yet keeps it loses the race for the step.
+            Ok(Err(refused)) => self.abandon(index, Some(refused)),
             Err(panic) => {
                 crate::panic::drop_quietly(panic);
-                self.abandon(index);
+                self.abandon(index, None);
             }
         }
+    }
+
+    /// The run's address: which run a driver belongs to, for [`frame::spawning`].
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self).addr()
     }
 
     /// Cancels the run: steps that have not started never will, running steps are dropped at
@@ -173,11 +181,12 @@ impl<X: Sealed> Run<X> {
             .cancel(reason, self.now(), || self.env.cancel())
     }
 
-    /// Step `index` cannot run (its driver was refused or dropped). In sequential mode nobody
-    /// else would run the steps after it, so they cannot run either.
-    fn abandon(&self, index: usize) {
+    /// Step `index` cannot run (its driver was refused, for `reason` if the executor gave one,
+    /// or dropped). In sequential mode nobody else would run the steps after it, so they cannot
+    /// run either.
+    fn abandon(&self, index: usize, reason: Option<SpawnError>) {
         let now = self.now();
-        let ended = self.machine.abandon(index, now);
+        let ended = self.machine.abandon(index, now, reason);
         if ended.is_none() {
             return;
         }
@@ -395,7 +404,11 @@ impl<X: Sealed> Drop for Driver<X> {
     fn drop(&mut self) {
         match self.phase {
             Phase::Done => {}
-            Phase::Queued => self.run.abandon(self.current),
+            Phase::Queued => {
+                if !frame::dropped_while_spawning(self.run.address(), self.current) {
+                    self.run.abandon(self.current, None);
+                }
+            }
             Phase::Running => {
                 // The executor dropped a step it was running (it shut down): the step's future
                 // will never be polled again, so it is dropped now, before the step ends.
@@ -404,7 +417,7 @@ impl<X: Sealed> Drop for Driver<X> {
                 if let Err(panic) = dropped {
                     crate::panic::drop_quietly(panic);
                 }
-                self.run.abandon(self.current);
+                self.run.abandon(self.current, None);
             }
         }
     }

@@ -45,7 +45,7 @@ pub(super) fn next<X: Sealed>(
 pub(super) fn abandon_rest<X: Sealed>(run: &Run<X>, index: usize, now: Stamp) {
     for later in index + 1..run.machine.len() {
         if run.machine.queue(later, now) {
-            run.machine.abandon(later, now);
+            run.machine.abandon(later, now, None);
         }
     }
 }

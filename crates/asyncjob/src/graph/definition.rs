@@ -29,8 +29,10 @@ pub(crate) trait StepDef<I, M: Sealed>: Send + Sync {
 ///
 /// Made by [`JobBuilder::seal`](crate::JobBuilder::seal). It is `Send + Sync` and cheap to clone,
 /// lives happily in a `static` [`LazyLock`](std::sync::LazyLock), and can be started any number
-/// of times, concurrently, with [`start`](Self::start) (on an [`Executor`](crate::Executor)) or
-/// [`start_local`](Self::start_local) (on a [`LocalExecutor`](crate::LocalExecutor)).
+/// of times, concurrently: [`on(executor)`](Self::on) prepares a run, and
+/// [`Runner::start`](crate::Runner::start) (on an [`Executor`](crate::Executor)) or
+/// [`Runner::start_local`](crate::Runner::start_local) (on a
+/// [`LocalExecutor`](crate::LocalExecutor)) starts it.
 pub struct JobDefinition<I, M: Mode = Sendable> {
     inner: Arc<DefinitionInner<I, M>>,
 }

@@ -29,7 +29,7 @@ use crate::topology::Topology;
 /// One transition of a running job.
 ///
 /// Step events name the step ([`step`](Self::step)) and number its transitions from 1
-/// ([`seq`](Self::seq)); the last event of a run is [`EventKind::JobEnded`], after which an
+/// ([`EventStep::seq`]); the last event of a run is [`EventKind::JobEnded`], after which an
 /// [`Events`] stream ends.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

@@ -28,6 +28,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::error::JobError;
+use crate::rt::SpawnError;
 use crate::state::events::{EventKind, EventLog, Recording};
 use crate::state::waiters::StepWaiters;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
@@ -334,9 +335,15 @@ impl Machine {
     }
 
     /// Step `index` cannot run or finish (see [`StepSlot::abandon`]); counts its end.
-    pub(crate) fn abandon(&self, index: usize, at: Stamp) -> Option<Ended> {
+    pub(crate) fn abandon(
+        &self,
+        index: usize,
+        at: Stamp,
+        reason: Option<SpawnError>,
+    ) -> Option<Ended> {
         let topology = &self.topology;
-        let error = || JobError::spawn_failed(&topology.name, &topology.step_name(index));
+        let error =
+            || JobError::spawn_failed_for(&topology.name, &topology.step_name(index), reason);
         let ended = {
             let mut recording = self.record();
             let ended = self.slots.get(index)?.abandon(error, at)?;

@@ -387,10 +387,19 @@ impl StepSlot {
     pub(crate) fn abandon(&self, error: impl FnOnce() -> JobError, at: Stamp) -> Option<Ended> {
         let current = self.word.load(Ordering::Acquire);
         match phase(current) {
-            QUEUED => self
-                .transition(|w| (phase(w) == QUEUED).then(|| pack(FAILED, 0, at.max(entered(w)))))
-                .ok()
-                .map(|_| Ended::Failed),
+            QUEUED => {
+                let failed = self
+                    .transition(|w| {
+                        (phase(w) == QUEUED).then(|| pack(FAILED, 0, at.max(entered(w))))
+                    })
+                    .is_ok();
+                // The step never ran: nothing else can have stored an error. (A reader in
+                // between sees `SpawnFailed` without the executor's reason.)
+                failed.then(|| {
+                    let _ = self.error.set(error());
+                    Ended::Failed
+                })
+            }
             RUNNING | BACKOFF => {
                 let _ = self.error.set(error());
                 self.end_owned(FAILED, at)
