@@ -223,7 +223,7 @@ fn loom_abandon_races_start() {
             let machine = machine.clone();
             thread::spawn(move || drop(drive(&machine, 0, Ok(()))))
         };
-        let abandoned = machine.abandon(0, at(2));
+        let abandoned = machine.abandon(0, at(2), None);
         driver.join().expect("the driver");
         assert_consistent(&machine, false);
         let state = machine.slot(0).map(|s| s.state());
