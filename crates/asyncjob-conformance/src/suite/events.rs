@@ -255,20 +255,40 @@ macro_rules! __suite_events {
                 ));
             }
 
-            /// A subscriber that arrives when the job has ended, one that arrived at the start
-            /// and one on another thread all receive the same log.
+            /// Subscribers that arrive at the start, in the middle of the run (once `flaky`
+            /// has succeeded, while `after` waits on a gate) and after the end, and one read on
+            /// another thread, all receive the same log.
             fn late_and_remote_subscribers_see_the_same_log(h) {
+                let (open, gate) = oneshot::channel::<()>();
+                let gate = Arc::new(Mutex::new(Some(gate)));
+                let mut job = JobBuilder::<Arc<Mutex<Option<oneshot::Receiver<()>>>>>::$new("gated");
+                let first = build(job.step("first").run(|_| async { Ok::<_, String>(1u32) }));
+                build(job.step("gated").after(&first).run(|gate: Arc<Mutex<Option<oneshot::Receiver<()>>>>, n| async move {
+                    let gate = gate.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(gate) = gate {
+                        let _ = gate.await;
+                    }
+                    Ok::<_, String>(n + 1)
+                }));
                 let options = JobOptions::new().record_events();
-                let instance = h.start_with_timer(&watched_job(), Arc::default(), options, RecordingTimer::new());
+                let instance = h.start(&job.seal(), gate, options);
                 let early = instance.events().expect("recording");
                 let remote = instance.events().expect("recording");
                 let remote = std::thread::spawn(move || collect(remote));
-                let _ = h.block_on(instance.wait());
+                h.block_on(until(|| {
+                    instance.step_by_name("gated").map(|s| s.state) == Some(StepState::Running)
+                }));
+                let mid = instance.events().expect("recording");
+                assert!(!instance.is_finished(), "the gate holds the job");
+                let _ = open.send(());
+                h.block_on(instance.wait()).expect("the job succeeds");
                 let late = collect(instance.events().expect("recording"));
-                let early = collect(early);
+                let (early, mid) = (collect(early), collect(mid));
                 let remote = remote.join().expect("the remote subscriber");
-                assert_eq!(log_lines(&early), log_lines(&late), "on {}", h.name());
-                assert_eq!(log_lines(&remote), log_lines(&late), "on {}", h.name());
+                assert_eq!(late.len(), 7, "{:#?}", log_lines(&late));
+                for (who, log) in [("early", &early), ("mid-run", &mid), ("remote", &remote)] {
+                    assert_eq!(log_lines(log), log_lines(&late), "{who} on {}", h.name());
+                }
             }
 
             /// An observer sees every event, in the log's order; one that panics is called no

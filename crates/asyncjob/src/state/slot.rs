@@ -186,7 +186,8 @@ pub(crate) struct StepSlot {
     /// The error of a `Failed` step that ran (set by its driver) or of a `Skipped` step (set
     /// by whoever skipped it), before the transition. Other errors are derived from the state.
     error: OnceLock<JobError>,
-    retries: Mutex<RetryLog>,
+    /// Made by the first retry: a step that is not retried keeps its slot small.
+    retries: Mutex<Option<Box<RetryLog>>>,
 }
 
 impl StepSlot {
@@ -198,7 +199,7 @@ impl StepSlot {
             started_at: AtomicU64::new(NONE),
             attempts: AtomicU32::new(0),
             error: OnceLock::new(),
-            retries: Mutex::new(RetryLog::default()),
+            retries: Mutex::new(None),
         }
     }
 
@@ -284,6 +285,7 @@ impl StepSlot {
         };
         {
             let mut log = self.log();
+            let log = log.get_or_insert_with(Box::default);
             log.push(record);
             log.ran += at.duration().saturating_sub(started.duration());
             log.backing_off = Some(at);
@@ -301,6 +303,7 @@ impl StepSlot {
         }
         {
             let mut log = self.log();
+            let log = log.get_or_insert_with(Box::default);
             if let Some(since) = log.backing_off.take() {
                 log.backed_off += at.duration().saturating_sub(since.duration());
             }
@@ -313,7 +316,7 @@ impl StepSlot {
             .is_ok()
     }
 
-    fn log(&self) -> impl std::ops::DerefMut<Target = RetryLog> + '_ {
+    fn log(&self) -> impl std::ops::DerefMut<Target = Option<Box<RetryLog>>> + '_ {
         self.retries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -458,6 +461,8 @@ impl StepSlot {
         };
         let view = {
             let log = self.log();
+            let empty = RetryLog::default();
+            let log = log.as_deref().unwrap_or(&empty);
             (
                 log.kept.clone(),
                 log.omitted,
