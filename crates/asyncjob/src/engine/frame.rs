@@ -53,27 +53,25 @@ thread_local! {
     static SPAWNING: Cell<Option<(usize, usize, bool)>> = const { Cell::new(None) };
 }
 
-/// Runs `spawn`, which hands the driver of step `index` of the run at `run` to the executor;
-/// returns what it returned and whether the executor dropped the driver meanwhile, on this
-/// thread (see [`dropped_while_spawning`]).
-pub(crate) fn spawning<R>(run: usize, index: usize, spawn: impl FnOnce() -> R) -> (R, bool) {
-    struct Restore(Option<(usize, usize, bool)>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            SPAWNING.with(|current| current.set(self.0));
-        }
-    }
-    let restore = Restore(SPAWNING.with(|current| current.replace(Some((run, index, false)))));
-    let result = spawn();
-    let dropped = SPAWNING
-        .with(|current| current.get())
-        .is_some_and(|(_, _, dropped)| dropped);
-    drop(restore);
-    (result, dropped)
+/// The driver of step `index` of the run at `run` is being handed to the executor on this
+/// thread, until [`end_spawn`] (given what this returns): a driver dropped meanwhile says so
+/// ([`dropped_while_spawning`]).
+#[inline]
+pub(crate) fn begin_spawn(run: usize, index: usize) -> Option<(usize, usize, bool)> {
+    SPAWNING.with(|current| current.replace(Some((run, index, false))))
+}
+
+/// The hand-over of [`begin_spawn`] is over; `previous` is what it returned. `true` if the
+/// executor dropped the driver during it.
+#[inline]
+pub(crate) fn end_spawn(previous: Option<(usize, usize, bool)>) -> bool {
+    SPAWNING
+        .with(|current| current.replace(previous))
+        .is_some_and(|(_, _, dropped)| dropped)
 }
 
 /// Called by a driver of step `index` of the run at `run` that is dropped before it ran: `true`
-/// if that happens inside the `spawn()` that was handing it over ([`spawning`]), which then
+/// if that happens inside the `spawn()` that was handing it over ([`begin_spawn`]), which then
 /// ends the step itself, with the executor's reason.
 pub(crate) fn dropped_while_spawning(run: usize, index: usize) -> bool {
     SPAWNING.with(|current| match current.get() {

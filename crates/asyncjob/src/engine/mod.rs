@@ -154,9 +154,11 @@ impl<X: Sealed> Run<X> {
         let index = driver.current;
         // A driver the executor drops inside `spawn()` leaves the step to this function, which
         // knows the executor's reason.
-        let (spawned, dropped) = frame::spawning(self.address(), index, || {
-            std::panic::catch_unwind(AssertUnwindSafe(|| self.spawner.spawn_task(driver)))
-        });
+        // (`catch_unwind` keeps a panicking `spawn()` from skipping `end_spawn`.)
+        let previous = frame::begin_spawn(self.address(), index);
+        let spawned =
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.spawner.spawn_task(driver)));
+        let dropped = frame::end_spawn(previous);
         match spawned {
             Ok(Ok(())) if dropped => self.abandon(index, None),
             Ok(Ok(())) => {}
@@ -169,7 +171,7 @@ impl<X: Sealed> Run<X> {
         }
     }
 
-    /// The run's address: which run a driver belongs to, for [`frame::spawning`].
+    /// The run's address: which run a driver belongs to, for [`frame::begin_spawn`].
     fn address(&self) -> usize {
         std::ptr::from_ref(self).addr()
     }
