@@ -156,6 +156,12 @@ pub enum JobErrorKind {
     /// was started on an executor without one ([`NoTimer`](crate::NoTimer)): it ended at once,
     /// before any step ran. About the whole job.
     TimerMissing,
+    /// The step did not run because its [condition](crate::StepBuilder::when) did not hold,
+    /// or because a dependency it needs was omitted ([`JobError::root_cause`] is then that
+    /// dependency's). Not a failure: the job does not fail for it. The error of an
+    /// [`Omitted`](crate::StepState::Omitted) step, as [`output_of`](crate::JobInstance::output_of)
+    /// and [`allow_failure`](crate::allow_failure) give it.
+    Omitted,
     /// A step was asked for by a [`StepHandle`](crate::StepHandle) of another definition
     /// ([`JobInstance::output_of`](crate::JobInstance::output_of)): the caller's mistake, about
     /// no step of this job.
@@ -338,6 +344,22 @@ impl JobError {
             inner.attempts = attempts;
         }
         self
+    }
+
+    /// The step's condition did not hold.
+    pub(crate) fn omitted(job: &Arc<str>, step: &Arc<str>) -> Self {
+        Self::new(JobErrorKind::Omitted, job, step, Detail::None)
+    }
+
+    /// The step was omitted because its dependency, omitted with `cause`, was.
+    pub(crate) fn omitted_after(job: &Arc<str>, step: &Arc<str>, cause: &JobError) -> Self {
+        let root = cause.root_cause().clone();
+        Self::new(JobErrorKind::Omitted, job, step, Detail::Cause(root))
+    }
+
+    /// `true` if the step was omitted.
+    pub fn is_omitted(&self) -> bool {
+        self.kind() == JobErrorKind::Omitted
     }
 
     pub(crate) fn cancelled(job: &Arc<str>, step: &Arc<str>) -> Self {
@@ -657,6 +679,14 @@ impl JobError {
             }
             (JobErrorKind::Cancelled, _) => {
                 write!(f, "step {step} did not finish: the job was cancelled")
+            }
+            (JobErrorKind::Omitted, Detail::Cause(cause)) => write!(
+                f,
+                "step {step} was omitted: its dependency {:?} was omitted",
+                cause.step().unwrap_or_default()
+            ),
+            (JobErrorKind::Omitted, _) => {
+                write!(f, "step {step} was omitted: its condition did not hold")
             }
             (JobErrorKind::Internal, Detail::Source(source)) => {
                 write!(f, "step {step}: {source}")

@@ -210,7 +210,11 @@ pub mod visual;
 pub use error::{BoxError, DefinitionError, DefinitionErrorKind, JobError, JobErrorKind};
 pub use graph::builder::{JobBuilder, NoParents, StepBuilder, StepHandle};
 pub use graph::definition::{JobDefinition, JobWithResult, StepInfo};
-pub use graph::parents::{Dependencies, IntoParents, Parents, SendParents};
+pub use graph::extras::{Always, Condition, Fallback, FallbackWith, NoFallback, When, WhenInput};
+pub use graph::parents::{
+    AllowFailure, Dependencies, IntoParents, Optional, Parents, SendParents, Single, allow_failure,
+    optional,
+};
 pub use id::JobId;
 pub use instance::{
     CancelOnDrop, ExecutorTimer, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot,

@@ -23,6 +23,21 @@ pub(crate) struct Topology {
     pub(crate) needs_timer: bool,
 }
 
+/// What a step needs of one of its dependencies before it can run.
+///
+/// Every edge is satisfied by the dependency's success (or its recovery by a fallback); the
+/// kinds differ in what happens when the dependency ends otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Edge {
+    /// The dependency must succeed: its failure skips the step, its omission omits it.
+    Strict,
+    /// The dependency may be omitted (the step then gets `None`); its failure skips the step.
+    Optional,
+    /// The dependency may end in any way but cancellation: the step gets its output or its
+    /// error, and its failure does not fail the job.
+    Tolerant,
+}
+
 /// One step of a [`Topology`].
 #[derive(Debug)]
 pub(crate) struct StepMeta {
@@ -33,6 +48,12 @@ pub(crate) struct StepMeta {
     pub(crate) order: Vec<usize>,
     /// Steps that depend on this one (data or ordering).
     pub(crate) children: Vec<usize>,
+    /// The children whose edge from this step is not [`Edge::Strict`], with their edge; empty
+    /// for most steps. Only read when this step ends without succeeding.
+    pub(crate) soft_children: Vec<(usize, Edge)>,
+    /// Every dependent of the step takes it as [`Edge::Tolerant`] (and it has one): its
+    /// failure does not fail the job, nor trigger fail-fast. Decided at seal.
+    pub(crate) failure_tolerated: bool,
     /// The step runs the full step body (retry, timeout or interceptors, its own or the
     /// job's) and needs the run's context while it is polled. Decided once, at seal.
     pub(crate) needs_context: bool,
@@ -41,6 +62,14 @@ pub(crate) struct StepMeta {
 impl StepMeta {
     pub(crate) fn dependency_count(&self) -> usize {
         self.data.len() + self.order.len()
+    }
+
+    /// The kind of the edge from this step to its child `child`.
+    pub(crate) fn edge_to(&self, child: usize) -> Edge {
+        self.soft_children
+            .iter()
+            .find(|(index, _)| *index == child)
+            .map_or(Edge::Strict, |(_, edge)| *edge)
     }
 }
 

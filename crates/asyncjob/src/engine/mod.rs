@@ -150,7 +150,7 @@ impl<X: Sealed> Run<X> {
         }
     }
 
-    fn spawn_now(&self, driver: Driver<X>) {
+    fn spawn_now(self: &Arc<Self>, driver: Driver<X>) {
         let index = driver.current;
         // A driver the executor drops inside `spawn()` leaves the step to this function, which
         // knows the executor's reason.
@@ -186,9 +186,10 @@ impl<X: Sealed> Run<X> {
     /// Step `index` cannot run (its driver was refused, for `reason` if the executor gave one,
     /// or dropped). In sequential mode nobody else would run the steps after it, so they cannot
     /// run either.
-    fn abandon(&self, index: usize, reason: Option<SpawnError>) {
+    fn abandon(self: &Arc<Self>, index: usize, reason: Option<SpawnError>) {
         let now = self.now();
-        let ended = self.machine.abandon(index, now, reason);
+        let mut released = Vec::new();
+        let ended = self.machine.abandon(index, now, reason, &mut released);
         if ended.is_none() {
             return;
         }
@@ -196,13 +197,28 @@ impl<X: Sealed> Run<X> {
             sequential::abandon_rest(self, index, now);
         }
         if ended == Some(Ended::Failed) {
-            self.after_failure();
+            self.after_failure(index);
+        }
+        if !self.schedule.sequential {
+            self.release(released, now);
         }
     }
 
-    fn after_failure(&self) {
-        if self.schedule.fail_fast {
+    /// Step `index` failed: cancels the run if it is fail-fast, unless the failure is allowed.
+    fn after_failure(&self, index: usize) {
+        if self.schedule.fail_fast && self.machine.failure_counts(index) {
             self.cancel(JobError::cancelled_job(&self.topology().name));
+        }
+    }
+
+    /// Queues and spawns `released`: steps whose last dependency ended without an output, at
+    /// `now` or later, and which take it whatever its outcome.
+    fn release(self: &Arc<Self>, released: Vec<usize>, now: Stamp) {
+        for step in released {
+            let at = self.now().max(now);
+            if self.machine.queue(step, at) {
+                self.spawn(step);
+            }
         }
     }
 
@@ -214,20 +230,23 @@ impl<X: Sealed> Run<X> {
         outcome: Result<(), JobError>,
         now: Stamp,
     ) -> Option<(usize, Stamp)> {
-        let ended = self.machine.finish(index, outcome, now);
+        let mut released = Vec::new();
+        let ended = self.machine.finish(index, outcome, now, &mut released);
         if ended == Some(Ended::Failed) {
-            self.after_failure();
+            self.after_failure(index);
         }
+        let has_output = ended.is_some_and(Ended::has_output);
         if self.schedule.sequential {
-            return sequential::next(self, index, ended == Some(Ended::Succeeded));
+            return sequential::next(self, index, has_output);
         }
-        if ended != Some(Ended::Succeeded) {
+        if !has_output {
+            self.release(released, now);
             return None;
         }
         let topology = self.topology();
         let mut inline: Option<(usize, Stamp)> = None;
         for &child in &topology.steps[index].children {
-            if !self.machine.dependency_succeeded(child) {
+            if !self.machine.dependency_done(child) {
                 continue;
             }
             // The child became ready now. With other dependencies, one of them may have ended
@@ -278,6 +297,14 @@ impl<X: Sealed> RunHooks for Run<X> {
 
     fn is_run(&self, env: &RunEnv) -> bool {
         std::ptr::eq(&*self.env, env)
+    }
+
+    fn error_of(&self, index: usize) -> Option<JobError> {
+        self.machine.error_of(index)
+    }
+
+    fn recovered(&self, index: usize, error: JobError) {
+        self.machine.recovered(index, error);
     }
 }
 

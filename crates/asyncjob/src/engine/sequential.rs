@@ -4,8 +4,8 @@
 //!
 //! It is a scheduling policy over the same state machine, and nothing else: the step that ends
 //! queues the next step in definition order that can still run (one that is still `Waiting`:
-//! every step before it has ended, so its dependencies have succeeded, or it would have been
-//! skipped), and its driver runs it inline. Dependents are not released as the parallel
+//! every step before it has ended, so its dependencies allow it to run, or it would have been
+//! skipped or omitted), and its driver runs it inline. Dependents are not released as the parallel
 //! scheduler does, only counted down. A step the executor refuses takes the rest with it: no
 //! driver is left to run them.
 
@@ -23,16 +23,16 @@ pub(super) fn begin<X: Sealed>(run: &Arc<Run<X>>) {
     }
 }
 
-/// Step `after` has ended (`succeeded` or not): queues the next step that can still run, for
-/// the caller to run inline.
+/// Step `after` has ended (with an output or not): queues the next step that can still run,
+/// for the caller to run inline.
 pub(super) fn next<X: Sealed>(
     run: &Run<X>,
     after: usize,
-    succeeded: bool,
+    has_output: bool,
 ) -> Option<(usize, Stamp)> {
-    if succeeded {
+    if has_output {
         for &child in &run.topology().steps[after].children {
-            run.machine.dependency_succeeded(child);
+            run.machine.dependency_done(child);
         }
     }
     let now = run.now();
@@ -45,7 +45,8 @@ pub(super) fn next<X: Sealed>(
 pub(super) fn abandon_rest<X: Sealed>(run: &Run<X>, index: usize, now: Stamp) {
     for later in index + 1..run.machine.len() {
         if run.machine.queue(later, now) {
-            run.machine.abandon(later, now, None);
+            // Nothing is released: in sequential mode only this loop would run them.
+            run.machine.abandon(later, now, None, &mut Vec::new());
         }
     }
 }

@@ -9,15 +9,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::error::{BoxError, DefinitionError, DefinitionErrorKind};
+use crate::error::{BoxError, DefinitionError, DefinitionErrorKind, JobError};
 use crate::intercept::{Interceptor, Interceptors};
 use crate::mode::{Local, Mode, Sendable};
 use crate::retry::RetryPolicy;
 
 use super::definition::{JobDefinition, StepDef};
+use super::extras::{Always, Condition, Fallback, FallbackWith, NoFallback, When, WhenInput};
 pub use super::handle::StepHandle;
 use super::parents::{Dependencies, IntoParents, Parents, SendParents};
-use crate::topology::{StepMeta, Topology};
+use crate::topology::{Edge, StepMeta, Topology};
 
 /// Builds a job definition, one step at a time, then [`seal`](Self::seal)s it.
 ///
@@ -101,6 +102,8 @@ impl<I, M: Mode> JobBuilder<I, M> {
             parents: NoParents(()),
             order: Vec::new(),
             options: StepOptions::default(),
+            condition: Always,
+            fallback: NoFallback,
         }
     }
 
@@ -129,6 +132,14 @@ impl<I, M: Mode> JobBuilder<I, M> {
                 meta.needs_context = true;
             }
         }
+        for meta in &mut self.steps {
+            meta.failure_tolerated = !meta.children.is_empty()
+                && meta.soft_children.len() == meta.children.len()
+                && meta
+                    .soft_children
+                    .iter()
+                    .all(|(_, edge)| *edge == Edge::Tolerant);
+        }
         let roots = self
             .steps
             .iter()
@@ -153,8 +164,8 @@ impl<I, M: Mode> JobBuilder<I, M> {
         &self,
         name: &Arc<str>,
         parents: &dyn Dependencies,
-        order: &[(u64, usize, Arc<str>)],
-    ) -> Result<(Vec<usize>, Vec<usize>), DefinitionError> {
+        order: &[(u64, usize, Arc<str>, Edge)],
+    ) -> Result<Edges, DefinitionError> {
         let error = |kind, dep: Option<&Arc<str>>| {
             DefinitionError::new(kind, &self.name, name, dep.cloned())
         };
@@ -170,21 +181,21 @@ impl<I, M: Mode> JobBuilder<I, M> {
             if dep.definition != self.id {
                 foreign.get_or_insert_with(|| dep.name.clone());
             } else {
-                data.push(dep.index);
+                data.push((dep.index, dep.edge));
             }
         });
         let mut ordering = Vec::with_capacity(order.len());
-        for (definition, index, dep) in order {
+        for (definition, index, dep, edge) in order {
             if *definition != self.id {
                 foreign.get_or_insert_with(|| dep.clone());
             }
-            ordering.push(*index);
+            ordering.push((*index, *edge));
         }
         if let Some(dep) = foreign {
             return Err(error(DefinitionErrorKind::ForeignHandle, Some(&dep)));
         }
         let mut seen = HashSet::with_capacity(data.len() + ordering.len());
-        for &index in data.iter().chain(&ordering) {
+        for &(index, _) in data.iter().chain(&ordering) {
             if !seen.insert(index) {
                 let dep = self.steps[index].name.clone();
                 return Err(error(DefinitionErrorKind::DuplicateDependency, Some(&dep)));
@@ -196,26 +207,38 @@ impl<I, M: Mode> JobBuilder<I, M> {
     fn push(
         &mut self,
         name: Arc<str>,
-        (data, order): (Vec<usize>, Vec<usize>),
+        (data, order): Edges,
         needs_context: bool,
         node: Box<dyn StepDef<I, M>>,
     ) -> usize {
         let index = self.steps.len();
-        for &parent in data.iter().chain(&order) {
-            self.steps[parent].children.push(index);
+        for &(parent, edge) in data.iter().chain(&order) {
+            let parent = &mut self.steps[parent];
+            parent.children.push(index);
+            if edge != Edge::Strict {
+                parent.soft_children.push((index, edge));
+            }
         }
+        // A step that takes a dependency whatever its outcome reads the dependency's error
+        // from the run while it is polled: it runs the full step body.
+        let tolerant = data.iter().any(|&(_, edge)| edge == Edge::Tolerant);
         self.names.insert(name.clone());
         self.steps.push(StepMeta {
             name,
-            data,
-            order,
+            data: data.into_iter().map(|(index, _)| index).collect(),
+            order: order.into_iter().map(|(index, _)| index).collect(),
             children: Vec::new(),
-            needs_context,
+            soft_children: Vec::new(),
+            failure_tolerated: false,
+            needs_context: needs_context || tolerant,
         });
         self.nodes.push(node);
         index
     }
 }
+
+/// A step's data and ordering dependencies, with the kind of each edge.
+type Edges = (Vec<(usize, Edge)>, Vec<(usize, Edge)>);
 
 /// The parents of a step that has none yet: [`StepBuilder::after`] has not been called.
 #[derive(Debug)]
@@ -241,15 +264,20 @@ pub struct NoParents(());
 /// # let _ = c;
 /// # Ok::<_, asyncjob::DefinitionError>(())
 /// ```
-pub struct StepBuilder<'a, I, M: Mode, P = NoParents> {
+///
+/// `C` and `F` are the step's [condition](Self::when) and [fallback](Self::fallback), if it has
+/// them ([`Always`] and [`NoFallback`] if not).
+pub struct StepBuilder<'a, I, M: Mode, P = NoParents, C = Always, F = NoFallback> {
     job: &'a mut JobBuilder<I, M>,
     name: Arc<str>,
     parents: P,
-    order: Vec<(u64, usize, Arc<str>)>,
+    order: Vec<(u64, usize, Arc<str>, Edge)>,
     options: StepOptions,
+    condition: C,
+    fallback: F,
 }
 
-impl<I, M: Mode, P> fmt::Debug for StepBuilder<'_, I, M, P> {
+impl<I, M: Mode, P, C, F> fmt::Debug for StepBuilder<'_, I, M, P, C, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StepBuilder")
             .field("job", &self.job.name)
@@ -258,14 +286,15 @@ impl<I, M: Mode, P> fmt::Debug for StepBuilder<'_, I, M, P> {
     }
 }
 
-impl<'a, I, M: Mode, P> StepBuilder<'a, I, M, P> {
+impl<'a, I, M: Mode, P, C, F> StepBuilder<'a, I, M, P, C, F> {
     /// Makes the step wait for `dependencies` (a handle, a tuple of handles or a `Vec` of
     /// handles) without taking their outputs: go-asyncjob's `ExecuteAfter`. Can be called more
-    /// than once.
+    /// than once. A dependency wrapped in [`allow_failure`](crate::allow_failure) is waited for
+    /// whatever becomes of it; one wrapped in [`optional`](crate::optional) may be omitted.
     pub fn wait_for<D: Dependencies>(mut self, dependencies: D) -> Self {
         dependencies.visit(&mut |dep| {
             self.order
-                .push((dep.definition, dep.index, dep.name.clone()));
+                .push((dep.definition, dep.index, dep.name.clone(), dep.edge));
         });
         self
     }
@@ -300,52 +329,159 @@ impl<'a, I, M: Mode, P> StepBuilder<'a, I, M, P> {
     }
 }
 
-impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents> {
+impl<'a, I, M: Mode, F> StepBuilder<'a, I, M, NoParents, Always, F> {
     /// Makes the step take the outputs of `parents`, and run once they have succeeded.
     ///
-    /// `parents` is one handle (the function receives its output), a tuple of handles (a tuple
-    /// of outputs) or a `Vec` or slice of handles of one type (a `Vec` of outputs). See
-    /// [`IntoParents`].
-    pub fn after<P: IntoParents>(self, parents: P) -> StepBuilder<'a, I, M, P::Parents> {
+    /// `parents` is one handle (the function receives its output), a tuple (a tuple of
+    /// outputs), a `Vec` or slice of handles of one type (a `Vec` of outputs), a handle taken
+    /// as [`optional`](crate::optional) or with [`allow_failure`](crate::allow_failure), or any
+    /// mix of these in a tuple. See [`IntoParents`].
+    pub fn after<P: IntoParents>(self, parents: P) -> StepBuilder<'a, I, M, P::Parents, Always, F> {
         StepBuilder {
             job: self.job,
             name: self.name,
             parents: parents.into_parents(),
             order: self.order,
             options: self.options,
+            condition: Always,
+            fallback: self.fallback,
         }
     }
 
-    pub(crate) fn without_parents(self) -> StepBuilder<'a, I, M, ()> {
+    /// Makes the step conditional: when its dependencies allow it to run, `condition` is asked
+    /// first, with the job input, and if it returns `false` the step is
+    /// [omitted](crate::StepState::Omitted): its function is not called, and the job does not
+    /// fail. Its dependents are omitted too, unless they take it as
+    /// [`optional`](crate::optional) (they get `None`) or with
+    /// [`allow_failure`](crate::allow_failure). A panicking condition fails the step.
+    ///
+    /// For a step with parents, call `when` after [`after`](Self::after): its condition then
+    /// takes the parents' outputs too.
+    ///
+    /// ```
+    /// # use asyncjob::{FuturesExecutor, JobBuilder, StepState};
+    /// # type E = std::convert::Infallible;
+    /// struct Release { dry_run: bool }
+    /// # impl Clone for Release { fn clone(&self) -> Self { Release { dry_run: self.dry_run } } }
+    /// let mut job = JobBuilder::<Release>::new("release");
+    /// let build = job.step("build").run(|_| async { Ok::<_, E>(42) })?;
+    /// let publish = job.step("publish").after(&build)
+    ///     .when(|release: &Release, _artifact: &i32| !release.dry_run)
+    ///     .run(|_, artifact| async move { Ok::<_, E>(artifact) })?;
+    /// let job = job.seal();
+    /// # let pool = FuturesExecutor::new(futures::executor::ThreadPool::new().unwrap());
+    /// let run = job.on(pool).start(Release { dry_run: true });
+    /// futures::executor::block_on(run.wait())?; // an omitted step is not a failure
+    /// assert_eq!(run.step(&publish).unwrap().state, StepState::Omitted);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn when<G>(self, condition: G) -> StepBuilder<'a, I, M, NoParents, WhenInput<G>, F>
+    where
+        G: Fn(&I) -> bool + Send + Sync + 'static,
+    {
+        StepBuilder {
+            job: self.job,
+            name: self.name,
+            parents: self.parents,
+            order: self.order,
+            options: self.options,
+            condition: WhenInput(condition),
+            fallback: self.fallback,
+        }
+    }
+}
+
+impl<'a, I, M: Mode, P: Parents<M>, F> StepBuilder<'a, I, M, P, Always, F> {
+    /// Makes the step conditional, on the job input and its parents' outputs: see the root
+    /// steps' [`when`](StepBuilder::when).
+    pub fn when<G>(self, condition: G) -> StepBuilder<'a, I, M, P, When<G>, F>
+    where
+        G: Fn(&I, &P::Output) -> bool + Send + Sync + 'static,
+    {
+        StepBuilder {
+            job: self.job,
+            name: self.name,
+            parents: self.parents,
+            order: self.order,
+            options: self.options,
+            condition: When(condition),
+            fallback: self.fallback,
+        }
+    }
+}
+
+impl<'a, I, M: Mode, P, C> StepBuilder<'a, I, M, P, C, NoFallback> {
+    /// Gives the step a fallback (uber-go/cff's `FallbackWith`): when the step fails — its last
+    /// attempt returned an error, panicked or timed out, after any retries — `fallback` makes
+    /// its output from the error instead, and the step ends
+    /// [`Recovered`](crate::StepState::Recovered): failed and recovered. Its dependents run with
+    /// that output, and the job does not fail; the step's snapshot keeps the error.
+    ///
+    /// A step skipped because a dependency failed, or cancelled, does not fall back. A
+    /// panicking fallback fails the step.
+    ///
+    /// ```
+    /// # use asyncjob::{FuturesExecutor, JobBuilder, StepState};
+    /// let mut job = JobBuilder::<()>::new("prices");
+    /// let rate = job.step("rate")
+    ///     .fallback(|_error| 1.0)
+    ///     .run(|_| async { Err::<f64, _>("rates service is down") })?;
+    /// let job = job.seal().with_result(&rate)?;
+    /// # let pool = FuturesExecutor::new(futures::executor::ThreadPool::new().unwrap());
+    /// let run = job.on(pool).start(());
+    /// assert_eq!(futures::executor::block_on(run.result())?, 1.0);
+    /// let step = run.step(&rate).unwrap();
+    /// assert_eq!(step.state, StepState::Recovered);
+    /// assert!(step.error.is_some()); // what it recovered from
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fallback<G, O>(self, fallback: G) -> StepBuilder<'a, I, M, P, C, FallbackWith<G>>
+    where
+        G: Fn(&JobError) -> O + Send + Sync + 'static,
+    {
+        StepBuilder {
+            job: self.job,
+            name: self.name,
+            parents: self.parents,
+            order: self.order,
+            options: self.options,
+            condition: self.condition,
+            fallback: FallbackWith(fallback),
+        }
+    }
+}
+
+impl<'a, I, M: Mode, C, F> StepBuilder<'a, I, M, NoParents, C, F> {
+    pub(crate) fn without_parents(self) -> StepBuilder<'a, I, M, (), C, F> {
         StepBuilder {
             job: self.job,
             name: self.name,
             parents: (),
             order: self.order,
             options: self.options,
+            condition: self.condition,
+            fallback: self.fallback,
         }
     }
 }
 
-impl<'a, I, M: Mode, P: Dependencies> StepBuilder<'a, I, M, P> {
-    fn finish<O>(
-        self,
-        make: impl FnOnce(P, StepOptions) -> Box<dyn StepDef<I, M>>,
-    ) -> Result<StepHandle<O>, DefinitionError> {
-        self.finish_step(false, make)
-    }
-
+impl<'a, I, M: Mode, P: Dependencies, C, F> StepBuilder<'a, I, M, P, C, F> {
     /// Checks and adds the step made by `make`; `with_context`: its function takes the step
-    /// context ([`crate::step`] adds such steps), so it runs the full step body.
-    pub(crate) fn finish_step<O>(
+    /// context ([`crate::step`] adds such steps), so it runs the full step body, as a step
+    /// with a condition or a fallback does.
+    pub(crate) fn finish_step<O, A>(
         self,
         with_context: bool,
-        make: impl FnOnce(P, StepOptions) -> Box<dyn StepDef<I, M>>,
-    ) -> Result<StepHandle<O>, DefinitionError> {
+        make: impl FnOnce(P, StepOptions, C, F) -> Box<dyn StepDef<I, M>>,
+    ) -> Result<StepHandle<O>, DefinitionError>
+    where
+        C: Condition<I, A>,
+        F: Fallback<O>,
+    {
         let dependencies = self.job.check(&self.name, &self.parents, &self.order)?;
-        let needs_context = with_context || !self.options.is_plain();
+        let needs_context = with_context || !self.options.is_plain() || C::PRESENT || F::PRESENT;
         self.job.needs_timer |= self.options.retry.is_some() || self.options.timeout.is_some();
-        let node = make(self.parents, self.options);
+        let node = make(self.parents, self.options, self.condition, self.fallback);
         let index = self
             .job
             .push(self.name.clone(), dependencies, needs_context, node);
@@ -370,33 +506,47 @@ impl StepOptions {
     }
 }
 
-/// A step's function and options, shared by every run.
-pub(crate) struct StepFn<F> {
+/// A step's function, options, condition and fallback, shared by every run.
+pub(crate) struct StepFn<F, C = Always, Fb = NoFallback> {
     pub(crate) function: F,
     pub(crate) options: StepOptions,
+    pub(crate) condition: C,
+    pub(crate) fallback: Fb,
 }
 
 /// The step node of a definition: its parents and its function. How it runs is the step
 /// layer's business ([`crate::step`]).
-pub(crate) struct StepNode<P, F, Fut, O, E> {
+pub(crate) struct StepNode<P, F, Fut, O, E, C = Always, Fb = NoFallback> {
     pub(crate) parents: P,
-    pub(crate) function: Arc<StepFn<F>>,
+    pub(crate) function: Arc<StepFn<F, C, Fb>>,
     _types: Types<Fut, O, E>,
 }
 
-impl<P, F, Fut, O, E> StepNode<P, F, Fut, O, E> {
-    pub(crate) fn new(parents: P, function: F, options: StepOptions) -> Self {
+impl<P, F, Fut, O, E, C, Fb> StepNode<P, F, Fut, O, E, C, Fb> {
+    pub(crate) fn new(
+        parents: P,
+        function: F,
+        options: StepOptions,
+        condition: C,
+        fallback: Fb,
+    ) -> Self {
         StepNode {
             parents,
-            function: Arc::new(StepFn { function, options }),
+            function: Arc::new(StepFn {
+                function,
+                options,
+                condition,
+                fallback,
+            }),
             _types: PhantomData,
         }
     }
 }
 
-impl<'a, I> StepBuilder<'a, I, Sendable, NoParents>
+impl<'a, I, C, Fb> StepBuilder<'a, I, Sendable, NoParents, C, Fb>
 where
     I: Clone + Send + Sync + 'static,
+    C: Condition<I, ()>,
 {
     /// Adds the step with its function, which receives the job input and returns a future of
     /// `Result<O, E>`. Returns the step's typed handle.
@@ -411,17 +561,23 @@ where
         Fut: Future<Output = Result<O, E>> + Send + 'static,
         O: Clone + Send + Sync + 'static,
         E: Into<BoxError> + 'static,
+        Fb: Fallback<O>,
     {
         let function = move |input: I, (): ()| function(input);
         self.without_parents()
-            .finish(|parents, options| Box::new(StepNode::new(parents, function, options)))
+            .finish_step(false, |parents, options, condition, fallback| {
+                Box::new(StepNode::new(
+                    parents, function, options, condition, fallback,
+                ))
+            })
     }
 }
 
-impl<'a, I, P> StepBuilder<'a, I, Sendable, P>
+impl<'a, I, P, C, Fb> StepBuilder<'a, I, Sendable, P, C, Fb>
 where
     I: Clone + Send + Sync + 'static,
     P: SendParents,
+    C: Condition<I, P::Output>,
 {
     /// Adds the step with its function, which receives the job input and the outputs of the
     /// step's parents (see [`after`](Self::after)), and returns a future of `Result<O, E>`.
@@ -437,14 +593,20 @@ where
         Fut: Future<Output = Result<O, E>> + Send + 'static,
         O: Clone + Send + Sync + 'static,
         E: Into<BoxError> + 'static,
+        Fb: Fallback<O>,
     {
-        self.finish(|parents, options| Box::new(StepNode::new(parents, function, options)))
+        self.finish_step(false, |parents, options, condition, fallback| {
+            Box::new(StepNode::new(
+                parents, function, options, condition, fallback,
+            ))
+        })
     }
 }
 
-impl<'a, I> StepBuilder<'a, I, Local, NoParents>
+impl<'a, I, C, Fb> StepBuilder<'a, I, Local, NoParents, C, Fb>
 where
     I: Clone + 'static,
+    C: Condition<I, ()>,
 {
     /// Adds the step with its function, which receives the job input and returns a future of
     /// `Result<O, E>`; the future and `O` need not be `Send`. Returns the step's typed handle.
@@ -458,17 +620,23 @@ where
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
+        Fb: Fallback<O>,
     {
         let function = move |input: I, (): ()| function(input);
         self.without_parents()
-            .finish(|parents, options| Box::new(StepNode::new(parents, function, options)))
+            .finish_step(false, |parents, options, condition, fallback| {
+                Box::new(StepNode::new(
+                    parents, function, options, condition, fallback,
+                ))
+            })
     }
 }
 
-impl<'a, I, P> StepBuilder<'a, I, Local, P>
+impl<'a, I, P, C, Fb> StepBuilder<'a, I, Local, P, C, Fb>
 where
     I: Clone + 'static,
     P: Parents<Local>,
+    C: Condition<I, P::Output>,
 {
     /// Adds the step with its function, which receives the job input and the outputs of the
     /// step's parents; the future and `O` need not be `Send`. Returns the step's typed handle.
@@ -482,7 +650,12 @@ where
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
+        Fb: Fallback<O>,
     {
-        self.finish(|parents, options| Box::new(StepNode::new(parents, function, options)))
+        self.finish_step(false, |parents, options, condition, fallback| {
+            Box::new(StepNode::new(
+                parents, function, options, condition, fallback,
+            ))
+        })
     }
 }

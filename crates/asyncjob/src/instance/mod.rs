@@ -423,13 +423,17 @@ impl<X: Mode> JobInstance<X> {
             .and_then(|index| self.snapshot_of(index))
     }
 
-    /// The output of the step behind `handle`, if it has succeeded (a clone of it).
+    /// The output of the step behind `handle`, if it has succeeded or
+    /// [recovered](StepState::Recovered) (a clone of it).
     ///
     /// `None` while the step has not succeeded (also for a step whose future completed after
     /// a cancellation reached it: it ended `Cancelled`), and for a handle of another definition.
     pub fn output<T: Clone + 'static>(&self, handle: &StepHandle<T>) -> Option<T> {
         let index = self.index_of(handle)?;
-        if self.run.machine.slot(index)?.state() != StepState::Succeeded {
+        if !matches!(
+            self.run.machine.slot(index)?.state(),
+            StepState::Succeeded | StepState::Recovered
+        ) {
             return None;
         }
         let cell: &X::Cell = self.run.cells().get(index)?;
@@ -446,7 +450,11 @@ impl<X: Mode> JobInstance<X> {
         name: &Arc<str>,
     ) -> Result<T, JobError> {
         let run = &self.run;
-        if let Some(error) = run.machine.error_of(index) {
+        let recovered = run
+            .machine
+            .slot(index)
+            .is_some_and(|slot| slot.state() == StepState::Recovered);
+        if let Some(error) = run.machine.error_of(index).filter(|_| !recovered) {
             return Err(match error.kind() {
                 crate::JobErrorKind::Cancelled => run.machine.cancel_reason().unwrap_or(error),
                 _ => error,

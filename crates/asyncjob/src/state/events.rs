@@ -82,6 +82,11 @@ pub enum EventKind {
     },
     /// The step succeeded ([`StepState::Succeeded`]).
     Succeeded,
+    /// The step failed and its fallback made its output ([`StepState::Recovered`]).
+    Recovered {
+        /// The error it recovered from.
+        error: JobError,
+    },
     /// The step failed ([`StepState::Failed`]): its error, or `SpawnFailed` when the executor
     /// refused it.
     Failed {
@@ -92,6 +97,12 @@ pub enum EventKind {
     /// [`JobError::root_cause`] names the step that failed first.
     Skipped {
         /// The step's error, of kind `DependencyFailed`.
+        error: JobError,
+    },
+    /// The step did not run: its condition did not hold, or a step it needs was omitted
+    /// ([`StepState::Omitted`]).
+    Omitted {
+        /// Why, of kind [`Omitted`](crate::JobErrorKind::Omitted).
         error: JobError,
     },
     /// The step was cancelled ([`StepState::Cancelled`]).
@@ -116,8 +127,10 @@ impl EventKind {
             EventKind::Running { .. } => StepState::Running,
             EventKind::Retrying { .. } => StepState::Retrying,
             EventKind::Succeeded => StepState::Succeeded,
+            EventKind::Recovered { .. } => StepState::Recovered,
             EventKind::Failed { .. } => StepState::Failed,
             EventKind::Skipped { .. } => StepState::Skipped,
+            EventKind::Omitted { .. } => StepState::Omitted,
             EventKind::Cancelled { .. } => StepState::Cancelled,
             EventKind::JobEnded { .. } => return None,
         })
@@ -155,8 +168,10 @@ impl fmt::Display for Event {
                 "retrying (attempt {attempt} failed, back-off {backoff:?}): {error}"
             ),
             EventKind::Succeeded => f.write_str("succeeded"),
+            EventKind::Recovered { error } => write!(f, "recovered from: {error}"),
             EventKind::Failed { error } => write!(f, "failed: {error}"),
             EventKind::Skipped { error } => write!(f, "skipped: {error}"),
+            EventKind::Omitted { error } => write!(f, "omitted: {error}"),
             EventKind::Cancelled { reason } => write!(f, "cancelled: {reason}"),
             EventKind::JobEnded { outcome: Ok(()) } => f.write_str("job ended: succeeded"),
             EventKind::JobEnded {

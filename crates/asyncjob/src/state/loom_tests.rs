@@ -33,6 +33,8 @@ fn topology(deps: &[&[usize]]) -> Arc<Topology> {
             data: deps.to_vec(),
             order: Vec::new(),
             children: Vec::new(),
+            soft_children: Vec::new(),
+            failure_tolerated: false,
             needs_context: false,
         })
         .collect();
@@ -68,9 +70,9 @@ fn drive(machine: &Machine, index: usize, outcome: Result<(), JobError>) -> Vec<
         return Vec::new();
     }
     let mut released = Vec::new();
-    if machine.finish(index, outcome, at(3)) == Some(Ended::Succeeded) {
+    if machine.finish(index, outcome, at(3), &mut Vec::new()) == Some(Ended::Succeeded) {
         for &child in &machine.topology().steps[index].children {
-            if machine.dependency_succeeded(child) && machine.queue(child, at(4)) {
+            if machine.dependency_done(child) && machine.queue(child, at(4)) {
                 released.push(child);
             }
         }
@@ -117,7 +119,7 @@ fn loom_cancel_races_the_last_step() {
                 if machine.start(0, at(2)) {
                     in_step.store(true, SeqCst);
                     in_step.store(false, SeqCst);
-                    machine.finish(0, Ok(()), at(3));
+                    machine.finish(0, Ok(()), at(3), &mut Vec::new());
                 }
             })
         };
@@ -223,7 +225,7 @@ fn loom_abandon_races_start() {
             let machine = machine.clone();
             thread::spawn(move || drop(drive(&machine, 0, Ok(()))))
         };
-        let abandoned = machine.abandon(0, at(2), None);
+        let abandoned = machine.abandon(0, at(2), None, &mut Vec::new());
         driver.join().expect("the driver");
         assert_consistent(&machine, false);
         let state = machine.slot(0).map(|s| s.state());

@@ -32,7 +32,7 @@ use crate::rt::SpawnError;
 use crate::state::events::{EventKind, EventLog, Recording};
 use crate::state::waiters::StepWaiters;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
-use crate::topology::Topology;
+use crate::topology::{Edge, Topology};
 
 use slot::{CancelEffect, Ended, Stamp, StepSlot};
 
@@ -47,8 +47,9 @@ use waiters::Waiters;
 /// Where a step of a job instance is in its life.
 ///
 /// The variants are listed — and ordered, by [`Ord`] — in the order of a step's life:
-/// `Waiting < Queued < Running < Retrying < Succeeded < Failed < Skipped < Cancelled`, the
-/// four last being final. [`StepState::ALL`] lists them all.
+/// `Waiting < Queued < Running < Retrying`, then the final states
+/// `Succeeded < Recovered < Failed < Skipped < Omitted < Cancelled`. [`StepState::ALL`] lists
+/// them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum StepState {
@@ -62,24 +63,33 @@ pub enum StepState {
     Retrying,
     /// The step's future returned its output.
     Succeeded,
+    /// The step failed, and its [fallback](crate::StepBuilder::fallback) made its output:
+    /// failed and recovered. Its dependents run with that output; its snapshot keeps the
+    /// error it recovered from. Not a failure of the job.
+    Recovered,
     /// The step returned an error, panicked, timed out, or could not be run by the executor.
     Failed,
     /// The step did not run because a step it depends on failed.
     Skipped,
+    /// The step did not run because its [condition](crate::StepBuilder::when) did not hold,
+    /// or because a step it needs was omitted. Not a failure of the job.
+    Omitted,
     /// The job was cancelled before the step ended.
     Cancelled,
 }
 
 impl StepState {
     /// Every state, in life-cycle order.
-    pub const ALL: [StepState; 8] = [
+    pub const ALL: [StepState; 10] = [
         StepState::Waiting,
         StepState::Queued,
         StepState::Running,
         StepState::Retrying,
         StepState::Succeeded,
+        StepState::Recovered,
         StepState::Failed,
         StepState::Skipped,
+        StepState::Omitted,
         StepState::Cancelled,
     ];
 
@@ -87,7 +97,12 @@ impl StepState {
     pub fn is_finished(self) -> bool {
         matches!(
             self,
-            StepState::Succeeded | StepState::Failed | StepState::Skipped | StepState::Cancelled
+            StepState::Succeeded
+                | StepState::Recovered
+                | StepState::Failed
+                | StepState::Skipped
+                | StepState::Omitted
+                | StepState::Cancelled
         )
     }
 
@@ -99,8 +114,10 @@ impl StepState {
             StepState::Running => "running",
             StepState::Retrying => "retrying",
             StepState::Succeeded => "succeeded",
+            StepState::Recovered => "recovered",
             StepState::Failed => "failed",
             StepState::Skipped => "skipped",
+            StepState::Omitted => "omitted",
             StepState::Cancelled => "cancelled",
         }
     }
@@ -221,9 +238,10 @@ impl Machine {
         self.slots.get(index)
     }
 
-    /// Step `index`'s dependency ended `Succeeded`; `true` if it was its last one.
-    pub(crate) fn dependency_succeeded(&self, index: usize) -> bool {
-        self.slots[index].dependency_succeeded()
+    /// A dependency of step `index` ended in a way that lets it run (it succeeded, or
+    /// recovered); `true` if it was its last one.
+    pub(crate) fn dependency_done(&self, index: usize) -> bool {
+        self.slots[index].dependency_done()
     }
 
     /// The run's event log, if it records events.
@@ -299,11 +317,17 @@ impl Machine {
     /// The driver of step `index` reports its outcome (driver only). Counts the step's end
     /// and, on a failure, skips the steps that depend on it. `None` if the driver did not own
     /// the step.
+    ///
+    /// Steps whose last dependency this end resolved without their being skipped or omitted
+    /// (they take this step with [`allow_failure`](crate::allow_failure) or
+    /// [`optional`](crate::optional)) are pushed on `released`, for the caller to queue; on a
+    /// success the caller releases the children itself.
     pub(crate) fn finish(
         &self,
         index: usize,
         outcome: Result<(), JobError>,
         at: Stamp,
+        released: &mut Vec<usize>,
     ) -> Option<Ended> {
         let ended = {
             let mut recording = self.record();
@@ -313,8 +337,24 @@ impl Machine {
             }
             ended
         };
-        self.ended(index, ended, at);
+        self.ended(index, ended, at, released);
         Some(ended)
+    }
+
+    /// Step `index` (running) failed with `error` and recovered with its fallback.
+    pub(crate) fn recovered(&self, index: usize, error: JobError) {
+        if let Some(slot) = self.slots.get(index) {
+            slot.recovered(error);
+        }
+    }
+
+    /// `true` if a failure of step `index` fails the job (see
+    /// [`StepMeta::failure_tolerated`](crate::topology::StepMeta::failure_tolerated)).
+    pub(crate) fn failure_counts(&self, index: usize) -> bool {
+        self.topology
+            .steps
+            .get(index)
+            .is_none_or(|meta| !meta.failure_tolerated)
     }
 
     /// The event of step `index` ending `ended`.
@@ -327,7 +367,9 @@ impl Machine {
         };
         match ended {
             Ended::Succeeded => EventKind::Succeeded,
+            Ended::Recovered => EventKind::Recovered { error: error() },
             Ended::Failed => EventKind::Failed { error: error() },
+            Ended::Omitted => EventKind::Omitted { error: error() },
             Ended::Cancelled => EventKind::Cancelled {
                 reason: self.reason.get().cloned().unwrap_or_else(error),
             },
@@ -335,11 +377,13 @@ impl Machine {
     }
 
     /// Step `index` cannot run or finish (see [`StepSlot::abandon`]); counts its end.
+    /// Steps released by the end are pushed on `released`, as by [`finish`](Self::finish).
     pub(crate) fn abandon(
         &self,
         index: usize,
         at: Stamp,
         reason: Option<SpawnError>,
+        released: &mut Vec<usize>,
     ) -> Option<Ended> {
         let topology = &self.topology;
         let error =
@@ -352,43 +396,88 @@ impl Machine {
             }
             ended
         };
-        self.ended(index, ended, at);
+        self.ended(index, ended, at, released);
         Some(ended)
     }
 
-    fn ended(&self, index: usize, ended: Ended, at: Stamp) {
-        if ended == Ended::Failed {
-            self.failed.store(true, Ordering::Release);
-            self.skip_dependents(index, at);
+    fn ended(&self, index: usize, ended: Ended, at: Stamp, released: &mut Vec<usize>) {
+        match ended {
+            Ended::Failed => {
+                if self.failure_counts(index) {
+                    self.failed.store(true, Ordering::Release);
+                }
+                self.propagate(index, at, released);
+            }
+            Ended::Omitted => self.propagate(index, at, released),
+            Ended::Succeeded | Ended::Recovered | Ended::Cancelled => {}
         }
         self.end_one(at);
     }
 
-    /// Skips every step that depends, directly or not, on the failed step `index`.
-    fn skip_dependents(&self, index: usize, at: Stamp) {
-        let Some(cause) = self.error_of(index) else {
-            return;
-        };
+    /// Step `index` ended without an output (failed or omitted): each step that depends on it
+    /// is skipped (after a failure) or omitted (after an omission) — and so on down, from each
+    /// step that is — unless it takes the step with
+    /// [`allow_failure`](crate::allow_failure) (or, after an omission, as
+    /// [`optional`](crate::optional)): that dependency is then resolved, and a step whose last
+    /// one it was is pushed on `released`.
+    fn propagate(&self, index: usize, at: Stamp, released: &mut Vec<usize>) {
         let topology = &self.topology;
-        let mut stack: Vec<usize> = topology.steps[index].children.clone();
+        let mut stack = vec![index];
         while let Some(step) = stack.pop() {
-            let error =
-                || JobError::dependency_failed(&topology.name, &topology.step_name(step), &cause);
-            let skipped = {
-                let mut recording = self.record();
-                let skipped = self.slots[step].skip(error, at);
-                if let (true, Some(recording)) = (skipped, recording.as_mut()) {
-                    if let Some(error) = self.slots[step].stored_error().cloned() {
-                        recording.step(step, at.duration(), EventKind::Skipped { error });
-                    }
-                }
-                skipped
+            let Some(cause) = self.error_of(step) else {
+                continue;
             };
-            if skipped {
-                stack.extend_from_slice(&topology.steps[step].children);
-                self.end_one(at);
+            let omitted = cause.is_omitted();
+            let meta = &topology.steps[step];
+            for &child in &meta.children {
+                let resolved = match meta.edge_to(child) {
+                    Edge::Tolerant => true,
+                    Edge::Optional => omitted,
+                    Edge::Strict => false,
+                };
+                if resolved {
+                    if self.slots[child].dependency_done() {
+                        released.push(child);
+                    }
+                    continue;
+                }
+                if self.end_waiting(child, &cause, omitted, at) {
+                    stack.push(child);
+                    self.end_one(at);
+                }
             }
         }
+    }
+
+    /// `Waiting → Skipped` (after `cause`, a failure) or `Waiting → Omitted` (after `cause`, an
+    /// omission) for step `step`; `true` if it made the transition (the caller counts it).
+    fn end_waiting(&self, step: usize, cause: &JobError, omitted: bool, at: Stamp) -> bool {
+        let topology = &self.topology;
+        let name = || topology.step_name(step);
+        let mut recording = self.record();
+        let slot = &self.slots[step];
+        let ended = if omitted {
+            slot.omit(
+                || JobError::omitted_after(&topology.name, &name(), cause),
+                at,
+            )
+        } else {
+            slot.skip(
+                || JobError::dependency_failed(&topology.name, &name(), cause),
+                at,
+            )
+        };
+        if let (true, Some(recording)) = (ended, recording.as_mut()) {
+            if let Some(error) = slot.stored_error().cloned() {
+                let kind = if omitted {
+                    EventKind::Omitted { error }
+                } else {
+                    EventKind::Skipped { error }
+                };
+                recording.step(step, at.duration(), kind);
+            }
+        }
+        ended
     }
 
     /// Cancels the run with `reason`, at `at`; `signal` wakes the steps' futures and is
@@ -504,7 +593,10 @@ impl Machine {
     /// else the cancellation's reason if a step ended `Cancelled`.
     pub(crate) fn current_error(&self) -> Option<JobError> {
         if self.failed.load(Ordering::Acquire) {
-            if let Some(index) = self.slots.iter().position(StepSlot::is_failed) {
+            let counted = |index: usize| self.failure_counts(index);
+            if let Some(index) =
+                (0..self.slots.len()).find(|&i| self.slots[i].is_failed() && counted(i))
+            {
                 return self.error_of(index);
             }
         }
@@ -520,8 +612,9 @@ impl Machine {
     }
 
     /// The error of step `index`, derived from its state: a stored error for a `Failed` step
-    /// that ran and for a `Skipped` one; `SpawnFailed` for a `Failed` step that never ran;
-    /// `Cancelled` for a cancelled one.
+    /// that ran and for a `Skipped` or `Omitted` one, and what a `Recovered` one recovered
+    /// from; `SpawnFailed` for a `Failed` step that never ran; `Cancelled` for a cancelled
+    /// one.
     pub(crate) fn error_of(&self, index: usize) -> Option<JobError> {
         let slot = self.slots.get(index)?;
         let topology = &self.topology;
@@ -529,7 +622,9 @@ impl Machine {
             StepState::Failed => Some(slot.stored_error().cloned().unwrap_or_else(|| {
                 JobError::spawn_failed(&topology.name, &topology.step_name(index))
             })),
-            StepState::Skipped => slot.stored_error().cloned(),
+            StepState::Skipped | StepState::Omitted | StepState::Recovered => {
+                slot.stored_error().cloned()
+            }
             StepState::Cancelled => Some(JobError::cancelled(
                 &topology.name,
                 &topology.step_name(index),

@@ -5,10 +5,13 @@
 //! ```text
 //! Waiting ──queue──► Queued ──start──► Running ◄──resume── Backoff
 //!    │                 │                │  └──back_off──────►│
-//!    │ skip            │ cancel/abandon │ finish / abandon   │ finish / abandon
+//!    │ skip / omit     │ cancel/abandon │ finish / abandon   │ finish / abandon
 //!    ▼                 ▼                ▼                    ▼
-//! Skipped          Cancelled | Failed   Succeeded | Failed | Cancelled
+//! Skipped | Omitted  Cancelled | Failed   Succeeded | Recovered | Failed | Omitted | Cancelled
 //! ```
+//!
+//! (`finish` ends a step `Omitted` when its condition did not hold, `Recovered` when its
+//! fallback made its output.)
 //!
 //! Ownership: `Waiting` and `Queued` steps are nobody's — the run (`queue`, `skip`, `cancel`)
 //! and the step's driver (`start`, `abandon`) race for them, and the CAS picks one. `Running`
@@ -30,17 +33,20 @@ use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 use super::{RetriedAttempt, StepState};
 
-const PHASE: u64 = 0b111;
+const PHASE: u64 = 0b1111;
 const WAITING: u64 = 0;
 const QUEUED: u64 = 1;
 const RUNNING: u64 = 2;
 const BACKOFF: u64 = 3;
+// The final phases: every phase from `SUCCEEDED` on.
 const SUCCEEDED: u64 = 4;
 const FAILED: u64 = 5;
 const SKIPPED: u64 = 6;
 const CANCELLED: u64 = 7;
+const OMITTED: u64 = 8;
+const RECOVERED: u64 = 9;
 /// Set by `cancel` on a step its driver owns: the driver ends it `Cancelled`.
-const CANCEL: u64 = 1 << 3;
+const CANCEL: u64 = 1 << 4;
 const STAMP_SHIFT: u32 = 8;
 /// An archive not written yet.
 const NONE: u64 = u64::MAX;
@@ -85,12 +91,23 @@ fn archived(cell: &AtomicU64) -> Option<Stamp> {
     }
 }
 
-/// How a driver-owned step ended.
+/// How a step ended, as the transition that ended it reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ended {
     Succeeded,
+    /// Failed, and its fallback made its output: its dependents run as after a success.
+    Recovered,
     Failed,
+    /// Its condition did not hold (or, from [`StepSlot::omit`], a dependency was omitted).
+    Omitted,
     Cancelled,
+}
+
+impl Ended {
+    /// The step's dependents may take its output.
+    pub(crate) fn has_output(self) -> bool {
+        matches!(self, Ended::Succeeded | Ended::Recovered)
+    }
 }
 
 /// What [`StepSlot::cancel`] did.
@@ -177,14 +194,15 @@ impl StepView {
 #[derive(Debug)]
 pub(crate) struct StepSlot {
     word: AtomicU64,
-    /// Dependencies that have not succeeded yet.
+    /// Dependencies that have not ended in a way that lets the step run yet.
     pending: AtomicUsize,
     queued_at: AtomicU64,
     started_at: AtomicU64,
     /// Attempts made, for steps whose body records them (0: derive from `started`).
     attempts: AtomicU32,
-    /// The error of a `Failed` step that ran (set by its driver) or of a `Skipped` step (set
-    /// by whoever skipped it), before the transition. Other errors are derived from the state.
+    /// The error of a `Failed` step that ran (set by its driver), of a `Skipped` or `Omitted`
+    /// step (set by whoever ended it), or what a `Recovered` step recovered from, before the
+    /// transition. Other errors are derived from the state.
     error: OnceLock<JobError>,
     /// Made by the first retry: a step that is not retried keeps its slot small.
     retries: Mutex<Option<Box<RetryLog>>>,
@@ -235,9 +253,10 @@ impl StepSlot {
         }
     }
 
-    /// One of the step's dependencies succeeded; `true` if it was the last one. Called once per
-    /// dependency, by the driver of the dependency.
-    pub(crate) fn dependency_succeeded(&self) -> bool {
+    /// One of the step's dependencies ended in a way that lets the step run (it succeeded or
+    /// recovered, or the step takes it whatever its outcome); `true` if it was the last one.
+    /// Called once per dependency, by whoever ended the dependency.
+    pub(crate) fn dependency_done(&self) -> bool {
         self.pending.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
@@ -325,16 +344,27 @@ impl StepSlot {
     /// `Running | Backoff → Succeeded | Failed | Cancelled`, at `at`. Driver only. A step that
     /// cancellation reached ends `Cancelled`, whatever `outcome` says; so does one whose
     /// outcome is a cancellation. `None` if the driver did not own the step (nothing to count).
+    ///
+    /// A step that [recovered](Self::recovered) ends `Recovered` on success; one whose outcome
+    /// is an omission ends `Omitted`.
     pub(crate) fn finish(&self, outcome: Result<(), JobError>, at: Stamp) -> Option<Ended> {
         let target = match outcome {
+            Ok(()) if self.error.get().is_some() => RECOVERED,
             Ok(()) => SUCCEEDED,
             Err(error) if error.is_cancelled() => CANCELLED,
             Err(error) => {
+                let target = if error.is_omitted() { OMITTED } else { FAILED };
                 let _ = self.error.set(error);
-                FAILED
+                target
             }
         };
         self.end_owned(target, at)
+    }
+
+    /// The running step failed with `error`, and its fallback made its output: it will end
+    /// `Recovered`. Driver only, before [`finish`](Self::finish).
+    pub(crate) fn recovered(&self, error: JobError) {
+        let _ = self.error.set(error);
     }
 
     fn end_owned(&self, target: u64, at: Stamp) -> Option<Ended> {
@@ -349,7 +379,9 @@ impl StepSlot {
         } else {
             match target {
                 SUCCEEDED => Ended::Succeeded,
+                RECOVERED => Ended::Recovered,
                 FAILED => Ended::Failed,
+                OMITTED => Ended::Omitted,
                 _ => Ended::Cancelled,
             }
         })
@@ -363,6 +395,18 @@ impl StepSlot {
         }
         let _ = self.error.set(error());
         self.transition(|w| (phase(w) == WAITING).then(|| pack(SKIPPED, 0, at)))
+            .is_ok()
+    }
+
+    /// `Waiting → Omitted`, at `at`: a dependency the step needs was omitted. Called by the
+    /// run; `error` is stored first. `false` if the step had left `Waiting` (it was cancelled,
+    /// or skipped).
+    pub(crate) fn omit(&self, error: impl FnOnce() -> JobError, at: Stamp) -> bool {
+        if phase(self.word.load(Ordering::Acquire)) != WAITING {
+            return false;
+        }
+        let _ = self.error.set(error());
+        self.transition(|w| (phase(w) == WAITING).then(|| pack(OMITTED, 0, at)))
             .is_ok()
     }
 
@@ -456,6 +500,8 @@ impl StepSlot {
         };
         let ended = (ph >= SUCCEEDED).then_some(at);
         let attempts = match self.attempts.load(Ordering::Acquire) {
+            // An omitted step's function was not called.
+            _ if ph == OMITTED => 0,
             0 => u32::from(started.is_some()),
             n => n,
         };
@@ -498,7 +544,9 @@ fn decode(word: u64) -> StepState {
         SUCCEEDED => StepState::Succeeded,
         FAILED => StepState::Failed,
         SKIPPED => StepState::Skipped,
-        // CANCELLED: the phase has three bits, and all eight values are named.
+        OMITTED => StepState::Omitted,
+        RECOVERED => StepState::Recovered,
+        // CANCELLED, and the phases no transition makes.
         _ => StepState::Cancelled,
     }
 }

@@ -5,15 +5,17 @@ use std::future::Future;
 
 use crate::error::{BoxError, DefinitionError};
 use crate::graph::builder::{NoParents, StepBuilder, StepHandle, StepNode};
+use crate::graph::extras::{Condition, Fallback};
 use crate::graph::parents::{Parents, SendParents};
 use crate::mode::{Local, Sendable};
 
 use super::WithContext;
 use super::step_context::StepContext;
 
-impl<'a, I> StepBuilder<'a, I, Sendable, NoParents>
+impl<'a, I, C, Fb> StepBuilder<'a, I, Sendable, NoParents, C, Fb>
 where
     I: Clone + Send + Sync + 'static,
+    C: Condition<I, ()>,
 {
     /// As [`run`](Self::run), for a function that also takes the step's [`StepContext`], first:
     /// `|ctx, input| async move { .. }`. A new context is given to every attempt. Steps added
@@ -43,19 +45,23 @@ where
         Fut: Future<Output = Result<O, E>> + Send + 'static,
         O: Clone + Send + Sync + 'static,
         E: Into<BoxError> + 'static,
+        Fb: Fallback<O>,
     {
         let function = WithContext(move |ctx, input: I, (): ()| function(ctx, input));
         self.without_parents()
-            .finish_step(true, |parents, options| {
-                Box::new(StepNode::new(parents, function, options))
+            .finish_step(true, |parents, options, condition, fallback| {
+                Box::new(StepNode::new(
+                    parents, function, options, condition, fallback,
+                ))
             })
     }
 }
 
-impl<'a, I, P> StepBuilder<'a, I, Sendable, P>
+impl<'a, I, P, C, Fb> StepBuilder<'a, I, Sendable, P, C, Fb>
 where
     I: Clone + Send + Sync + 'static,
     P: SendParents,
+    C: Condition<I, P::Output>,
 {
     /// As [`run`](Self::run), for a function that also takes the step's [`StepContext`], first:
     /// `|ctx, input, parents| async move { .. }`.
@@ -72,17 +78,21 @@ where
         Fut: Future<Output = Result<O, E>> + Send + 'static,
         O: Clone + Send + Sync + 'static,
         E: Into<BoxError> + 'static,
+        Fb: Fallback<O>,
     {
         let function = WithContext(function);
-        self.finish_step(true, |parents, options| {
-            Box::new(StepNode::new(parents, function, options))
+        self.finish_step(true, |parents, options, condition, fallback| {
+            Box::new(StepNode::new(
+                parents, function, options, condition, fallback,
+            ))
         })
     }
 }
 
-impl<'a, I> StepBuilder<'a, I, Local, NoParents>
+impl<'a, I, C, Fb> StepBuilder<'a, I, Local, NoParents, C, Fb>
 where
     I: Clone + 'static,
+    C: Condition<I, ()>,
 {
     /// As [`run`](Self::run), for a function that also takes the step's [`StepContext`], first;
     /// the future and `O` need not be `Send`.
@@ -99,19 +109,23 @@ where
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
+        Fb: Fallback<O>,
     {
         let function = WithContext(move |ctx, input: I, (): ()| function(ctx, input));
         self.without_parents()
-            .finish_step(true, |parents, options| {
-                Box::new(StepNode::new(parents, function, options))
+            .finish_step(true, |parents, options, condition, fallback| {
+                Box::new(StepNode::new(
+                    parents, function, options, condition, fallback,
+                ))
             })
     }
 }
 
-impl<'a, I, P> StepBuilder<'a, I, Local, P>
+impl<'a, I, P, C, Fb> StepBuilder<'a, I, Local, P, C, Fb>
 where
     I: Clone + 'static,
     P: Parents<Local>,
+    C: Condition<I, P::Output>,
 {
     /// As [`run`](Self::run), for a function that also takes the step's [`StepContext`], first;
     /// the future and `O` need not be `Send`.
@@ -128,10 +142,13 @@ where
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
+        Fb: Fallback<O>,
     {
         let function = WithContext(function);
-        self.finish_step(true, |parents, options| {
-            Box::new(StepNode::new(parents, function, options))
+        self.finish_step(true, |parents, options, condition, fallback| {
+            Box::new(StepNode::new(
+                parents, function, options, condition, fallback,
+            ))
         })
     }
 }

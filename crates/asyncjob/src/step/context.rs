@@ -31,6 +31,12 @@ pub(crate) trait RunHooks {
     fn run_context(&self) -> RunContext;
     /// `true` if `env` is this run's.
     fn is_run(&self, env: &RunEnv) -> bool;
+    /// The error of step `index` if it has ended without succeeding (for a step that takes it
+    /// with [`allow_failure`](crate::allow_failure)).
+    fn error_of(&self, index: usize) -> Option<JobError>;
+    /// Step `index` failed with `error` and its fallback made its output: it will end
+    /// `Recovered`.
+    fn recovered(&self, index: usize, error: JobError);
 }
 
 thread_local! {
@@ -88,4 +94,16 @@ pub(crate) fn run_context() -> Option<RunContext> {
 /// (how the context of a local run, whose timer need not be `Send`, sleeps).
 pub(crate) fn sleep_in(env: &RunEnv, duration: Duration) -> Option<BoxFuture<'static, ()>> {
     with(|hooks, _| hooks.is_run(env).then(|| hooks.sleep(duration))).flatten()
+}
+
+/// The error of step `index` of the current run, if it ended without succeeding; `None` outside
+/// a driver's poll.
+pub(crate) fn error_of(index: usize) -> Option<JobError> {
+    with(|hooks, _| hooks.error_of(index)).flatten()
+}
+
+/// Records that the current step recovered from `error` with its fallback; `false` outside a
+/// driver's poll.
+pub(crate) fn recovered(error: JobError) -> bool {
+    with(|hooks, index| hooks.recovered(index, error)).is_some()
 }

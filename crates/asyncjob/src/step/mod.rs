@@ -27,7 +27,8 @@ use crate::env::RunEnv;
 use crate::error::{BoxError, JobError};
 use crate::graph::builder::{StepFn, StepNode, StepOptions};
 use crate::graph::definition::StepDef;
-use crate::graph::parents::{Parents, SendParents};
+use crate::graph::extras::{Condition, Fallback};
+use crate::graph::parents::{Ends, Parents, SendParents};
 use crate::id::JobId;
 use crate::intercept::{Scoped, Scopes, StepContext};
 use crate::mode::private::Sealed;
@@ -235,6 +236,24 @@ fn missing_output(topology: &Topology, index: usize) -> JobError {
     JobError::internal(&topology.name, &topology.step_name(index), message)
 }
 
+/// The ends of a step's dependencies, as the run knows them (read while the driver polls).
+struct RunEnds;
+
+impl Ends for RunEnds {
+    fn error_of(&self, index: usize) -> Option<JobError> {
+        context::error_of(index)
+    }
+}
+
+/// No dependency's end is known: a plain step takes no dependency whatever its outcome.
+struct NoEnds;
+
+impl Ends for NoEnds {
+    fn error_of(&self, _: usize) -> Option<JobError> {
+        None
+    }
+}
+
 /// Completes after being polled once more: lets the executor run other tasks.
 async fn yield_now() {
     let mut yielded = false;
@@ -252,10 +271,10 @@ async fn yield_now() {
 
 /// The future of a step without policy nor interceptor (the common case): one attempt, no clone
 /// of the input. Kept apart from [`step_body`] so that its state machine stays small.
-async fn plain_body<M, P, I, F, Fut, O, E>(
+async fn plain_body<M, P, I, F, Fut, O, E, C, Fb>(
     captured: P::Captured,
     input: I,
-    function: Arc<StepFn<F>>,
+    function: Arc<StepFn<F, C, Fb>>,
     env: Arc<RunEnv>,
     index: usize,
 ) -> StepResult<O>
@@ -269,7 +288,7 @@ where
     // A step that has started is called once: its attempts count its calls. (The driver does
     // not start a step once a cancellation is under way.)
     let topology = &*env.topology;
-    let args = P::read(&captured).ok_or_else(|| missing_output(topology, index))?;
+    let args = P::read(&captured, &NoEnds).ok_or_else(|| missing_output(topology, index))?;
     drop(captured);
     let called = std::panic::catch_unwind(AssertUnwindSafe(|| (function.function)(input, args)));
     let failure = match called {
@@ -287,13 +306,14 @@ where
     Err(failure.into_error(topology, index, 1))
 }
 
-/// The future of one step with execution policies or interceptors (plain steps run
-/// [`plain_body`]): read the parents' outputs, call the function, await it, retry under the
-/// step's policy, and turn errors, panics and timeouts into a [`JobError`] naming the step.
-async fn step_body<M, P, I, F, Fut, O, E>(
+/// The future of one step with execution policies, interceptors, a context, a condition or a
+/// fallback (plain steps run [`plain_body`]): check the condition, read the parents' outputs,
+/// call the function, await it, retry under the step's policy, turn errors, panics and timeouts
+/// into a [`JobError`] naming the step, and fall back if the step has a fallback.
+async fn step_body<M, P, I, F, Fut, O, E, C, Fb>(
     captured: P::Captured,
     input: I,
-    function: Arc<StepFn<F>>,
+    function: Arc<StepFn<F, C, Fb>>,
     env: Arc<RunEnv>,
     index: usize,
 ) -> StepResult<O>
@@ -304,25 +324,104 @@ where
     F: Call<I, P::Output, Future = Fut>,
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
+    C: Condition<I, P::Output>,
+    Fb: Fallback<O>,
+{
+    let topology = &*env.topology;
+    if C::PRESENT {
+        let args = P::read(&captured, &RunEnds).ok_or_else(|| missing_output(topology, index))?;
+        let holds =
+            std::panic::catch_unwind(AssertUnwindSafe(|| function.condition.holds(&input, &args)));
+        match holds {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(JobError::omitted(
+                    &topology.name,
+                    &topology.step_name(index),
+                ));
+            }
+            Err(panic) => return Err(Failure::panic(panic).into_error(topology, index, 0)),
+        }
+    }
+    let error =
+        match attempts::<M, P, I, F, Fut, O, E, C, Fb>(&captured, input, &function, &env, index)
+            .await
+        {
+            Ok(output) => return Ok(output),
+            Err(Stop::Final(error)) => return Err(error),
+            Err(Stop::Failed(error)) if Fb::PRESENT => error,
+            Err(Stop::Failed(error)) => return Err(error),
+        };
+    drop(captured);
+    let recovered =
+        std::panic::catch_unwind(AssertUnwindSafe(|| function.fallback.recover(&error)));
+    match recovered {
+        Ok(Some(output)) => {
+            if context::recovered(error) {
+                Ok(output)
+            } else {
+                let failure = Failure::Internal("a step's fallback ran outside its run");
+                Err(failure.into_error(topology, index, 1))
+            }
+        }
+        Ok(None) => Err(error),
+        Err(panic) => {
+            let message = format!("its fallback panicked: {}", crate::panic::describe(&*panic));
+            crate::panic::drop_quietly(panic);
+            let step = topology.step_name(index);
+            Err(JobError::panicked(&topology.name, &step, message).after_attempts(error.attempts()))
+        }
+    }
+}
+
+/// Why a step's attempts stopped without an output.
+enum Stop {
+    /// The last attempt failed: a fallback may recover.
+    Failed(JobError),
+    /// The run was cancelled, or asyncjob broke its own rules: no fallback.
+    Final(JobError),
+}
+
+/// The attempts of a step run by [`step_body`]: call the function, await it, retry under the
+/// step's policy.
+async fn attempts<M, P, I, F, Fut, O, E, C, Fb>(
+    captured: &P::Captured,
+    input: I,
+    function: &StepFn<F, C, Fb>,
+    env: &Arc<RunEnv>,
+    index: usize,
+) -> Result<O, Stop>
+where
+    M: Mode,
+    P: Parents<M>,
+    I: Clone,
+    F: Call<I, P::Output, Future = Fut>,
+    Fut: Future<Output = Result<O, E>>,
+    E: Into<BoxError>,
 {
     let topology = &*env.topology;
     let options = &function.options;
+    let internal = |message, number| {
+        Stop::Final(Failure::Internal(message).into_error(topology, index, number))
+    };
     let mut number = 1;
     loop {
         // The first attempt is made once the step has started (see `plain_body`); a retry is
         // not made once a cancellation is under way.
         if number > 1 && env.is_cancelled() {
-            return Err(env.cancelled_error(index));
+            return Err(Stop::Final(env.cancelled_error(index)));
         }
         if !context::attempt_started(number) {
-            let failure = Failure::Internal("a step with a policy ran outside its run");
-            return Err(failure.into_error(topology, index, number));
+            return Err(internal("a step with a policy ran outside its run", number));
         }
-        let Some(context) = F::context(&env, index, number) else {
-            let failure = Failure::Internal("a step with a context ran outside its run");
-            return Err(failure.into_error(topology, index, number));
+        let Some(context) = F::context(env, index, number) else {
+            return Err(internal(
+                "a step with a context ran outside its run",
+                number,
+            ));
         };
-        let args = P::read(&captured).ok_or_else(|| missing_output(topology, index))?;
+        let args = P::read(captured, &RunEnds)
+            .ok_or_else(|| Stop::Final(missing_output(topology, index)))?;
         let scopes = scopes(topology, options, index, number);
         let attempt = scopes.run(|| {
             let function = &function.function;
@@ -335,17 +434,17 @@ where
         let failure = match env.guard(index, attempt).await {
             Some(Ok(output)) => return Ok(output),
             Some(Err(failure)) => failure,
-            None => return Err(env.cancelled_error(index)),
+            None => return Err(Stop::Final(env.cancelled_error(index))),
         };
-        let delay = match failure.is_internal() {
-            true => None,
-            false => options
-                .retry
-                .as_ref()
-                .and_then(|policy| policy.retry_after(&failure.as_attempt(), number)),
-        };
+        if failure.is_internal() {
+            return Err(Stop::Final(failure.into_error(topology, index, number)));
+        }
+        let delay = options
+            .retry
+            .as_ref()
+            .and_then(|policy| policy.retry_after(&failure.as_attempt(), number));
         let Some(delay) = delay else {
-            return Err(failure.into_error(topology, index, number));
+            return Err(Stop::Failed(failure.into_error(topology, index, number)));
         };
         context::attempt_failed(
             number,
@@ -356,15 +455,14 @@ where
             // Even without a delay, the next attempt waits for the executor's next turn: a
             // step retried at once, forever, must not starve the rest (a deadline's timer).
             if env.guard(index, yield_now()).await.is_none() {
-                return Err(env.cancelled_error(index));
+                return Err(Stop::Final(env.cancelled_error(index)));
             }
         } else {
             let Some(sleep) = context::sleep(delay) else {
-                let failure = Failure::Internal("a step's timer is missing");
-                return Err(failure.into_error(topology, index, number));
+                return Err(internal("a step's timer is missing", number));
             };
             if env.guard(index, sleep).await.is_none() {
-                return Err(env.cancelled_error(index));
+                return Err(Stop::Final(env.cancelled_error(index)));
             }
         }
         number = number.saturating_add(1);
@@ -376,10 +474,12 @@ where
 /// small body unless they have a policy, one for functions that take the step context.
 macro_rules! step_def {
     ($mode:ty, send: $send:literal, where $($bounds:tt)*) => {
-        impl<I, P, F, Fut, O, E> StepDef<I, $mode> for StepNode<P, F, Fut, O, E>
+        impl<I, P, F, Fut, O, E, C, Fb> StepDef<I, $mode> for StepNode<P, F, Fut, O, E, C, Fb>
         where
             F: Fn(I, P::Output) -> Fut + Send + Sync + 'static,
             E: Into<BoxError> + 'static,
+            C: Condition<I, P::Output>,
+            Fb: Fallback<O>,
             $($bounds)*
         {
             fn instantiate(
@@ -394,11 +494,11 @@ macro_rules! step_def {
                 let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
                 // Two cell types, one per body: a plain step's state stays small.
                 let cell: Arc<<$mode as Sealed>::Cell> = if needs_context {
-                    StepCell::<_, O, $send>::new(step_body::<$mode, P, I, F, Fut, O, E>(
+                    StepCell::<_, O, $send>::new(step_body::<$mode, P, I, F, Fut, O, E, C, Fb>(
                         captured, input, function, env, index,
                     ))
                 } else {
-                    StepCell::<_, O, $send>::new(plain_body::<$mode, P, I, F, Fut, O, E>(
+                    StepCell::<_, O, $send>::new(plain_body::<$mode, P, I, F, Fut, O, E, C, Fb>(
                         captured, input, function, env, index,
                     ))
                 };
@@ -406,10 +506,13 @@ macro_rules! step_def {
             }
         }
 
-        impl<I, P, F, Fut, O, E> StepDef<I, $mode> for StepNode<P, WithContext<F>, Fut, O, E>
+        impl<I, P, F, Fut, O, E, C, Fb> StepDef<I, $mode>
+            for StepNode<P, WithContext<F>, Fut, O, E, C, Fb>
         where
             F: Fn(Ctx, I, P::Output) -> Fut + Send + Sync + 'static,
             E: Into<BoxError> + 'static,
+            C: Condition<I, P::Output>,
+            Fb: Fallback<O>,
             $($bounds)*
         {
             fn instantiate(
@@ -421,7 +524,7 @@ macro_rules! step_def {
             ) -> Option<Arc<<$mode as Sealed>::Cell>> {
                 let captured = self.parents.capture(cells)?;
                 let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
-                let body = step_body::<$mode, P, I, WithContext<F>, Fut, O, E>(
+                let body = step_body::<$mode, P, I, WithContext<F>, Fut, O, E, C, Fb>(
                     captured, input, function, env, index,
                 );
                 Some(StepCell::<_, O, $send>::new(body))

@@ -56,8 +56,10 @@
 //! | running | `#8ec5ff` blue | `#1f6fd1` |
 //! | retrying | `#f7c6d9` pink | `#b0306a` |
 //! | succeeded | `#8fd694` green | `#2e8b3a` |
+//! | recovered | `#c6e6a1` light olive | `#6b8e23` |
 //! | failed | `#f28b82` red | `#c5221f` |
 //! | skipped | `#fbc88a` orange | `#d9730d` |
+//! | omitted | `#f4f4f4` white-grey | `#a0a0a0` |
 //! | cancelled | `#d4b3e8` purple | `#7b3fa0` |
 //!
 //! Edges of data dependencies are solid, those of ordering-only dependencies dashed with a hollow
@@ -98,8 +100,10 @@ pub fn fill_color(state: StepState) -> &'static str {
         StepState::Queued => "#fff3a3",
         StepState::Running => "#8ec5ff",
         StepState::Succeeded => "#8fd694",
+        StepState::Recovered => "#c6e6a1",
         StepState::Failed => "#f28b82",
         StepState::Skipped => "#fbc88a",
+        StepState::Omitted => "#f4f4f4",
         StepState::Cancelled => "#d4b3e8",
         StepState::Retrying => "#f7c6d9",
     }
@@ -113,8 +117,10 @@ pub fn line_color(state: StepState) -> &'static str {
         StepState::Queued => "#b39b00",
         StepState::Running => "#1f6fd1",
         StepState::Succeeded => "#2e8b3a",
+        StepState::Recovered => "#6b8e23",
         StepState::Failed => "#c5221f",
         StepState::Skipped => "#d9730d",
+        StepState::Omitted => "#a0a0a0",
         StepState::Cancelled => "#7b3fa0",
         StepState::Retrying => "#b0306a",
     }
@@ -173,7 +179,7 @@ fn error_chain(error: &crate::JobError) -> String {
 mod tests {
     use super::*;
 
-    const STATES: [StepState; 8] = StepState::ALL;
+    const STATES: [StepState; 10] = StepState::ALL;
 
     #[test]
     fn every_state_has_its_own_colours() {

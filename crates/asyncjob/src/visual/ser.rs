@@ -72,6 +72,7 @@ impl Serialize for JobErrorKind {
             JobErrorKind::DeadlineTimerFailed => "deadline_timer_failed",
             JobErrorKind::Internal => "internal",
             JobErrorKind::TimerMissing => "timer_missing",
+            JobErrorKind::Omitted => "omitted",
             JobErrorKind::UnknownStep => "unknown_step",
         })
     }
