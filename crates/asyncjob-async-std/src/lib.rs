@@ -59,9 +59,9 @@
 //!
 //! | capability | how |
 //! | --- | --- |
-//! | [`Executor`](asyncjob::Executor) | [`async_std::task::Builder::spawn`] (as [`async_std::task::spawn`]), detached; a step driver is spawned without a box of its own ([`spawn_unboxed`](asyncjob::Executor::spawn_unboxed)) |
-//! | [`Timer`](asyncjob::Timer) | [`async_io::Timer::after`], the timer behind [`async_std::task::sleep`]; the clock is [`Instant::now`] |
-//! | [`Executor::blocking`](asyncjob::Executor::blocking) | [`async_std::task::spawn_blocking`], for [`StepContext::spawn_blocking`](asyncjob::StepContext::spawn_blocking) |
+//! | [`Executor`] | [`async_std::task::Builder::spawn`] (as [`async_std::task::spawn`]), detached; a step driver is spawned without a box of its own ([`spawn_unboxed`](asyncjob::Executor::spawn_unboxed)) |
+//! | [`Timer`] | [`async_io::Timer::after`], the timer behind [`async_std::task::sleep`]; the clock is [`Instant::now`] |
+//! | [`Executor::blocking`] | [`async_std::task::spawn_blocking`], for [`StepContext::spawn_blocking`](asyncjob::StepContext::spawn_blocking) |
 //! | [`LocalExecutor`](asyncjob::LocalExecutor) | **not offered**: async-std's `task::spawn_local` needs its `unstable` feature. For steps that are not `Send`, use `asyncjob-local` |
 //!
 //! Each step that is spawned is an async-std task, so async-std's task API works inside steps
@@ -92,6 +92,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asyncjob::{Blocking, BoxFuture, Executor, SpawnError, Timer};
+
+/// The code block of the README, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_md {}
 
 /// Spawns futures as tasks of async-std's global executor, sleeps on async-std's timer
 /// ([`async_io::Timer`]) and runs blocking work on async-std's blocking pool.
