@@ -119,7 +119,7 @@ pub trait Harness {
     fn block_on<F: Future>(&self, future: F) -> F::Output;
 
     /// `true` if the executor offers a pool for blocking work (its `blocking()` returns one,
-    /// as Tokio's and smol's adapters do): the suite then checks that
+    /// as the Tokio, smol, async-std and local adapters do): the suite then checks that
     /// [`StepContext::spawn_blocking`](asyncjob::StepContext::spawn_blocking) runs work on it;
     /// otherwise, that it fails the step with a clear error. The default is `false`.
     fn offers_blocking(&self) -> bool {
