@@ -47,6 +47,7 @@ pub mod outputs;
 pub mod retry;
 pub mod retry_records;
 pub mod root_cause;
+pub mod shaped;
 pub mod snapshots;
 pub mod start_races;
 pub mod step_context;
@@ -333,6 +334,8 @@ macro_rules! __suite_behaviours {
             events __suite_events,
             step_context __suite_step_context,
             attempt_timing __suite_attempt_timing,
+            // Issue 14: graphs shaped at run time.
+            shaped __suite_shaped,
         );
     };
     (@each $new:ident, $mode:ident; $($module:ident $tests:ident,)+) => {
