@@ -1,7 +1,7 @@
 //! The runtime is injected: spawning and sleeping are delegated to the traits in this module.
 //!
 //! The core never names a runtime. An adapter crate (`asyncjob-tokio`, `asyncjob-smol`,
-//! `asyncjob-local`) or a few lines of your own code implement these traits for the runtime you
+//! `asyncjob-async-std`, `asyncjob-local`) or a few lines of your own code implement these traits for the runtime you
 //! already use; [`FuturesExecutor`] covers anything that implements [`futures_task::Spawn`] or
 //! [`futures_task::LocalSpawn`].
 //!
@@ -108,7 +108,7 @@ pub trait Executor {
     /// [`StepContext::spawn_blocking`](crate::StepContext::spawn_blocking). The default is
     /// `None`: the executor offers none, and a step that asks for one fails with a clear
     /// error. The shipped adapters return their runtime's pool (Tokio's `spawn_blocking`,
-    /// smol's `unblock`).
+    /// smol's `unblock`, async-std's `spawn_blocking`).
     ///
     /// A query rather than a trait of its own so that every executor keeps working unchanged
     /// and a run needs no extra type parameter; it is asked once per run, at the first attempt
