@@ -21,7 +21,7 @@ use super::slot::{Ended, Stamp};
 use super::{Machine, StepState};
 use crate::error::{JobError, JobErrorKind};
 use crate::intercept::Interceptors;
-use crate::topology::{StepMeta, Topology};
+use crate::topology::{Edge, StepMeta, Topology};
 
 /// A topology from `(dependencies)` per step, in definition order.
 fn topology(deps: &[&[usize]]) -> Arc<Topology> {
@@ -301,5 +301,66 @@ fn loom_step_waiter_is_woken_when_its_step_ends() {
             Some(StepState::Succeeded)
         );
         assert!(!machine.is_finished(), "the other step has not ended");
+    });
+}
+
+#[test]
+fn loom_tolerant_child_is_released_once_while_cancel_scans() {
+    loom::model(|| {
+        // s2 takes s0 with `allow_failure` and s1 plainly: s0 fails (propagation resolves s2's
+        // dependency) while s1 succeeds (the engine's release) and a cancellation scans. s2 is
+        // queued at most once, by whoever resolved its last dependency, and is then driven;
+        // every step ends once; the failure of s0, tolerated, never is the outcome.
+        let mut topology = Arc::try_unwrap(topology(&[&[], &[], &[0, 1]])).expect("unshared");
+        topology.steps[0].soft_children.push((2, Edge::Tolerant));
+        topology.steps[0].failure_tolerated = true;
+        let machine = Arc::new(Machine::new(Arc::new(topology), None));
+        assert!(machine.queue(0, at(1)));
+        assert!(machine.queue(1, at(1)));
+        let queued = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let driver = |index: usize, outcome: Result<(), JobError>| {
+            let (machine, queued) = (machine.clone(), queued.clone());
+            thread::spawn(move || {
+                if !machine.start(index, at(2)) {
+                    return;
+                }
+                let mut released = Vec::new();
+                if machine.finish(index, outcome, at(3), &mut released) == Some(Ended::Succeeded) {
+                    for &child in &machine.topology().steps[index].children {
+                        if machine.dependency_done(child) {
+                            released.push(child);
+                        }
+                    }
+                }
+                for child in released {
+                    if machine.queue(child, at(4)) {
+                        queued.fetch_add(1, SeqCst);
+                        drop(drive(&machine, child, Ok(())));
+                    }
+                }
+            })
+        };
+        let failing = driver(
+            0,
+            Err(JobError::failed(&"loom".into(), &"s0".into(), "no".into())),
+        );
+        let succeeding = driver(1, Ok(()));
+        let cancelled = machine.cancel(cancel_reason(), at(5), || {});
+        failing.join().expect("s0's driver");
+        succeeding.join().expect("s1's driver");
+        assert!(queued.load(SeqCst) <= 1, "s2 was queued twice");
+        assert!(machine.is_finished(), "the run ended");
+        let outcome = machine.outcome().cloned().expect("an outcome");
+        match outcome {
+            Ok(()) => assert!(!cancelled),
+            Err(error) => assert_eq!(error.kind(), JobErrorKind::Cancelled),
+        }
+        if !cancelled {
+            assert_eq!(queued.load(SeqCst), 1, "s2 was never released");
+            assert_eq!(
+                machine.slot(2).map(|s| s.state()),
+                Some(StepState::Succeeded)
+            );
+        }
     });
 }
