@@ -287,6 +287,23 @@ impl<I, M: Mode, P, C, F> fmt::Debug for StepBuilder<'_, I, M, P, C, F> {
 }
 
 impl<'a, I, M: Mode, P, C, F> StepBuilder<'a, I, M, P, C, F> {
+    /// The same step with its parents, condition and fallback replaced by `change`.
+    fn rebuild<P2, C2, F2>(
+        self,
+        change: impl FnOnce(P, C, F) -> (P2, C2, F2),
+    ) -> StepBuilder<'a, I, M, P2, C2, F2> {
+        let (parents, condition, fallback) = change(self.parents, self.condition, self.fallback);
+        StepBuilder {
+            job: self.job,
+            name: self.name,
+            parents,
+            order: self.order,
+            options: self.options,
+            condition,
+            fallback,
+        }
+    }
+
     /// Makes the step wait for `dependencies` (a handle, a tuple of handles or a `Vec` of
     /// handles) without taking their outputs: go-asyncjob's `ExecuteAfter`. Can be called more
     /// than once. A dependency wrapped in [`allow_failure`](crate::allow_failure) is waited for
@@ -337,15 +354,7 @@ impl<'a, I, M: Mode, F> StepBuilder<'a, I, M, NoParents, Always, F> {
     /// as [`optional`](crate::optional) or with [`allow_failure`](crate::allow_failure), or any
     /// mix of these in a tuple. See [`IntoParents`].
     pub fn after<P: IntoParents>(self, parents: P) -> StepBuilder<'a, I, M, P::Parents, Always, F> {
-        StepBuilder {
-            job: self.job,
-            name: self.name,
-            parents: parents.into_parents(),
-            order: self.order,
-            options: self.options,
-            condition: Always,
-            fallback: self.fallback,
-        }
+        self.rebuild(|_, _, kept| (parents.into_parents(), Always, kept))
     }
 
     /// Makes the step conditional: when its dependencies allow it to run, `condition` is asked
@@ -379,15 +388,7 @@ impl<'a, I, M: Mode, F> StepBuilder<'a, I, M, NoParents, Always, F> {
     where
         G: Fn(&I) -> bool + Send + Sync + 'static,
     {
-        StepBuilder {
-            job: self.job,
-            name: self.name,
-            parents: self.parents,
-            order: self.order,
-            options: self.options,
-            condition: WhenInput(condition),
-            fallback: self.fallback,
-        }
+        self.rebuild(|kept, _, fallback| (kept, WhenInput(condition), fallback))
     }
 }
 
@@ -398,15 +399,7 @@ impl<'a, I, M: Mode, P: Parents<M>, F> StepBuilder<'a, I, M, P, Always, F> {
     where
         G: Fn(&I, &P::Output) -> bool + Send + Sync + 'static,
     {
-        StepBuilder {
-            job: self.job,
-            name: self.name,
-            parents: self.parents,
-            order: self.order,
-            options: self.options,
-            condition: When(condition),
-            fallback: self.fallback,
-        }
+        self.rebuild(|kept, _, fallback| (kept, When(condition), fallback))
     }
 }
 
@@ -439,29 +432,13 @@ impl<'a, I, M: Mode, P, C> StepBuilder<'a, I, M, P, C, NoFallback> {
     where
         G: Fn(&JobError) -> O + Send + Sync + 'static,
     {
-        StepBuilder {
-            job: self.job,
-            name: self.name,
-            parents: self.parents,
-            order: self.order,
-            options: self.options,
-            condition: self.condition,
-            fallback: FallbackWith(fallback),
-        }
+        self.rebuild(|parents, condition, _| (parents, condition, FallbackWith(fallback)))
     }
 }
 
 impl<'a, I, M: Mode, C, F> StepBuilder<'a, I, M, NoParents, C, F> {
     pub(crate) fn without_parents(self) -> StepBuilder<'a, I, M, (), C, F> {
-        StepBuilder {
-            job: self.job,
-            name: self.name,
-            parents: (),
-            order: self.order,
-            options: self.options,
-            condition: self.condition,
-            fallback: self.fallback,
-        }
+        self.rebuild(|_, condition, fallback| ((), condition, fallback))
     }
 }
 
