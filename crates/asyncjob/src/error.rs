@@ -346,6 +346,16 @@ impl JobError {
         self
     }
 
+    /// Map step `step` failed because its item `item` failed (`item` is its root cause).
+    pub(crate) fn item_failed(job: &Arc<str>, step: &Arc<str>, item: &JobError) -> Self {
+        Self::new(
+            JobErrorKind::StepFailed,
+            job,
+            step,
+            Detail::Cause(item.clone()),
+        )
+    }
+
     /// The step's condition did not hold.
     pub(crate) fn omitted(job: &Arc<str>, step: &Arc<str>) -> Self {
         Self::new(JobErrorKind::Omitted, job, step, Detail::None)
@@ -650,6 +660,11 @@ impl JobError {
             n => format!(" after {n} attempts"),
         };
         match (&self.inner.kind, &self.inner.detail) {
+            (JobErrorKind::StepFailed, Detail::Cause(item)) => write!(
+                f,
+                "step {step} failed: its item {:?} failed",
+                item.step().unwrap_or_default()
+            ),
             (JobErrorKind::StepFailed, _) => write!(f, "step {step} failed{attempts}"),
             (JobErrorKind::StepPanicked, Detail::Panic(message, _)) => {
                 write!(f, "step {step} panicked{attempts}: {}", OneLine(message))

@@ -211,6 +211,7 @@ pub use error::{BoxError, DefinitionError, DefinitionErrorKind, JobError, JobErr
 pub use graph::builder::{JobBuilder, NoParents, StepBuilder, StepHandle};
 pub use graph::definition::{JobDefinition, JobWithResult, StepInfo};
 pub use graph::extras::{Always, Condition, Fallback, FallbackWith, NoFallback, When, WhenInput};
+pub use graph::map::{ByPosition, ItemKey, KeyWith, MapBuilder};
 pub use graph::parents::{
     AllowFailure, Dependencies, IntoParents, Optional, Parents, SendParents, Single, allow_failure,
     optional,
@@ -225,6 +226,7 @@ pub use rt::{
     Blocking, BoxFuture, Executor, FuturesExecutor, LocalBoxFuture, LocalExecutor, NoTimer,
     SpawnError, Timer,
 };
-pub use state::events::{Event, EventKind, EventStep, Events, EventsDisabled, Observer};
+pub use state::events::{Event, EventItem, EventKind, EventStep, Events, EventsDisabled, Observer};
+pub use state::items::ItemSnapshot;
 pub use state::{RetriedAttempt, StepState};
 pub use step::step_context::{Cancelled, Sleep, SpawnBlocking, StepContext};

@@ -28,6 +28,8 @@ pub fn check_log(
     let mut last_offset = std::time::Duration::ZERO;
     let mut attempt = vec![0u32; steps];
     let mut succeeded_at: HashMap<usize, usize> = HashMap::new();
+    // The items of map steps: state, seq and attempt per (step, item position).
+    let mut items: HashMap<(usize, usize), (StepState, u32, u32)> = HashMap::new();
     let mut ended = None;
     for (position, event) in events.iter().enumerate() {
         if event.offset < last_offset {
@@ -54,6 +56,62 @@ pub fn check_log(
         };
         if step.name != meta.name {
             problems.push(format!("event {position} calls step {i} {:?}", step.name));
+        }
+        if let Some(item) = &step.item {
+            // An item of a map: Running (attempt n) ⇄ Retrying, then an end; its own seq.
+            let (from, item_seq, item_attempt) =
+                items
+                    .entry((i, item.position))
+                    .or_insert((StepState::Waiting, 0, 0));
+            *item_seq += 1;
+            if step.seq != *item_seq {
+                problems.push(format!(
+                    "{}: event {position} has seq {}, expected {item_seq}",
+                    item.name, step.seq
+                ));
+            }
+            if state[i] != StepState::Running {
+                problems.push(format!(
+                    "{}: an item moved while its map was {} (event {position})",
+                    item.name, state[i]
+                ));
+            }
+            if let EventKind::Running { attempt: n } = &event.kind {
+                if *n != *item_attempt + 1 {
+                    problems.push(format!(
+                        "{}: attempt {n} follows attempt {item_attempt}",
+                        item.name
+                    ));
+                }
+                *item_attempt = *n;
+            }
+            let Some(next) = event.kind.state() else {
+                continue;
+            };
+            let item_allowed = matches!(
+                (*from, next),
+                (
+                    StepState::Waiting,
+                    StepState::Running | StepState::Cancelled
+                ) | (
+                    StepState::Running,
+                    StepState::Retrying
+                        | StepState::Succeeded
+                        | StepState::Failed
+                        | StepState::Cancelled
+                ) | (
+                    StepState::Retrying,
+                    StepState::Running | StepState::Failed | StepState::Cancelled
+                )
+            );
+            if !item_allowed {
+                problems.push(format!(
+                    "{}: {from} -> {next} is not a transition of an item (event {position})",
+                    item.name
+                ));
+            }
+            *from = next;
+            continue;
         }
         seq[i] += 1;
         if step.seq != seq[i] {
@@ -109,6 +167,17 @@ pub fn check_log(
         state[i] = next;
     }
     for (i, meta) in snapshot.steps.iter().enumerate() {
+        for item in &meta.items {
+            let logged = items
+                .get(&(i, item.position))
+                .map_or(StepState::Waiting, |(state, _, _)| *state);
+            if logged != item.state {
+                problems.push(format!(
+                    "{}: the log ends in {logged}, the snapshot says {}",
+                    item.name, item.state
+                ));
+            }
+        }
         if state[i] != meta.state {
             problems.push(format!(
                 "{}: the log ends in {}, the snapshot says {}",

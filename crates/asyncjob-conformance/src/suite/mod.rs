@@ -40,6 +40,7 @@ pub mod failure;
 pub mod helpers;
 pub mod instances;
 pub mod interceptors;
+pub mod maps;
 pub mod model;
 pub mod ordering;
 pub mod output_clones;
@@ -336,6 +337,7 @@ macro_rules! __suite_behaviours {
             attempt_timing __suite_attempt_timing,
             // Issue 14: graphs shaped at run time.
             shaped __suite_shaped,
+            maps __suite_maps,
         );
     };
     (@each $new:ident, $mode:ident; $($module:ident $tests:ident,)+) => {

@@ -25,7 +25,8 @@ use crate::id::JobId;
 use crate::mode::private::{Sealed, SpawnTask};
 use crate::rt::{BoxFuture, SpawnError, Timer};
 use crate::state::Machine;
-use crate::state::events::EventLog;
+use crate::state::events::{EventKind, EventLog};
+use crate::state::items::ItemTable;
 use crate::state::slot::{Ended, Stamp};
 use crate::step::context::{self, RunHooks};
 use crate::topology::Topology;
@@ -306,6 +307,14 @@ impl<X: Sealed> RunHooks for Run<X> {
     fn recovered(&self, index: usize, error: JobError) {
         self.machine.recovered(index, error);
     }
+
+    fn register_items(&self, table: Arc<ItemTable>) {
+        self.machine.register_items(table);
+    }
+
+    fn item(&self, table: &ItemTable, position: usize, kind: EventKind) {
+        self.machine.item(table, position, kind, self.now());
+    }
 }
 
 impl<X: Sealed> Drop for Run<X> {
@@ -441,8 +450,19 @@ impl<X: Sealed> Drop for Driver<X> {
             Phase::Running => {
                 // The executor dropped a step it was running (it shut down): the step's future
                 // will never be polled again, so it is dropped now, before the step ends.
-                let cell = &self.run.cells[self.current];
-                let dropped = std::panic::catch_unwind(AssertUnwindSafe(|| cell.drop_future()));
+                // (A step that needs the run's context has it while its future is dropped: a
+                // map step records its items' ends.)
+                let run = &self.run;
+                let index = self.current;
+                let cell = &run.cells[index];
+                let dropped = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    if run.topology().steps[index].needs_context {
+                        let hooks: Arc<dyn RunHooks> = run.clone();
+                        context::enter(hooks, index, || cell.drop_future());
+                    } else {
+                        cell.drop_future();
+                    }
+                }));
                 if let Err(panic) = dropped {
                     crate::panic::drop_quietly(panic);
                 }

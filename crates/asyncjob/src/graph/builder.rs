@@ -467,7 +467,7 @@ impl<'a, I, M: Mode, P: Dependencies, C, F> StepBuilder<'a, I, M, P, C, F> {
 }
 
 /// Marks the types a step node's function works with, without owning any.
-type Types<Fut, O, E> = PhantomData<fn() -> (Fut, O, E)>;
+pub(crate) type Types<Fut, O, E> = PhantomData<fn() -> (Fut, O, E)>;
 
 /// How a step is run beyond its function: retry policy and timeout.
 #[derive(Clone, Default)]

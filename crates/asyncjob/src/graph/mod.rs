@@ -7,4 +7,5 @@ pub(crate) mod builder;
 pub(crate) mod definition;
 pub(crate) mod extras;
 pub(crate) mod handle;
+pub(crate) mod map;
 pub(crate) mod parents;

@@ -19,6 +19,7 @@ use crate::graph::builder::StepHandle;
 use crate::id::JobId;
 use crate::mode::{Mode, Sendable};
 use crate::state::events::{Events, EventsDisabled, Observer};
+use crate::state::items::ItemSnapshot;
 use crate::state::slot::StepView;
 use crate::state::{RetriedAttempt, StepState};
 
@@ -170,8 +171,12 @@ pub struct StepSnapshot {
     pub start_offset: Option<Duration>,
     /// When, after the start of the instance, the step ended.
     pub end_offset: Option<Duration>,
-    /// The step's error, if it failed, was skipped or cancelled.
+    /// The step's error, if it failed, was skipped, omitted or cancelled; for a
+    /// [`Recovered`](StepState::Recovered) step, the error it recovered from.
     pub error: Option<JobError>,
+    /// The items of a [map step](crate::StepBuilder::map), once it has read them, in item
+    /// order; empty for other steps.
+    pub items: Vec<ItemSnapshot>,
 }
 
 /// What a job instance knows about itself and all of its steps, at one moment: the data behind
@@ -532,6 +537,12 @@ impl<X: Mode> JobInstance<X> {
             start_offset: started,
             end_offset: ended,
             error,
+            items: self
+                .run
+                .machine
+                .items_of(index)
+                .map(|table| table.snapshot())
+                .unwrap_or_default(),
         })
     }
 }

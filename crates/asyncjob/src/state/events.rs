@@ -54,8 +54,24 @@ pub struct EventStep {
     pub index: usize,
     /// The step's name.
     pub name: Arc<str>,
-    /// The number of this transition among the step's own, from 1.
+    /// The number of this transition among the step's own, from 1 — or, for an event of an
+    /// item of a map step, among the item's own.
     pub seq: u32,
+    /// The item of a map step ([`StepBuilder::map`](crate::StepBuilder::map)) the event is
+    /// about; `None` for the step's own transitions.
+    pub item: Option<EventItem>,
+}
+
+/// The item of a map step an [`Event`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EventItem {
+    /// The item's position in the map's input, from 0.
+    pub position: usize,
+    /// The item's key ([`MapBuilder::key`](crate::MapBuilder::key), or its position).
+    pub key: Arc<str>,
+    /// The item's name: `map[key]`.
+    pub name: Arc<str>,
 }
 
 /// What an [`Event`] reports: a step entering a state, or the job ending.
@@ -154,7 +170,10 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "+{:?} ", self.offset)?;
         if let Some(step) = &self.step {
-            write!(f, "{:?} #{} ", &*step.name, step.seq)?;
+            match &step.item {
+                Some(item) => write!(f, "{:?} #{} ", &*item.name, step.seq)?,
+                None => write!(f, "{:?} #{} ", &*step.name, step.seq)?,
+            }
         }
         match &self.kind {
             EventKind::Queued => f.write_str("queued"),
@@ -290,7 +309,39 @@ impl Recording<'_> {
         let offset = offset.max(inner.last_offset);
         inner.last_offset = offset;
         inner.events.push(Event {
-            step: Some(EventStep { index, name, seq }),
+            step: Some(EventStep {
+                index,
+                name,
+                seq,
+                item: None,
+            }),
+            offset,
+            kind,
+        });
+    }
+
+    /// Appends the transition `seq` of item `item` of map step `index` into `kind` at `offset`.
+    pub(crate) fn item(
+        &mut self,
+        index: usize,
+        item: EventItem,
+        seq: u32,
+        offset: Duration,
+        kind: EventKind,
+    ) {
+        let name = self.log.topology.step_name(index);
+        let Some(inner) = self.inner.as_mut() else {
+            return;
+        };
+        let offset = offset.max(inner.last_offset);
+        inner.last_offset = offset;
+        inner.events.push(Event {
+            step: Some(EventStep {
+                index,
+                name,
+                seq,
+                item: Some(item),
+            }),
             offset,
             kind,
         });

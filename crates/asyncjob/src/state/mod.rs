@@ -19,6 +19,7 @@
 //!   order, else the cancellation's reason if a step ended `Cancelled`, else success.
 
 pub(crate) mod events;
+pub(crate) mod items;
 pub(crate) mod slot;
 pub(crate) mod waiters;
 
@@ -29,7 +30,8 @@ use std::time::Duration;
 
 use crate::error::JobError;
 use crate::rt::SpawnError;
-use crate::state::events::{EventKind, EventLog, Recording};
+use crate::state::events::{EventItem, EventKind, EventLog, Recording};
+use crate::state::items::{ItemTable, Maps};
 use crate::state::waiters::StepWaiters;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use crate::topology::{Edge, Topology};
@@ -196,6 +198,8 @@ pub(crate) struct Machine {
     step_waiters: StepWaiters,
     /// The run's events, if it records them: every transition is then made under its lock.
     log: Option<Arc<EventLog>>,
+    /// The items of the run's map steps, registered as each starts.
+    maps: Maps,
 }
 
 impl Machine {
@@ -219,6 +223,7 @@ impl Machine {
             waiters: Waiters::default(),
             step_waiters: StepWaiters::default(),
             log,
+            maps: Maps::default(),
         };
         if machine.slots.is_empty() {
             machine.complete(Stamp::from_duration(Duration::ZERO));
@@ -252,6 +257,43 @@ impl Machine {
     /// Holds the event log's lock, if there is a log, while one transition is made.
     fn record(&self) -> Option<Recording<'_>> {
         self.log.as_deref().map(EventLog::record)
+    }
+
+    /// Map step `table.index` has read its items.
+    pub(crate) fn register_items(&self, table: Arc<ItemTable>) {
+        self.maps.register(table);
+    }
+
+    /// The items of map step `index`, once it has read them.
+    pub(crate) fn items_of(&self, index: usize) -> Option<Arc<ItemTable>> {
+        self.maps.of(index)
+    }
+
+    /// Item `position` of the map step of `table` enters the state of `kind`, at `at` (map
+    /// step's driver only).
+    pub(crate) fn item(&self, table: &ItemTable, position: usize, kind: EventKind, at: Stamp) {
+        let Some(state) = kind.state() else {
+            return;
+        };
+        let (attempt, error) = match &kind {
+            EventKind::Running { attempt } => (*attempt, None),
+            EventKind::Failed { error } | EventKind::Skipped { error } => (0, Some(error.clone())),
+            EventKind::Cancelled { reason } => (0, Some(reason.clone())),
+            _ => (0, None),
+        };
+        let mut recording = self.record();
+        let Some((key, name, seq)) = table.set(position, state, attempt, error, at.duration())
+        else {
+            return;
+        };
+        if let Some(recording) = recording.as_mut() {
+            let item = EventItem {
+                position,
+                key,
+                name,
+            };
+            recording.item(table.index, item, seq, at.duration(), kind);
+        }
     }
 
     /// `Waiting → Queued`: see [`StepSlot::queue`].

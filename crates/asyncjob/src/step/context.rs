@@ -15,6 +15,8 @@ use crate::env::{RunContext, RunEnv};
 use crate::error::JobError;
 use crate::id::JobId;
 use crate::rt::BoxFuture;
+use crate::state::events::EventKind;
+use crate::state::items::ItemTable;
 
 /// What a run offers the step it is polling.
 pub(crate) trait RunHooks {
@@ -37,6 +39,10 @@ pub(crate) trait RunHooks {
     /// Step `index` failed with `error` and its fallback made its output: it will end
     /// `Recovered`.
     fn recovered(&self, index: usize, error: JobError);
+    /// The map step of `table` has read its items.
+    fn register_items(&self, table: Arc<ItemTable>);
+    /// Item `position` of the map step of `table` enters the state of `kind`, now.
+    fn item(&self, table: &ItemTable, position: usize, kind: EventKind);
 }
 
 thread_local! {
@@ -106,4 +112,15 @@ pub(crate) fn error_of(index: usize) -> Option<JobError> {
 /// driver's poll.
 pub(crate) fn recovered(error: JobError) -> bool {
     with(|hooks, index| hooks.recovered(index, error)).is_some()
+}
+
+/// Registers the item table of the current map step; `false` outside a driver's poll.
+pub(crate) fn register_items(table: Arc<ItemTable>) -> bool {
+    with(|hooks, _| hooks.register_items(table)).is_some()
+}
+
+/// Records a transition of item `position` of the current map step; `false` outside a
+/// driver's poll.
+pub(crate) fn item(table: &ItemTable, position: usize, kind: EventKind) -> bool {
+    with(|hooks, _| hooks.item(table, position, kind)).is_some()
 }

@@ -11,6 +11,7 @@
 
 mod builder;
 pub(crate) mod context;
+mod map;
 pub(crate) mod step_context;
 
 use std::future::Future;
@@ -39,7 +40,7 @@ use crate::topology::Topology;
 use step_context::StepContext as Ctx;
 
 /// How one attempt failed.
-enum Failure {
+pub(crate) enum Failure {
     Error(BoxError),
     /// The message, and the payload for the error (see [`JobError::take_panic_payload`]).
     Panic(String, Box<dyn std::any::Any + Send>),
@@ -66,13 +67,17 @@ impl Failure {
     /// The error of a retried attempt: as [`into_error`](Self::into_error), but a panic's
     /// payload is dropped here (quietly), not kept for the run's lifetime.
     fn into_attempt_error(self, topology: &Topology, index: usize, attempt: u32) -> JobError {
+        self.into_attempt_error_of(&topology.name, &topology.step_name(index), attempt)
+    }
+
+    /// As [`into_attempt_error`](Self::into_attempt_error), for the step (or item) `step`.
+    fn into_attempt_error_of(self, job: &Arc<str>, step: &Arc<str>, attempt: u32) -> JobError {
         match self {
             Failure::Panic(message, payload) => {
                 crate::panic::drop_quietly(payload);
-                let step = topology.step_name(index);
-                JobError::panicked(&topology.name, &step, message).after_attempts(attempt)
+                JobError::panicked(job, step, message).after_attempts(attempt)
             }
-            failure => failure.into_error(topology, index, attempt),
+            failure => failure.into_error_of(job, step, attempt),
         }
     }
 
@@ -81,15 +86,18 @@ impl Failure {
     }
 
     fn into_error(self, topology: &Topology, index: usize, attempts: u32) -> JobError {
-        let step = topology.step_name(index);
-        let job = &topology.name;
+        self.into_error_of(&topology.name, &topology.step_name(index), attempts)
+    }
+
+    /// As [`into_error`](Self::into_error), for the step (or item) `step` of `job`.
+    fn into_error_of(self, job: &Arc<str>, step: &Arc<str>, attempts: u32) -> JobError {
         let error = match self {
-            Failure::Error(error) => JobError::failed(job, &step, error),
+            Failure::Error(error) => JobError::failed(job, step, error),
             Failure::Panic(message, payload) => {
-                JobError::panicked_with(job, &step, message, payload)
+                JobError::panicked_with(job, step, message, payload)
             }
-            Failure::TimedOut(limit) => JobError::timed_out(job, &step, limit),
-            Failure::Internal(message) => JobError::internal(job, &step, message),
+            Failure::TimedOut(limit) => JobError::timed_out(job, step, limit),
+            Failure::Internal(message) => JobError::internal(job, step, message),
         };
         error.after_attempts(attempts)
     }
@@ -255,7 +263,7 @@ impl Ends for NoEnds {
 }
 
 /// Completes after being polled once more: lets the executor run other tasks.
-async fn yield_now() {
+pub(crate) async fn yield_now() {
     let mut yielded = false;
     std::future::poll_fn(|cx| {
         if yielded {

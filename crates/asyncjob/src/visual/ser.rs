@@ -23,6 +23,7 @@ use super::time;
 use crate::error::{JobError, JobErrorKind};
 use crate::id::JobId;
 use crate::instance::{JobSnapshot, StepSnapshot};
+use crate::state::items::ItemSnapshot;
 use crate::state::{RetriedAttempt, StepState};
 
 /// A wall-clock time, serialised as RFC 3339.
@@ -106,7 +107,7 @@ impl Serialize for RetriedAttempt {
 
 impl Serialize for StepSnapshot {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("StepSnapshot", 17)?;
+        let mut s = serializer.serialize_struct("StepSnapshot", 18)?;
         s.serialize_field("name", &*self.name)?;
         s.serialize_field("index", &self.index)?;
         s.serialize_field("state", &self.state)?;
@@ -121,6 +122,22 @@ impl Serialize for StepSnapshot {
         s.serialize_field("running", &seconds(self.running))?;
         s.serialize_field("backoff", &Seconds(self.backoff))?;
         s.serialize_field("ready_offset", &seconds(self.ready_offset))?;
+        s.serialize_field("start_offset", &seconds(self.start_offset))?;
+        s.serialize_field("end_offset", &seconds(self.end_offset))?;
+        s.serialize_field("error", &self.error)?;
+        s.serialize_field("items", &self.items)?;
+        s.end()
+    }
+}
+
+impl Serialize for ItemSnapshot {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("ItemSnapshot", 8)?;
+        s.serialize_field("position", &self.position)?;
+        s.serialize_field("key", &*self.key)?;
+        s.serialize_field("name", &*self.name)?;
+        s.serialize_field("state", &self.state)?;
+        s.serialize_field("attempts", &self.attempts)?;
         s.serialize_field("start_offset", &seconds(self.start_offset))?;
         s.serialize_field("end_offset", &seconds(self.end_offset))?;
         s.serialize_field("error", &self.error)?;

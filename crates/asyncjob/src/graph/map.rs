@@ -1,0 +1,265 @@
+//! Map steps: a step that runs once per item of a parent's output, known only at run time
+//! ([`StepBuilder::map`]). The definition stays static; the items are tracked by the run
+//! ([`ItemSnapshot`](crate::ItemSnapshot)). How the items run is the step layer's business.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{BoxError, DefinitionError};
+use crate::mode::{Local, Mode, Sendable};
+use crate::retry::RetryPolicy;
+
+use super::builder::{NoParents, StepBuilder, StepOptions, Types};
+use super::extras::{Always, NoFallback};
+use super::handle::StepHandle;
+use super::parents::Dependencies;
+
+mod private {
+    pub trait Sealed {}
+}
+
+/// How a map names its items: [`ByPosition`] or [`KeyWith`]. Sealed.
+#[diagnostic::on_unimplemented(
+    message = "the map's key does not take the map's items",
+    note = "a key is `|item: &T| -> String`, over the items of the map's parent"
+)]
+pub trait ItemKey<T>: private::Sealed + Send + Sync + 'static {
+    /// The key of the item at `position`.
+    #[doc(hidden)]
+    fn key(&self, position: usize, item: &T) -> Arc<str>;
+}
+
+/// Items are named by their position (`hash[0]`, `hash[1]`, …).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByPosition;
+
+/// Items are named by a key made from each ([`MapBuilder::key`]).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyWith<G>(G);
+
+impl private::Sealed for ByPosition {}
+impl<G> private::Sealed for KeyWith<G> {}
+
+impl<T> ItemKey<T> for ByPosition {
+    fn key(&self, position: usize, _: &T) -> Arc<str> {
+        position.to_string().into()
+    }
+}
+
+impl<T, G, S> ItemKey<T> for KeyWith<G>
+where
+    G: Fn(&T) -> S + Send + Sync + 'static,
+    S: Into<Arc<str>>,
+{
+    fn key(&self, _: usize, item: &T) -> Arc<str> {
+        (self.0)(item).into()
+    }
+}
+
+impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents, Always, NoFallback> {
+    /// Makes the step a map over the output of `items` (a `Vec<T>` or any
+    /// `IntoIterator<Item = T> + Clone`): when `items` has succeeded, the step's function runs
+    /// once per item, with the job input and the item, and the step's output is the `Vec` of
+    /// the items' outputs, in item order. The width is known only at run time, so the
+    /// definition can still live in a `static`.
+    ///
+    /// Each item is tracked like a step: its state, attempts, times and error are in the map's
+    /// snapshot ([`StepSnapshot::items`](crate::StepSnapshot::items)) and its transitions in the
+    /// events ([`EventStep::item`](crate::EventStep::item)). The step's
+    /// [`retry`](Self::retry) policy and [`timeout`](Self::timeout) apply to each item.
+    ///
+    /// Every item runs, concurrently within the map step's task (as `buffer_unordered`
+    /// would), at most [`limit`](MapBuilder::limit) at a time if the map has one. If an item
+    /// fails, the map fails once every item has ended, its error naming the first failed item
+    /// in item order as the [root cause](crate::JobError::root_cause). An empty input is a
+    /// success with an empty `Vec`. If the job is cancelled, the items that had not ended end
+    /// `Cancelled`.
+    ///
+    /// ```
+    /// # use asyncjob::{FuturesExecutor, JobBuilder};
+    /// # type E = std::convert::Infallible;
+    /// let mut job = JobBuilder::<u64>::new("squares");
+    /// let numbers = job.step("numbers").run(|n| async move { Ok::<_, E>((1..=n).collect::<Vec<u64>>()) })?;
+    /// let squares = job.step("square").map(&numbers)
+    ///     .key(|n: &u64| format!("n={n}"))
+    ///     .limit(2)
+    ///     .run(|_, n: u64| async move { Ok::<_, E>(n * n) })?;
+    /// let job = job.seal().with_result(&squares)?;
+    /// # let pool = FuturesExecutor::new(futures::executor::ThreadPool::new().unwrap());
+    /// let run = job.on(pool).start(4);
+    /// assert_eq!(futures::executor::block_on(run.result())?, [1, 4, 9, 16]);
+    /// let items = &run.step(&squares).unwrap().items;
+    /// assert_eq!(&*items[2].name, "square[n=3]");
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map<C: 'static>(self, items: &StepHandle<C>) -> MapBuilder<'a, I, M, C> {
+        MapBuilder {
+            step: self.after(items),
+            key: ByPosition,
+            limit: None,
+        }
+    }
+}
+
+/// Describes a map step: made by [`StepBuilder::map`], added by `run`.
+pub struct MapBuilder<'a, I, M: Mode, C, K = ByPosition> {
+    pub(crate) step: StepBuilder<'a, I, M, StepHandle<C>>,
+    pub(crate) key: K,
+    pub(crate) limit: Option<usize>,
+}
+
+impl<I, M: Mode, C, K> fmt::Debug for MapBuilder<'_, I, M, C, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapBuilder")
+            .field("step", &self.step)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, I, M: Mode, C> MapBuilder<'a, I, M, C, ByPosition> {
+    /// Names each item by a key made from it (`hash[src/main.rs]`) rather than by its position
+    /// (`hash[0]`). Keys need not be unique; positions are.
+    pub fn key<G, S>(self, key: G) -> MapBuilder<'a, I, M, C, KeyWith<G>>
+    where
+        C: IntoIterator,
+        G: Fn(&C::Item) -> S + Send + Sync + 'static,
+        S: Into<Arc<str>>,
+    {
+        MapBuilder {
+            step: self.step,
+            key: KeyWith(key),
+            limit: self.limit,
+        }
+    }
+}
+
+impl<'a, I, M: Mode, C, K> MapBuilder<'a, I, M, C, K> {
+    /// Runs at most `limit` items at once (at least one); the others wait, in item order.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit.max(1));
+        self
+    }
+
+    /// Retries each item under `policy`: see [`StepBuilder::retry`].
+    pub fn retry(mut self, policy: impl RetryPolicy) -> Self {
+        self.step = self.step.retry(policy);
+        self
+    }
+
+    /// Fails an attempt of an item that runs longer than `limit`: see
+    /// [`StepBuilder::timeout`].
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.step = self.step.timeout(limit);
+        self
+    }
+
+    /// Makes the map wait for `dependencies` too: see [`StepBuilder::wait_for`].
+    pub fn wait_for<D: Dependencies>(mut self, dependencies: D) -> Self {
+        self.step = self.step.wait_for(dependencies);
+        self
+    }
+}
+
+/// A map's function, key, limit and options, shared by every run.
+pub(crate) struct MapFn<F, K> {
+    pub(crate) function: F,
+    pub(crate) key: K,
+    /// At most this many items at once; `usize::MAX` for no limit.
+    pub(crate) limit: usize,
+    pub(crate) retry: Option<Arc<dyn RetryPolicy>>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// The map node of a definition: its parent and its function.
+pub(crate) struct MapNode<C, F, K, Fut, O, E> {
+    pub(crate) parent: StepHandle<C>,
+    pub(crate) map: Arc<MapFn<F, K>>,
+    _types: Types<Fut, O, E>,
+}
+
+impl<C, F, K, Fut, O, E> MapNode<C, F, K, Fut, O, E> {
+    pub(crate) fn new(
+        parent: StepHandle<C>,
+        function: F,
+        key: K,
+        limit: Option<usize>,
+        options: StepOptions,
+    ) -> Self {
+        MapNode {
+            parent,
+            map: Arc::new(MapFn {
+                function,
+                key,
+                limit: limit.unwrap_or(usize::MAX),
+                retry: options.retry,
+                timeout: options.timeout,
+            }),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<'a, I, C, K> MapBuilder<'a, I, Sendable, C, K>
+where
+    I: Clone + Send + Sync + 'static,
+    C: IntoIterator + Clone + Send + Sync + 'static,
+    C::Item: Clone + Send + 'static,
+    K: ItemKey<C::Item>,
+{
+    /// Adds the map with its function, which receives the job input and one item and returns
+    /// a future of `Result<O, E>`. Returns the handle of the map's output, the items' outputs
+    /// in item order.
+    ///
+    /// # Errors
+    ///
+    /// As for [`StepBuilder::run`].
+    pub fn run<F, Fut, O, E>(self, function: F) -> Result<StepHandle<Vec<O>>, DefinitionError>
+    where
+        F: Fn(I, C::Item) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, E>> + Send + 'static,
+        O: Clone + Send + Sync + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let (key, limit) = (self.key, self.limit);
+        self.step
+            .finish_step::<Vec<O>, C>(true, move |parent, options, Always, NoFallback| {
+                Box::new(MapNode::<C, F, K, Fut, O, E>::new(
+                    parent, function, key, limit, options,
+                ))
+            })
+    }
+}
+
+impl<'a, I, C, K> MapBuilder<'a, I, Local, C, K>
+where
+    I: Clone + 'static,
+    C: IntoIterator + Clone + 'static,
+    C::Item: Clone + 'static,
+    K: ItemKey<C::Item>,
+{
+    /// Adds the map with its function; the future and `O` need not be `Send`. See the
+    /// [`Sendable`] mode's `run`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`StepBuilder::run`].
+    pub fn run<F, Fut, O, E>(self, function: F) -> Result<StepHandle<Vec<O>>, DefinitionError>
+    where
+        F: Fn(I, C::Item) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, E>> + 'static,
+        O: Clone + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let (key, limit) = (self.key, self.limit);
+        self.step
+            .finish_step::<Vec<O>, C>(true, move |parent, options, Always, NoFallback| {
+                Box::new(MapNode::<C, F, K, Fut, O, E>::new(
+                    parent, function, key, limit, options,
+                ))
+            })
+    }
+}

@@ -1,0 +1,278 @@
+//! How a map step runs ([`StepBuilder::map`](crate::StepBuilder::map)): read the parent's
+//! items, register them with the run, run each under the map's policy — concurrently, within
+//! the map's own future, at most its limit at a time — and collect the outputs in item order.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use futures_util::future::Either;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use crate::cell::{OutputCell, StepCell, StepResult};
+use crate::env::RunEnv;
+use crate::error::{BoxError, JobError};
+use crate::graph::definition::StepDef;
+use crate::graph::map::{ItemKey, MapFn, MapNode};
+use crate::graph::parents::Parents;
+use crate::mode::private::Sealed;
+use crate::mode::{Local, Mode, OutputRef, Sendable};
+use crate::state::events::EventKind;
+use crate::state::items::ItemTable;
+
+use super::{Failure, context, yield_now};
+
+/// Ends the items that had not ended when the map's future goes (the run was cancelled, or
+/// the executor dropped the map): they end `Cancelled`.
+struct EndUnfinished<'a> {
+    table: &'a ItemTable,
+    job: &'a Arc<str>,
+}
+
+impl Drop for EndUnfinished<'_> {
+    fn drop(&mut self) {
+        for position in self.table.unfinished() {
+            let reason = JobError::cancelled(self.job, &self.table.name(position));
+            context::item(self.table, position, EventKind::Cancelled { reason });
+        }
+    }
+}
+
+/// The future of a map step.
+async fn map_body<M, C, I, F, Fut, O, E, K>(
+    captured: OutputRef<M, C>,
+    input: I,
+    map: Arc<MapFn<F, K>>,
+    env: Arc<RunEnv>,
+    index: usize,
+) -> StepResult<Vec<O>>
+where
+    M: Mode,
+    C: IntoIterator + Clone + 'static,
+    C::Item: Clone,
+    I: Clone,
+    F: Fn(I, C::Item) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+    E: Into<BoxError>,
+    K: ItemKey<C::Item>,
+{
+    let topology = &*env.topology;
+    let job = &topology.name;
+    let step = topology.step_name(index);
+    let internal = |message| Err(JobError::internal(job, &step, message));
+    if !context::attempt_started(1) {
+        return internal("a map step ran outside its run");
+    }
+    let Some(items) = captured.peek().cloned() else {
+        return internal("a dependency's output is missing");
+    };
+    drop(captured);
+    let items: Vec<C::Item> = items.into_iter().collect();
+    let keys = items
+        .iter()
+        .enumerate()
+        .map(|(position, item)| map.key.key(position, item))
+        .collect();
+    let table = Arc::new(ItemTable::new(index, &step, keys));
+    if !context::register_items(table.clone()) {
+        return internal("a map step ran outside its run");
+    }
+    let _end = EndUnfinished { table: &table, job };
+    let count = items.len();
+    let all = run_items(items, &input, &map, &table, job);
+    let Some(results) = env.guard(index, all).await else {
+        return Err(env.cancelled_error(index));
+    };
+    let mut outputs = Vec::with_capacity(count);
+    for result in results {
+        match result {
+            Some(Ok(output)) => outputs.push(output),
+            Some(Err(error)) => return Err(JobError::item_failed(job, &step, &error)),
+            None => return internal("an item of a map ended without an outcome"),
+        }
+    }
+    Ok(outputs)
+}
+
+/// Runs every item, at most the map's limit at once; their outcomes in item order.
+async fn run_items<I, T, F, Fut, O, E, K>(
+    items: Vec<T>,
+    input: &I,
+    map: &MapFn<F, K>,
+    table: &ItemTable,
+    job: &Arc<str>,
+) -> Vec<Option<Result<O, JobError>>>
+where
+    I: Clone,
+    T: Clone,
+    F: Fn(I, T) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+    E: Into<BoxError>,
+{
+    let mut results: Vec<Option<Result<O, JobError>>> = (0..items.len()).map(|_| None).collect();
+    let mut waiting = items.into_iter().enumerate();
+    let mut running = FuturesUnordered::new();
+    loop {
+        while running.len() < map.limit {
+            let Some((position, item)) = waiting.next() else {
+                break;
+            };
+            running.push(run_item(position, item, input.clone(), map, table, job));
+        }
+        match running.next().await {
+            Some((position, result)) => {
+                if let Some(slot) = results.get_mut(position) {
+                    *slot = Some(result);
+                }
+            }
+            None => return results,
+        }
+    }
+}
+
+/// Runs one item: its attempts under the map's retry policy and timeout.
+async fn run_item<I, T, F, Fut, O, E, K>(
+    position: usize,
+    item: T,
+    input: I,
+    map: &MapFn<F, K>,
+    table: &ItemTable,
+    job: &Arc<str>,
+) -> (usize, Result<O, JobError>)
+where
+    I: Clone,
+    T: Clone,
+    F: Fn(I, T) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+    E: Into<BoxError>,
+{
+    let name = table.name(position);
+    let mut number: u32 = 1;
+    loop {
+        context::item(table, position, EventKind::Running { attempt: number });
+        let failure = match attempt(&map.function, input.clone(), item.clone(), map.timeout).await {
+            Ok(output) => {
+                context::item(table, position, EventKind::Succeeded);
+                return (position, Ok(output));
+            }
+            Err(failure) => failure,
+        };
+        let delay = match failure {
+            Failure::Internal(_) => None,
+            _ => map
+                .retry
+                .as_ref()
+                .and_then(|policy| policy.retry_after(&failure.as_attempt(), number)),
+        };
+        let Some(delay) = delay else {
+            let error = failure.into_error_of(job, &name, number);
+            let kind = EventKind::Failed {
+                error: error.clone(),
+            };
+            context::item(table, position, kind);
+            return (position, Err(error));
+        };
+        let error = failure.into_attempt_error_of(job, &name, number);
+        let kind = EventKind::Retrying {
+            attempt: number,
+            error,
+            backoff: delay,
+        };
+        context::item(table, position, kind);
+        if delay.is_zero() {
+            yield_now().await;
+        } else {
+            match context::sleep(delay) {
+                Some(sleep) => sleep.await,
+                None => {
+                    let failure = Failure::Internal("a step's timer is missing");
+                    let error = failure.into_error_of(job, &name, number);
+                    let kind = EventKind::Failed {
+                        error: error.clone(),
+                    };
+                    context::item(table, position, kind);
+                    return (position, Err(error));
+                }
+            }
+        }
+        number = number.saturating_add(1);
+    }
+}
+
+/// One attempt of one item: call the function, await it against the timeout, catch panics.
+async fn attempt<I, T, F, Fut, O, E>(
+    function: &F,
+    input: I,
+    item: T,
+    timeout: Option<std::time::Duration>,
+) -> Result<O, Failure>
+where
+    F: Fn(I, T) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+    E: Into<BoxError>,
+{
+    let future = std::panic::catch_unwind(AssertUnwindSafe(|| function(input, item)))
+        .map_err(Failure::panic)?;
+    let caught = AssertUnwindSafe(future).catch_unwind();
+    let outcome = match timeout {
+        None => caught.await,
+        Some(limit) => {
+            let Some(sleep) = context::sleep(limit) else {
+                return Err(Failure::Internal("a step's timer is missing"));
+            };
+            let caught = std::pin::pin!(caught);
+            match futures_util::future::select(caught, sleep).await {
+                Either::Left((outcome, _)) => outcome,
+                Either::Right(((), _)) => return Err(Failure::TimedOut(limit)),
+            }
+        }
+    };
+    match outcome {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(error)) => Err(Failure::Error(error.into())),
+        Err(panic) => Err(Failure::panic(panic)),
+    }
+}
+
+/// The `StepDef` of a map node in one mode.
+macro_rules! map_def {
+    ($mode:ty, send: $send:literal, where $($bounds:tt)*) => {
+        impl<I, C, F, K, Fut, O, E> StepDef<I, $mode> for MapNode<C, F, K, Fut, O, E>
+        where
+            F: Fn(I, C::Item) -> Fut + Send + Sync + 'static,
+            E: Into<BoxError> + 'static,
+            K: ItemKey<C::Item>,
+            $($bounds)*
+        {
+            fn instantiate(
+                &self,
+                input: &I,
+                index: usize,
+                cells: &[Arc<<$mode as Sealed>::Cell>],
+                env: &Arc<RunEnv>,
+            ) -> Option<Arc<<$mode as Sealed>::Cell>> {
+                let captured = Parents::<$mode>::capture(&self.parent, cells)?;
+                let (input, map, env) = (input.clone(), self.map.clone(), env.clone());
+                let body = map_body::<$mode, C, I, F, Fut, O, E, K>(captured, input, map, env, index);
+                Some(StepCell::<_, Vec<O>, $send>::new(body))
+            }
+        }
+    };
+}
+
+map_def!(Sendable, send: true, where
+    I: Clone + Send + Sync + 'static,
+    C: IntoIterator + Clone + Send + Sync + 'static,
+    C::Item: Clone + Send + 'static,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    O: Clone + Send + Sync + 'static,
+);
+
+map_def!(Local, send: false, where
+    I: Clone + 'static,
+    C: IntoIterator + Clone + 'static,
+    C::Item: Clone + 'static,
+    Fut: Future<Output = Result<O, E>> + 'static,
+    O: Clone + 'static,
+);
