@@ -160,6 +160,10 @@
 //!
 //! * `serde`: `Serialize` for [`JobSnapshot`] and what it holds (hand-written, no derive), for
 //!   a dashboard of your own.
+//! * `critical-path`: [`JobSnapshot::critical_path`] (and [`JobInstance::critical_path`]), the
+//!   chain of steps and waits that determined how long an instance took, and the pictures that
+//!   mark it (`to_dot_with_critical_path`, `to_mermaid_gantt_with_critical_path`); adds
+//!   `petgraph` to the dependencies. See `visual::critical_path`.
 //! * `tracing`: the `instrument` module, whose `TracingInterceptor` puts every attempt of a
 //!   step in a `tracing` span.
 //!
@@ -228,3 +232,6 @@ pub use rt::{
 pub use state::events::{Event, EventKind, EventStep, Events, EventsDisabled, Observer};
 pub use state::{RetriedAttempt, StepState};
 pub use step::step_context::{Cancelled, Sleep, SpawnBlocking, StepContext};
+#[cfg(feature = "critical-path")]
+#[cfg_attr(docsrs, doc(cfg(feature = "critical-path")))]
+pub use visual::critical_path::{CriticalLink, CriticalPath, CriticalStep};

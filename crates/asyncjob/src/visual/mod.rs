@@ -80,10 +80,15 @@
 //! most 64 of them: a chain that loops back ends before the first cause met again, and a cut
 //! chain ends in `: …`.
 
+use std::time::Duration;
+
 use crate::instance::{JobInstance, JobSnapshot};
 use crate::mode::Mode;
 use crate::state::StepState;
 
+#[cfg(feature = "critical-path")]
+#[cfg_attr(docsrs, doc(cfg(feature = "critical-path")))]
+pub mod critical_path;
 mod dot;
 mod escape;
 mod gantt;
@@ -141,6 +146,32 @@ impl<X: Mode> JobInstance<X> {
     /// The instance as Chrome trace-event JSON: see [`JobSnapshot::to_chrome_trace`].
     pub fn to_chrome_trace(&self) -> String {
         self.snapshot().to_chrome_trace()
+    }
+}
+
+/// What a picture marks as the critical path: made from a
+/// [`CriticalPath`](critical_path::CriticalPath) (the `critical-path` feature; without it,
+/// nothing is marked and this is never made).
+#[cfg_attr(not(feature = "critical-path"), allow(dead_code))]
+pub(crate) struct Marks {
+    /// By step index: on the path.
+    steps: Vec<bool>,
+    /// The dependencies the path follows, `(parent, child)`.
+    edges: std::collections::HashSet<(usize, usize)>,
+    /// The path's first step.
+    first: Option<usize>,
+    /// The path's total.
+    total: Duration,
+}
+
+#[cfg_attr(not(feature = "critical-path"), allow(dead_code))]
+impl Marks {
+    fn step(&self, index: usize) -> bool {
+        self.steps.get(index).copied().unwrap_or(false)
+    }
+
+    fn edge(&self, parent: usize, child: usize) -> bool {
+        self.edges.contains(&(parent, child))
     }
 }
 
