@@ -253,9 +253,10 @@ fn job_tooltip(out: &mut String, snapshot: &JobSnapshot, marks: Option<&Marks>) 
     }
     if let Some(marks) = marks {
         let steps = marks.steps.iter().filter(|&&on| on).count();
+        let plural = if steps == 1 { "" } else { "s" };
         let _ = write!(
             out,
-            "\\ncritical path: {steps} steps, {}",
+            "\\ncritical path: {steps} step{plural}, {}",
             time::human(marks.total)
         );
     }
