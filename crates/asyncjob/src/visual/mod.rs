@@ -131,6 +131,19 @@ pub fn line_color(state: StepState) -> &'static str {
     }
 }
 
+/// A duration as the pictures write it, for people: `850ns`, `13.207µs`, `4.250ms`, `2.001s`
+/// (three decimals, truncated, of the largest unit that fits). For pages of your own that
+/// should read like the pictures.
+pub fn format_duration(duration: Duration) -> String {
+    time::human(duration)
+}
+
+/// A wall-clock time as the pictures write it: RFC 3339 in UTC with microseconds, e.g.
+/// `2022-12-12T20:00:32.254054Z` (no time-zone database needed).
+pub fn format_time(time: std::time::SystemTime) -> String {
+    time::rfc3339(time)
+}
+
 impl<X: Mode> JobInstance<X> {
     /// The instance as a Graphviz DOT graph, coloured by state: see
     /// [`JobSnapshot::to_dot`]. Callable at any moment, also while the job runs.
