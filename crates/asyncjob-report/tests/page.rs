@@ -498,10 +498,14 @@ fn random_graphs_are_laid_out_whole() {
             let parents: Vec<_> = match i {
                 0 => Vec::new(),
                 _ => {
-                    let mut picked: Vec<usize> = (0..random.below(4)).map(|_| random.below(i)).collect();
+                    let mut picked: Vec<usize> =
+                        (0..random.below(4)).map(|_| random.below(i)).collect();
                     picked.sort_unstable();
                     picked.dedup();
-                    picked.into_iter().map(|p: usize| handles[p].clone()).collect::<Vec<_>>()
+                    picked
+                        .into_iter()
+                        .map(|p: usize| handles[p].clone())
+                        .collect::<Vec<_>>()
                 }
             };
             let step = job.step(format!("s{i} {}", "x".repeat(random.below(30))));
@@ -510,24 +514,36 @@ fn random_graphs_are_laid_out_whole() {
                 (false, 0) => step
                     .after(&parents)
                     .run(|(), v: Vec<u32>| async move { Ok::<_, Error>(v.len() as u32) }),
-                (false, _) => step.wait_for(&parents).run(|()| async { Ok::<_, Error>(1u32) }),
+                (false, _) => step
+                    .wait_for(&parents)
+                    .run(|()| async { Ok::<_, Error>(1u32) }),
             };
             handles.push(handle.expect("a step"));
         }
-        let instance = job.seal().on(FuturesExecutor::new(pool.spawner())).start_local(());
+        let instance = job
+            .seal()
+            .on(FuturesExecutor::new(pool.spawner()))
+            .start_local(());
         pool.run_until(instance.wait()).expect("succeeds");
         let page = instance.to_html();
         let graph = page.split("<svg class=\"graph\"").nth(1).expect("a graph");
         let graph = graph.split("</svg>").next().expect("its end");
         for i in 0..steps {
-            assert!(graph.contains(&format!("data-step=\"{i}\"")), "case {case}: step {i} drawn");
+            assert!(
+                graph.contains(&format!("data-step=\"{i}\"")),
+                "case {case}: step {i} drawn"
+            );
         }
         let edges: usize = instance
             .steps()
             .iter()
             .map(|s| (s.data_dependencies.len() + s.ordering_dependencies.len()).max(1))
             .sum();
-        assert_eq!(graph.matches("<path class=\"edge").count(), edges, "case {case}: every edge");
+        assert_eq!(
+            graph.matches("<path class=\"edge").count(),
+            edges,
+            "case {case}: every edge"
+        );
         assert_only_own_markup(&page);
     }
 }
