@@ -160,7 +160,7 @@
 //!
 //! * `serde`: `Serialize` for [`JobSnapshot`] and what it holds (hand-written, no derive), for
 //!   a dashboard of your own.
-//! * `critical-path`: [`JobSnapshot::critical_path`] (and [`JobInstance::critical_path`]), the
+//! * `critical-path`: `JobSnapshot::critical_path` (and `JobInstance::critical_path`), the
 //!   chain of steps and waits that determined how long an instance took, and the pictures that
 //!   mark it (`to_dot_with_critical_path`, `to_mermaid_gantt_with_critical_path`); adds
 //!   `petgraph` to the dependencies. See `visual::critical_path`.

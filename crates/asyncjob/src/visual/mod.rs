@@ -8,6 +8,11 @@
 //! | a timeline, for Markdown | [`JobInstance::to_mermaid_gantt`](crate::JobInstance::to_mermaid_gantt) | per step: a "waiting" bar and a "running" bar |
 //! | a timeline, for tools | [`JobInstance::to_chrome_trace`](crate::JobInstance::to_chrome_trace) | per step a track, with its waiting, queued and running slices |
 //!
+//! With the `critical-path` feature, the `critical_path` module finds the chain of steps that
+//! determined an instance's total time, and `to_dot_with_critical_path` /
+//! `to_mermaid_gantt_with_critical_path` draw the instance with it marked (the `asyncjob-report`
+//! crate puts everything on one HTML page).
+//!
 //! Every instance rendering is also on [`JobSnapshot`] (the instance methods render
 //! [`JobInstance::snapshot`](crate::JobInstance::snapshot)), so a snapshot taken once, or kept,
 //! can be drawn in all three formats consistently. An instance can be drawn at any moment,
