@@ -215,39 +215,19 @@ pub(crate) fn render(snapshot: &JobSnapshot, max_graph_steps: usize) -> String {
     out.push_str("</section>\n");
 
     out.push_str("<section id=\"timeline\"><h2>Timeline</h2>\n<div class=\"legend\">");
-    let legend = [
-        ("waiting for dependencies", "#eceff3", "#c4cad3"),
-        (
-            "queued",
-            fill_color(StepState::Queued),
-            line_color(StepState::Queued),
-        ),
-        (
-            "running",
-            fill_color(StepState::Running),
-            line_color(StepState::Running),
-        ),
-        (
-            "succeeded",
-            fill_color(StepState::Succeeded),
-            line_color(StepState::Succeeded),
-        ),
-        (
-            "failed",
-            fill_color(StepState::Failed),
-            line_color(StepState::Failed),
-        ),
-        (
-            "cancelled",
-            fill_color(StepState::Cancelled),
-            line_color(StepState::Cancelled),
-        ),
-        (
-            "back-off",
-            fill_color(StepState::Retrying),
-            line_color(StepState::Retrying),
-        ),
-    ];
+    let bars = [
+        StepState::Queued,
+        StepState::Running,
+        StepState::Succeeded,
+        StepState::Recovered,
+        StepState::Failed,
+        StepState::Cancelled,
+    ]
+    .map(|state| (state.as_str(), fill_color(state), line_color(state)));
+    let retrying = StepState::Retrying;
+    let backoff = ("back-off", fill_color(retrying), line_color(retrying));
+    let waiting = ("waiting for dependencies", "#eceff3", "#c4cad3");
+    let legend = std::iter::once(waiting).chain(bars).chain([backoff]);
     for (what, fill, line) in legend {
         let _ = write!(
             out,

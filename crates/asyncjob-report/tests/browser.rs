@@ -162,7 +162,6 @@ fn sql_report() -> String {
     })
 }
 
-
 #[test]
 fn the_sql_report_loads_without_errors_and_shows_every_step() {
     let test = "the_sql_report_loads_without_errors_and_shows_every_step";

@@ -4,10 +4,13 @@
 //!
 //! # What it is
 //!
-//! A step is *on the schedule* once it was ready: every one of its dependencies had succeeded,
-//! so it was queued ([`ready_offset`](StepSnapshot::ready_offset) is set). A step that was
-//! skipped, or cancelled while it still waited for its dependencies, never was: it took no time
-//! of its own and is never on the path.
+//! A step is *on the schedule* once it was ready: every one of its dependencies had ended in a
+//! way that lets it run (succeeded or recovered; for a dependency taken with `allow_failure`
+//! or `optional`, however it ended), so it was queued
+//! ([`ready_offset`](StepSnapshot::ready_offset) is set). A step that was skipped or omitted,
+//! or cancelled while it still waited for its dependencies, never was: it took no time of its
+//! own, and the path never ends at it (it can only be on it as such a dependency, ready at
+//! its end).
 //!
 //! 1. **The end.** The path ends at the step on the schedule that ended last. In a snapshot of
 //!    a job that has not finished, a step that has not ended counts as ending at the snapshot
@@ -272,8 +275,10 @@ impl JobSnapshot {
             let Some(step) = self.steps.get(index) else {
                 continue;
             };
-            let ready = step.ready_offset.unwrap_or(previous_end);
             let end = end_of(step);
+            // A step that never became ready is on the path only as a dependency taken with
+            // `allow_failure` or `optional` (it was skipped or omitted): it was decided at its end.
+            let ready = step.ready_offset.unwrap_or(end);
             let queued = step.start_offset.unwrap_or(end).saturating_sub(ready);
             let critical = CriticalStep {
                 index,
@@ -467,6 +472,27 @@ mod tests {
         assert_eq!(names(&path), ["fails"]);
         assert_eq!(path.steps[0].state, StepState::Failed);
         assert_eq!(path.total, ms(40));
+    }
+
+    #[test]
+    fn a_skipped_dependency_taken_however_it_ended_is_ready_at_its_end() {
+        // "a" fails at 10, "b" after it is skipped at 12, "c" takes "b" with `allow_failure`.
+        let steps = vec![
+            StepSnapshot {
+                state: StepState::Failed,
+                ..ran("a", &[], &[], (0, 0, 10))
+            },
+            skipped("b", &[0], 12),
+            ran("c", &[1], &[], (12, 13, 30)),
+        ];
+        let path = snapshot(steps, true).critical_path();
+        assert_eq!(names(&path), ["a", "b", "c"]);
+        let b = &path.steps[1];
+        assert_eq!(
+            (b.ready_offset, b.gap, b.queued, b.end()),
+            (ms(12), ms(2), ms(0), ms(12))
+        );
+        assert_eq!((path.steps[2].gap, path.steps[2].queued), (ms(0), ms(1)));
     }
 
     #[test]
