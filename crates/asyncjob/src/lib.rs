@@ -77,7 +77,9 @@
 //! let result = futures::executor::block_on(instance.result()).unwrap();
 //! assert_eq!(result, "3: 6 and 9");
 //!
-//! // Every step's state and timings stay readable.
+//! // The result resolves when "both" ends; "log" may still run. Once every step has ended,
+//! // every step's state and timings stay readable.
+//! futures::executor::block_on(instance.wait()).unwrap();
 //! for step in instance.steps() {
 //!     assert_eq!(step.state, StepState::Succeeded);
 //!     assert!(step.started_at.is_some());
