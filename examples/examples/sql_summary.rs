@@ -10,7 +10,9 @@
 //! * `instance.svg` and `job.svg`: both rendered by Graphviz, if `dot` is on the PATH;
 //! * `gantt.md`: the run as a Mermaid Gantt chart, in a Markdown code block (GitHub draws it);
 //! * `trace.json`: the run as a Chrome trace (open it in <https://ui.perfetto.dev>);
-//! * `snapshot.json`: the data behind the pictures, serialised (the core's `serde` feature).
+//! * `snapshot.json`: the data behind the pictures, serialised (the core's `serde` feature);
+//! * `report.html`: the report page (`asyncjob-report`): graph, timeline, steps and critical
+//!   path, in one self-contained file.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 use asyncjob_examples::print_steps;
 use asyncjob_examples::sql::{SQL_SUMMARY, SqlLib};
+use asyncjob_report::ReportExt as _;
 use asyncjob_tokio::TokioExecutor;
 
 type Error = Box<dyn std::error::Error>;
@@ -36,6 +39,9 @@ async fn main() -> Result<(), Error> {
 
     let instance = SQL_SUMMARY.on(executor).start(lib.clone());
     let summary = instance.result().await?;
+    // The result resolves when "Summarize" ends; the e-mail goes after it. Wait for every step,
+    // so that the pictures show the whole run.
+    instance.wait().await?;
 
     println!(
         "job {} ({}) succeeded: {summary:?}",
@@ -59,11 +65,12 @@ async fn main() -> Result<(), Error> {
     write("gantt.md", &gantt)?;
     write("trace.json", &snapshot.to_chrome_trace())?;
     write("snapshot.json", &serde_json::to_string_pretty(&snapshot)?)?;
+    write("report.html", &snapshot.to_html())?;
     let rendered = render_svg(&out_dir, "instance")? && render_svg(&out_dir, "job")?;
 
     let shown = std::path::absolute(&out_dir).unwrap_or_else(|_| out_dir.clone());
     println!(
-        "Wrote job.dot, instance.dot, gantt.md, trace.json and snapshot.json to {}",
+        "Wrote job.dot, instance.dot, gantt.md, trace.json, snapshot.json and report.html to {}",
         shown.display()
     );
     if rendered {

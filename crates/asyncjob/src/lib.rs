@@ -77,7 +77,9 @@
 //! let result = futures::executor::block_on(instance.result()).unwrap();
 //! assert_eq!(result, "3: 6 and 9");
 //!
-//! // Every step's state and timings stay readable.
+//! // The result resolves when "both" ends; "log" may still run. Once every step has ended,
+//! // every step's state and timings stay readable.
+//! futures::executor::block_on(instance.wait()).unwrap();
 //! for step in instance.steps() {
 //!     assert_eq!(step.state, StepState::Succeeded);
 //!     assert!(step.started_at.is_some());
@@ -160,6 +162,10 @@
 //!
 //! * `serde`: `Serialize` for [`JobSnapshot`] and what it holds (hand-written, no derive), for
 //!   a dashboard of your own.
+//! * `critical-path`: `JobSnapshot::critical_path` (and `JobInstance::critical_path`), the
+//!   chain of steps and waits that determined how long an instance took, and the pictures that
+//!   mark it (`to_dot_with_critical_path`, `to_mermaid_gantt_with_critical_path`); adds
+//!   `petgraph` to the dependencies. See `visual::critical_path`.
 //! * `tracing`: the `instrument` module, whose `TracingInterceptor` puts every attempt of a
 //!   step in a `tracing` span.
 //!
@@ -230,3 +236,6 @@ pub use state::events::{Event, EventItem, EventKind, EventStep, Events, EventsDi
 pub use state::items::ItemSnapshot;
 pub use state::{RetriedAttempt, StepState};
 pub use step::step_context::{Cancelled, Sleep, SpawnBlocking, StepContext};
+#[cfg(feature = "critical-path")]
+#[cfg_attr(docsrs, doc(cfg(feature = "critical-path")))]
+pub use visual::critical_path::{CriticalLink, CriticalPath, CriticalStep};

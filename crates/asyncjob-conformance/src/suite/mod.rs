@@ -31,6 +31,7 @@ pub mod attempt_timing;
 pub mod cancel;
 pub mod cancel_boundaries;
 pub mod cancel_races;
+pub mod critical_path;
 pub mod deadline;
 pub mod deadline_ends;
 pub mod destructor_panics;
@@ -338,6 +339,8 @@ macro_rules! __suite_behaviours {
             // Issue 14: graphs shaped at run time.
             shaped __suite_shaped,
             maps __suite_maps,
+            // Issue 19: the critical path.
+            critical_path __suite_critical_path,
         );
     };
     (@each $new:ident, $mode:ident; $($module:ident $tests:ident,)+) => {

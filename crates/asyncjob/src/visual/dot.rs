@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use super::escape::{LABEL_CHARS, dot_escape_into, dot_quoted, shorten};
-use super::{error_chain, fill_color, job_state, line_color, time};
+use super::{Marks, error_chain, fill_color, job_state, line_color, time};
 use crate::graph::definition::JobDefinition;
 use crate::instance::{JobSnapshot, StepSnapshot};
 use crate::mode::Mode;
@@ -60,7 +60,7 @@ impl<I, M: Mode> JobDefinition<I, M> {
                 live: None,
             })
             .collect();
-        render(&topology.name, &nodes, None)
+        render(&topology.name, &nodes, None, None)
     }
 }
 
@@ -76,6 +76,11 @@ impl JobSnapshot {
     /// dependencies, in the executor's queue, running and in back-off, the attempts, and the
     /// error with its causes, if any.
     pub fn to_dot(&self) -> String {
+        self.render_dot(None)
+    }
+
+    /// The instance DOT, with the steps and edges of `marks` (the critical path) marked.
+    pub(super) fn render_dot(&self, marks: Option<&Marks>) -> String {
         let nodes: Vec<Node<'_>> = self
             .steps
             .iter()
@@ -86,11 +91,21 @@ impl JobSnapshot {
                 live: Some(step),
             })
             .collect();
-        render(&self.name, &nodes, Some(self))
+        render(&self.name, &nodes, Some(self), marks)
     }
 }
 
-fn render(job: &str, nodes: &[Node<'_>], live: Option<&JobSnapshot>) -> String {
+/// Appended to the tooltip, and the attribute added, of what is on the critical path.
+const ON_PATH: &str = "\\non the critical path";
+const PATH_PEN: &str = " penwidth=3";
+
+fn render(
+    job: &str,
+    nodes: &[Node<'_>],
+    live: Option<&JobSnapshot>,
+    marks: Option<&Marks>,
+) -> String {
+    let on_path = |index: usize| marks.is_some_and(|marks| marks.step(index));
     let mut out = String::with_capacity(512 + nodes.len() * if live.is_some() { 400 } else { 160 });
     out.push_str("digraph ");
     dot_quoted(&mut out, job);
@@ -118,7 +133,7 @@ fn render(job: &str, nodes: &[Node<'_>], live: Option<&JobSnapshot>) -> String {
             out.push_str(" fillcolor=\"#f5f5f5\"");
         }
         Some(snapshot) => {
-            job_tooltip(&mut out, snapshot);
+            job_tooltip(&mut out, snapshot, marks);
             push_colours(&mut out, job_state(snapshot));
         }
     }
@@ -145,8 +160,11 @@ fn render(job: &str, nodes: &[Node<'_>], live: Option<&JobSnapshot>) -> String {
                 let _ = write!(out, "\\nstep {index}\"");
             }
             Some(step) => {
-                step_tooltip(&mut out, step, live);
+                step_tooltip(&mut out, step, live, on_path(index));
                 push_colours(&mut out, step.state);
+                if on_path(index) {
+                    out.push_str(PATH_PEN);
+                }
             }
         }
         out.push_str("]\n");
@@ -158,6 +176,9 @@ fn render(job: &str, nodes: &[Node<'_>], live: Option<&JobSnapshot>) -> String {
             let _ = write!(out, "  \"job\" -> \"s{index}\" [style=bold");
             if let Some(snapshot) = live {
                 push_edge_colour(&mut out, job_state(snapshot));
+            }
+            if marks.is_some_and(|marks| marks.first == Some(index)) {
+                out.push_str(PATH_PEN);
             }
             out.push_str("]\n");
         }
@@ -183,9 +204,16 @@ fn render(job: &str, nodes: &[Node<'_>], live: Option<&JobSnapshot>) -> String {
             if let Some(state) = parent_state {
                 let _ = write!(out, "\\nparent {state}");
             }
+            let edge_on_path = marks.is_some_and(|marks| marks.edge(parent, index));
+            if edge_on_path {
+                out.push_str(ON_PATH);
+            }
             out.push('"');
             if let Some(state) = parent_state {
                 push_edge_colour(&mut out, state);
+            }
+            if edge_on_path {
+                out.push_str(PATH_PEN);
             }
             out.push_str("]\n");
         }
@@ -207,7 +235,7 @@ fn push_edge_colour(out: &mut String, state: StepState) {
     let _ = write!(out, " color=\"{}\"", line_color(state));
 }
 
-fn job_tooltip(out: &mut String, snapshot: &JobSnapshot) {
+fn job_tooltip(out: &mut String, snapshot: &JobSnapshot, marks: Option<&Marks>) {
     out.push('"');
     dot_escape_into(out, &snapshot.name);
     out.push_str("\\ninstance: ");
@@ -223,10 +251,19 @@ fn job_tooltip(out: &mut String, snapshot: &JobSnapshot) {
         out.push_str("\\nerror: ");
         dot_escape_into(out, &error_chain(error));
     }
+    if let Some(marks) = marks {
+        let steps = marks.steps.iter().filter(|&&on| on).count();
+        let plural = if steps == 1 { "" } else { "s" };
+        let _ = write!(
+            out,
+            "\\ncritical path: {steps} step{plural}, {}",
+            time::human(marks.total)
+        );
+    }
     out.push('"');
 }
 
-fn step_tooltip(out: &mut String, step: &StepSnapshot, live: Option<&JobSnapshot>) {
+fn step_tooltip(out: &mut String, step: &StepSnapshot, live: Option<&JobSnapshot>, on_path: bool) {
     let elapsed = live.map(|snapshot| snapshot.elapsed);
     let so_far = if step.state.is_finished() {
         ""
@@ -273,6 +310,9 @@ fn step_tooltip(out: &mut String, step: &StepSnapshot, live: Option<&JobSnapshot
     if let Some(error) = &step.error {
         out.push_str("\\nerror: ");
         dot_escape_into(out, &error_chain(error));
+    }
+    if on_path {
+        out.push_str(ON_PATH);
     }
     out.push('"');
 }

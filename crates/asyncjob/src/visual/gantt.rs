@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::escape::{LABEL_CHARS, mermaid_text};
-use super::{job_state, time};
+use super::{Marks, job_state, time};
 use crate::instance::{JobSnapshot, StepSnapshot};
 use crate::state::StepState;
 
@@ -45,6 +45,11 @@ impl JobSnapshot {
     /// and other control characters with spaces, and names longer than 64 characters are cut
     /// with `…`. The title calls the instance `instance 3` rather than `#3`.
     pub fn to_mermaid_gantt(&self) -> String {
+        self.render_gantt(None)
+    }
+
+    /// The Gantt chart, with the sections of the steps of `marks` (the critical path) marked.
+    pub(super) fn render_gantt(&self, marks: Option<&Marks>) -> String {
         let span = self.elapsed;
         let (base_ms, axis) = if span < RELATIVE_SPAN {
             (0, "%S.%L")
@@ -64,21 +69,28 @@ impl JobSnapshot {
             Some(n) => n.to_string(),
             None => self.id.to_string(),
         };
-        let title = format!(
+        let mut title = format!(
             "{}, instance {id}, {} in {}",
             self.name,
             job_state(self),
             time::human(self.elapsed)
         );
+        if let Some(marks) = marks {
+            let _ = write!(title, ", critical path {}", time::human(marks.total));
+        }
         let _ = writeln!(out, "    title {}", mermaid_text(&title, 160, "job"));
         out.push_str("    dateFormat x\n");
         let _ = writeln!(out, "    axisFormat {axis}");
         out.push_str("    todayMarker off\n");
         for step in &self.steps {
             let fallback = format!("step {}", step.index);
+            let star = match marks {
+                Some(marks) if marks.step(step.index) => "★ ",
+                _ => "",
+            };
             let _ = writeln!(
                 out,
-                "    section {}",
+                "    section {star}{}",
                 mermaid_text(&step.name, LABEL_CHARS, &fallback)
             );
             for bar in bars(step, self.elapsed) {

@@ -8,6 +8,11 @@
 //! | a timeline, for Markdown | [`JobInstance::to_mermaid_gantt`](crate::JobInstance::to_mermaid_gantt) | per step: a "waiting" bar and a "running" bar |
 //! | a timeline, for tools | [`JobInstance::to_chrome_trace`](crate::JobInstance::to_chrome_trace) | per step a track, with its waiting, queued and running slices |
 //!
+//! With the `critical-path` feature, the `critical_path` module finds the chain of steps that
+//! determined an instance's total time, and `to_dot_with_critical_path` /
+//! `to_mermaid_gantt_with_critical_path` draw the instance with it marked (the `asyncjob-report`
+//! crate puts everything on one HTML page).
+//!
 //! Every instance rendering is also on [`JobSnapshot`] (the instance methods render
 //! [`JobInstance::snapshot`](crate::JobInstance::snapshot)), so a snapshot taken once, or kept,
 //! can be drawn in all three formats consistently. An instance can be drawn at any moment,
@@ -80,10 +85,15 @@
 //! most 64 of them: a chain that loops back ends before the first cause met again, and a cut
 //! chain ends in `: …`.
 
+use std::time::Duration;
+
 use crate::instance::{JobInstance, JobSnapshot};
 use crate::mode::Mode;
 use crate::state::StepState;
 
+#[cfg(feature = "critical-path")]
+#[cfg_attr(docsrs, doc(cfg(feature = "critical-path")))]
+pub mod critical_path;
 mod dot;
 mod escape;
 mod gantt;
@@ -126,6 +136,19 @@ pub fn line_color(state: StepState) -> &'static str {
     }
 }
 
+/// A duration as the pictures write it, for people: `850ns`, `13.207µs`, `4.250ms`, `2.001s`
+/// (three decimals, truncated, of the largest unit that fits). For pages of your own that
+/// should read like the pictures.
+pub fn format_duration(duration: Duration) -> String {
+    time::human(duration)
+}
+
+/// A wall-clock time as the pictures write it: RFC 3339 in UTC with microseconds, e.g.
+/// `2022-12-12T20:00:32.254054Z` (no time-zone database needed).
+pub fn format_time(time: std::time::SystemTime) -> String {
+    time::rfc3339(time)
+}
+
 impl<X: Mode> JobInstance<X> {
     /// The instance as a Graphviz DOT graph, coloured by state: see
     /// [`JobSnapshot::to_dot`]. Callable at any moment, also while the job runs.
@@ -141,6 +164,32 @@ impl<X: Mode> JobInstance<X> {
     /// The instance as Chrome trace-event JSON: see [`JobSnapshot::to_chrome_trace`].
     pub fn to_chrome_trace(&self) -> String {
         self.snapshot().to_chrome_trace()
+    }
+}
+
+/// What a picture marks as the critical path: made from a
+/// [`CriticalPath`](critical_path::CriticalPath) (the `critical-path` feature; without it,
+/// nothing is marked and this is never made).
+#[cfg_attr(not(feature = "critical-path"), allow(dead_code))]
+pub(crate) struct Marks {
+    /// By step index: on the path.
+    steps: Vec<bool>,
+    /// The dependencies the path follows, `(parent, child)`.
+    edges: std::collections::HashSet<(usize, usize)>,
+    /// The path's first step.
+    first: Option<usize>,
+    /// The path's total.
+    total: Duration,
+}
+
+#[cfg_attr(not(feature = "critical-path"), allow(dead_code))]
+impl Marks {
+    fn step(&self, index: usize) -> bool {
+        self.steps.get(index).copied().unwrap_or(false)
+    }
+
+    fn edge(&self, parent: usize, child: usize) -> bool {
+        self.edges.contains(&(parent, child))
     }
 }
 
