@@ -33,9 +33,11 @@
 //! do not flake on a loaded machine. A watchdog turns a hang into a failure that names the test.
 //!
 //! One behaviour is a property test: [`random_dags_match_the_model`] runs random DAGs of up to
-//! 200 steps (every kind of dependency; errors, panics, hangs, retries, timeouts; in about three
-//! cases in five a `cancel()`, fail-fast or a deadline at a random point) and checks every
-//! step's end, attempts, inputs and ordering against a reference model (see the `model`
+//! 200 steps (every kind of dependency, taken plainly, as optional or with allow_failure;
+//! errors, panics, hangs, retries, timeouts, conditions, fallbacks; sequential mode in one case
+//! in six; in about three cases in five a `cancel()`, fail-fast or a deadline at a random point)
+//! and checks every step's end, attempts, inputs and ordering against a reference model (see
+//! the `model`
 //! module's documentation in `src/model.rs`), in both definition modes;
 //! [`random_dags_match_the_model_with_spawn_faults`] runs it on a [`FaultyHarness`] whose
 //! executor fails one spawn. The model test runs 256 cases per executor and mode; two

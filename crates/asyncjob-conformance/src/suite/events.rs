@@ -7,19 +7,67 @@ use std::collections::HashMap;
 
 use asyncjob::{Event, EventKind, JobError, JobSnapshot, StepState};
 
+/// How a step takes one of its dependencies, for [`check_log_with`]: a plain handle in `after`
+/// or `wait_for`, one wrapped in [`optional`](asyncjob::optional), or one wrapped in
+/// [`allow_failure`](asyncjob::allow_failure). Ordered as the kinds are grouped when a test
+/// passes one `Vec` of each (plain first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Edge {
+    /// A plain dependency: it must end with an output (succeed, or recover).
+    Strict,
+    /// `optional(&h)`: it may also be omitted (the step then receives `None`).
+    Optional,
+    /// `allow_failure(&h)`: it may end in any way but cancelled (the step receives `Err`).
+    Tolerant,
+}
+
+impl Edge {
+    /// Whether a dependency that ended in `state` lets the step run (rather than skip, omit
+    /// or, cancelled, leave it to the cancellation).
+    pub fn lets_run(self, state: StepState) -> bool {
+        match state {
+            StepState::Succeeded | StepState::Recovered => true,
+            StepState::Omitted => self != Edge::Strict,
+            StepState::Failed | StepState::Skipped => self == Edge::Tolerant,
+            _ => false,
+        }
+    }
+}
+
 /// The problems of the event log `events` of a finished run whose final snapshot is
-/// `snapshot` and whose `wait()` returned `result`; empty if there are none.
-///
-/// Checks that offsets never decrease along the log, and for every step: its events are numbered 1, 2, …;
-/// each is a transition the state machine allows from the state before it (from `Waiting`);
-/// `Running` attempts count up from 1, one per retry; its last event enters its final state
-/// in `snapshot`, and it has as many `Running` events as `snapshot` counts attempts. Across
-/// steps: a step's `Queued` comes after the `Succeeded` of each of its dependencies; the log
-/// ends with exactly one `JobEnded`, whose outcome is `result`.
+/// `snapshot` and whose `wait()` returned `result`; empty if there are none. It does not know
+/// how each step takes its dependencies ([`check_log_with`] does), so a `Queued` only has to
+/// come after each dependency's end, whatever it was but `Cancelled`.
 pub fn check_log(
     events: &[Event],
     snapshot: &JobSnapshot,
     result: &Result<(), JobError>,
+) -> Vec<String> {
+    check_log_with(events, snapshot, result, |_, _| None)
+}
+
+/// The problems of the event log `events` of a finished run whose final snapshot is
+/// `snapshot` and whose `wait()` returned `result`, where `edge(step, dependency)` says how
+/// `step` takes `dependency` (`None`: unknown); empty if there are none.
+///
+/// Checks that offsets never decrease along the log, and for every step: its events are
+/// numbered 1, 2, …; each is a transition the state machine allows from the state before it
+/// (from `Waiting`; `Waiting → Omitted` for a step omitted after a dependency,
+/// `Running → Omitted` for one whose condition did not hold, `Running → Recovered` for one its
+/// fallback recovered); `Running` attempts count up from 1, one per retry; its last event
+/// enters its final state in `snapshot`, and it has as many `Running` events as `snapshot`
+/// counts attempts (or one and no attempt: its condition ended it). Across steps: a step's
+/// `Queued` comes after the end of each of its dependencies, an end that lets it run
+/// ([`Edge::lets_run`]); a step skipped or omitted without running comes after the end of a
+/// dependency that ends it so (a failed or skipped one, an omitted one); the items of a map
+/// step are numbered apart, move (`Running ⇄ Retrying`, then an end) while their map runs, and
+/// end where the snapshot says; the log ends with exactly one `JobEnded`, whose outcome is
+/// `result`.
+pub fn check_log_with(
+    events: &[Event],
+    snapshot: &JobSnapshot,
+    result: &Result<(), JobError>,
+    edge: impl Fn(usize, usize) -> Option<Edge>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let steps = snapshot.steps.len();
@@ -27,7 +75,8 @@ pub fn check_log(
     let mut seq = vec![0u32; steps];
     let mut last_offset = std::time::Duration::ZERO;
     let mut attempt = vec![0u32; steps];
-    let mut succeeded_at: HashMap<usize, usize> = HashMap::new();
+    // The final state of each step whose end has been logged.
+    let mut ended_as: HashMap<usize, StepState> = HashMap::new();
     // The items of map steps: state, seq and attempt per (step, item position).
     let mut items: HashMap<(usize, usize), (StepState, u32, u32)> = HashMap::new();
     let mut ended = None;
@@ -129,6 +178,12 @@ pub fn check_log(
                 meta.name, state[i]
             ));
         }
+        let dependencies = || {
+            meta.data_dependencies
+                .iter()
+                .chain(&meta.ordering_dependencies)
+                .copied()
+        };
         match &event.kind {
             EventKind::Running { attempt: n } => {
                 if *n != attempt[i] + 1 {
@@ -146,23 +201,51 @@ pub fn check_log(
                 ));
             }
             EventKind::Queued => {
-                for &dependency in meta
-                    .data_dependencies
-                    .iter()
-                    .chain(&meta.ordering_dependencies)
-                {
-                    if !succeeded_at.contains_key(&dependency) {
-                        problems.push(format!(
-                            "{}: queued (event {position}) before its dependency {dependency} succeeded",
-                            meta.name
-                        ));
+                for dependency in dependencies() {
+                    let lets_run = |end: StepState| match edge(i, dependency) {
+                        Some(edge) => edge.lets_run(end),
+                        None => end.is_finished() && end != StepState::Cancelled,
+                    };
+                    match ended_as.get(&dependency) {
+                        Some(&end) if lets_run(end) => {}
+                        end => problems.push(format!(
+                            "{}: queued (event {position}) after its dependency {dependency} \
+                             ended {}",
+                            meta.name,
+                            end.map_or("not yet".to_owned(), |end| format!("{end}"))
+                        )),
                     }
                 }
             }
-            EventKind::Succeeded => {
-                succeeded_at.insert(i, position);
+            // Skipped or omitted before it ran: by a dependency that had ended so.
+            EventKind::Skipped { .. } | EventKind::Omitted { .. }
+                if state[i] == StepState::Waiting =>
+            {
+                let omitted = next == StepState::Omitted;
+                let ends_it = |dependency: usize| {
+                    let end = ended_as.get(&dependency).copied();
+                    let fits = match end {
+                        Some(StepState::Omitted) => omitted,
+                        Some(StepState::Failed | StepState::Skipped) => !omitted,
+                        _ => false,
+                    };
+                    fits && end.is_some_and(|end| {
+                        edge(i, dependency).is_none_or(|edge| !edge.lets_run(end))
+                    })
+                };
+                if !dependencies().any(ends_it) {
+                    problems.push(format!(
+                        "{}: {next} (event {position}) before any dependency ended in a way \
+                         that {}",
+                        meta.name,
+                        if omitted { "omits it" } else { "skips it" }
+                    ));
+                }
             }
             _ => {}
+        }
+        if next.is_finished() {
+            ended_as.insert(i, next);
         }
         state[i] = next;
     }
@@ -184,7 +267,14 @@ pub fn check_log(
                 meta.name, state[i], meta.state
             ));
         }
-        if attempt[i] != meta.attempts {
+        // A step its condition ended started (one `Running`) and made no attempt.
+        let ended_by_condition = attempt[i] == 1
+            && meta.attempts == 0
+            && matches!(
+                meta.state,
+                StepState::Omitted | StepState::Failed | StepState::Cancelled
+            );
+        if attempt[i] != meta.attempts && !ended_by_condition {
             problems.push(format!(
                 "{}: {} Running events, the snapshot counts {} attempts",
                 meta.name, attempt[i], meta.attempts
@@ -214,9 +304,12 @@ fn allowed(from: StepState, to: StepState) -> bool {
     use StepState::*;
     matches!(
         (from, to),
-        (Waiting, Queued | Skipped | Cancelled)
+        (Waiting, Queued | Skipped | Omitted | Cancelled)
             | (Queued, Running | Failed | Cancelled)
-            | (Running, Retrying | Succeeded | Failed | Cancelled)
+            | (
+                Running,
+                Retrying | Succeeded | Recovered | Failed | Omitted | Cancelled
+            )
             | (Retrying, Running | Failed | Cancelled)
     )
 }

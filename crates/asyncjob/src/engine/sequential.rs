@@ -35,6 +35,12 @@ pub(super) fn next<X: Sealed>(
             run.machine.dependency_done(child);
         }
     }
+    // Once a cancellation is under way it ends every step still waiting (the driver would not
+    // start one anyway). Queuing the next one would log it `Queued` after a step before it, a
+    // dependency perhaps, ended `Cancelled` (its driver saw the cancellation first).
+    if run.machine.is_cancel_requested() {
+        return None;
+    }
     let now = run.now();
     (after + 1..run.machine.len())
         .find(|&next| run.machine.queue(next, now))

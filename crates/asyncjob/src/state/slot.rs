@@ -502,6 +502,15 @@ impl StepSlot {
         let attempts = match self.attempts.load(Ordering::Acquire) {
             // An omitted step's function was not called.
             _ if ph == OMITTED => 0,
+            // Nor that of a step its condition ended (it panicked, or did not hold and a
+            // cancellation ended the step `Cancelled`): started, it made no attempt.
+            0 if self
+                .error
+                .get()
+                .is_some_and(|error| error.attempts() == 0 || error.is_omitted()) =>
+            {
+                0
+            }
             0 => u32::from(started.is_some()),
             n => n,
         };
