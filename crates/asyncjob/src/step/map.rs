@@ -3,11 +3,8 @@
 //! the map's own future, at most its limit at a time — and collect the outputs in item order.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures_util::FutureExt;
-use futures_util::future::Either;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::cell::{OutputCell, StepCell, StepResult};
@@ -21,7 +18,7 @@ use crate::mode::{Local, Mode, OutputRef, Sendable};
 use crate::state::events::EventKind;
 use crate::state::items::ItemTable;
 
-use super::{Failure, context, yield_now};
+use super::{Failure, attempt, context, yield_now};
 
 /// Ends the items that had not ended when the map's future goes (the run was cancelled, or
 /// the executor dropped the map): they end `Cancelled`.
@@ -151,13 +148,14 @@ where
     let mut number: u32 = 1;
     loop {
         context::item(table, position, EventKind::Running { attempt: number });
-        let failure = match attempt(&map.function, input.clone(), item.clone(), map.timeout).await {
-            Ok(output) => {
-                context::item(table, position, EventKind::Succeeded);
-                return (position, Ok(output));
-            }
-            Err(failure) => failure,
-        };
+        let failure =
+            match attempt(&map.function, (), input.clone(), item.clone(), map.timeout).await {
+                Ok(output) => {
+                    context::item(table, position, EventKind::Succeeded);
+                    return (position, Ok(output));
+                }
+                Err(failure) => failure,
+            };
         let delay = match failure {
             Failure::Internal(_) => None,
             _ => map
@@ -197,41 +195,6 @@ where
             }
         }
         number = number.saturating_add(1);
-    }
-}
-
-/// One attempt of one item: call the function, await it against the timeout, catch panics.
-async fn attempt<I, T, F, Fut, O, E>(
-    function: &F,
-    input: I,
-    item: T,
-    timeout: Option<std::time::Duration>,
-) -> Result<O, Failure>
-where
-    F: Fn(I, T) -> Fut,
-    Fut: Future<Output = Result<O, E>>,
-    E: Into<BoxError>,
-{
-    let future = std::panic::catch_unwind(AssertUnwindSafe(|| function(input, item)))
-        .map_err(Failure::panic)?;
-    let caught = AssertUnwindSafe(future).catch_unwind();
-    let outcome = match timeout {
-        None => caught.await,
-        Some(limit) => {
-            let Some(sleep) = context::sleep(limit) else {
-                return Err(Failure::Internal("a step's timer is missing"));
-            };
-            let caught = std::pin::pin!(caught);
-            match futures_util::future::select(caught, sleep).await {
-                Either::Left((outcome, _)) => outcome,
-                Either::Right(((), _)) => return Err(Failure::TimedOut(limit)),
-            }
-        }
-    };
-    match outcome {
-        Ok(Ok(output)) => Ok(output),
-        Ok(Err(error)) => Err(Failure::Error(error.into())),
-        Err(panic) => Err(Failure::panic(panic)),
     }
 }
 

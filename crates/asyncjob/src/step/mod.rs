@@ -167,7 +167,7 @@ where
 /// One attempt: call the function (now), then await its future (against the timeout, if any),
 /// catching errors and panics. The call happens before the returned future exists, so the
 /// arguments are never held across an `.await`.
-fn attempt<I, A, F, Fut, O, E>(
+pub(crate) fn attempt<I, A, F, Fut, O, E>(
     function: &F,
     context: F::Context,
     input: I,
