@@ -211,6 +211,7 @@ mod instance;
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub mod instrument;
+pub mod prelude;
 pub mod visual;
 
 pub use error::{BoxError, DefinitionError, DefinitionErrorKind, JobError, JobErrorKind};
@@ -219,8 +220,8 @@ pub use graph::definition::{JobDefinition, JobWithResult, StepInfo};
 pub use graph::extras::{Always, Condition, Fallback, FallbackWith, NoFallback, When, WhenInput};
 pub use graph::map::{ByPosition, ItemKey, KeyWith, MapBuilder};
 pub use graph::parents::{
-    AllowFailure, Dependencies, IntoParents, Optional, Parents, SendParents, Single, allow_failure,
-    optional,
+    After, AllowFailure, Dependencies, IntoParents, Optional, Parents, SendParents, Single,
+    allow_failure, optional,
 };
 pub use id::JobId;
 pub use instance::{

@@ -17,7 +17,7 @@ use crate::retry::RetryPolicy;
 use super::definition::{JobDefinition, StepDef};
 use super::extras::{Always, Condition, Fallback, FallbackWith, NoFallback, When, WhenInput};
 pub use super::handle::StepHandle;
-use super::parents::{Dependencies, IntoParents, Parents, SendParents};
+use super::parents::{After, Dependencies, IntoParents, Parents, SendParents};
 use crate::topology::{Edge, StepMeta, Topology};
 
 /// Builds a job definition, one step at a time, then [`seal`](Self::seal)s it.
@@ -353,8 +353,11 @@ impl<'a, I, M: Mode, F> StepBuilder<'a, I, M, NoParents, Always, F> {
     /// outputs), a `Vec` or slice of handles of one type (a `Vec` of outputs), a handle taken
     /// as [`optional`](crate::optional) or with [`allow_failure`](crate::allow_failure), or any
     /// mix of these in a tuple. See [`IntoParents`].
-    pub fn after<P: IntoParents>(self, parents: P) -> StepBuilder<'a, I, M, P::Parents, Always, F> {
-        self.rebuild(|_, _, kept| (parents.into_parents(), Always, kept))
+    pub fn after<P: IntoParents>(
+        self,
+        parents: P,
+    ) -> StepBuilder<'a, I, M, After<P::Parents>, Always, F> {
+        self.rebuild(|_, _, kept| (After(parents.into_parents()), Always, kept))
     }
 
     /// Makes the step conditional: when its dependencies allow it to run, `condition` is asked

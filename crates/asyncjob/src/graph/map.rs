@@ -15,7 +15,7 @@ use crate::retry::RetryPolicy;
 use super::builder::{NoParents, StepBuilder, StepOptions, Types};
 use super::extras::{Always, NoFallback};
 use super::handle::StepHandle;
-use super::parents::Dependencies;
+use super::parents::{After, Dependencies};
 
 mod private {
     pub trait Sealed {}
@@ -106,7 +106,7 @@ impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents, Always, NoFallback> {
 
 /// Describes a map step: made by [`StepBuilder::map`], added by `run`.
 pub struct MapBuilder<'a, I, M: Mode, C, K = ByPosition> {
-    pub(crate) step: StepBuilder<'a, I, M, StepHandle<C>>,
+    pub(crate) step: StepBuilder<'a, I, M, After<StepHandle<C>>>,
     pub(crate) key: K,
     pub(crate) limit: Option<usize>,
 }
@@ -225,12 +225,14 @@ where
         E: Into<BoxError> + 'static,
     {
         let (key, limit) = (self.key, self.limit);
-        self.step
-            .finish_step::<Vec<O>, C>(true, move |parent, options, Always, NoFallback| {
+        self.step.finish_step::<Vec<O>, C>(
+            true,
+            move |After(parent), options, Always, NoFallback| {
                 Box::new(MapNode::<C, F, K, Fut, O, E>::new(
                     parent, function, key, limit, options,
                 ))
-            })
+            },
+        )
     }
 }
 
@@ -255,11 +257,13 @@ where
         E: Into<BoxError> + 'static,
     {
         let (key, limit) = (self.key, self.limit);
-        self.step
-            .finish_step::<Vec<O>, C>(true, move |parent, options, Always, NoFallback| {
+        self.step.finish_step::<Vec<O>, C>(
+            true,
+            move |After(parent), options, Always, NoFallback| {
                 Box::new(MapNode::<C, F, K, Fut, O, E>::new(
                     parent, function, key, limit, options,
                 ))
-            })
+            },
+        )
     }
 }
