@@ -226,7 +226,7 @@ pub use graph::parents::{
 pub use id::JobId;
 pub use instance::{
     CancelOnDrop, ExecutorTimer, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot,
-    Runner, StepOutput, StepSnapshot, TimerSource, Wait,
+    Runner, StartMode, StepOutput, StepSnapshot, StepTimes, TimerSource, Wait,
 };
 pub use mode::{Local, Mode, Sendable};
 pub use rt::{
