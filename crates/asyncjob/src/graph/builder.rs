@@ -14,7 +14,7 @@ use crate::intercept::{Interceptor, Interceptors};
 use crate::mode::{Local, Mode, Sendable};
 use crate::retry::RetryPolicy;
 
-use super::definition::{JobDefinition, StepDef};
+use super::definition::JobDefinition;
 use super::extras::{Always, Condition, Fallback, FallbackWith, NoFallback, When, WhenInput};
 pub use super::handle::StepHandle;
 use super::parents::{After, Dependencies, IntoParents, Parents, SendParents};
@@ -32,7 +32,7 @@ pub struct JobBuilder<I, M: Mode = Sendable> {
     id: u64,
     name: Arc<str>,
     steps: Vec<StepMeta>,
-    nodes: Vec<Box<dyn StepDef<I, M>>>,
+    nodes: Vec<Box<M::Node<I>>>,
     names: HashSet<Arc<str>>,
     interceptors: Interceptors,
     fail_fast: bool,
@@ -209,7 +209,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
         name: Arc<str>,
         (data, order): Edges,
         needs_context: bool,
-        node: Box<dyn StepDef<I, M>>,
+        node: Box<M::Node<I>>,
     ) -> usize {
         let index = self.steps.len();
         for &(parent, edge) in data.iter().chain(&order) {
@@ -452,7 +452,7 @@ impl<'a, I, M: Mode, P: Dependencies, C, F> StepBuilder<'a, I, M, P, C, F> {
     pub(crate) fn finish_step<O, A>(
         self,
         with_context: bool,
-        make: impl FnOnce(P, StepOptions, C, F) -> Box<dyn StepDef<I, M>>,
+        make: impl FnOnce(P, StepOptions, C, F) -> Box<M::Node<I>>,
     ) -> Result<StepHandle<O>, DefinitionError>
     where
         C: Condition<I, A>,
@@ -596,7 +596,7 @@ where
     /// As for the [`Sendable`] mode's `run`.
     pub fn run<F, Fut, O, E>(self, function: F) -> Result<StepHandle<O>, DefinitionError>
     where
-        F: Fn(I) -> Fut + Send + Sync + 'static,
+        F: Fn(I) -> Fut + 'static,
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
@@ -626,7 +626,7 @@ where
     /// As for the [`Sendable`] mode's `run`.
     pub fn run<F, Fut, O, E>(self, function: F) -> Result<StepHandle<O>, DefinitionError>
     where
-        F: Fn(I, P::Output) -> Fut + Send + Sync + 'static,
+        F: Fn(I, P::Output) -> Fut + 'static,
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,

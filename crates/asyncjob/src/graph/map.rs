@@ -251,7 +251,7 @@ where
     /// As for [`StepBuilder::run`].
     pub fn run<F, Fut, O, E>(self, function: F) -> Result<StepHandle<Vec<O>>, DefinitionError>
     where
-        F: Fn(I, C::Item) -> Fut + Send + Sync + 'static,
+        F: Fn(I, C::Item) -> Fut + 'static,
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,

@@ -91,7 +91,7 @@ where
     /// As for [`run`](Self::run).
     pub fn try_run<F, Fut, O>(self, function: F) -> Result<StepHandle<O>, DefinitionError>
     where
-        F: Fn(I) -> Fut + Send + Sync + 'static,
+        F: Fn(I) -> Fut + 'static,
         Fut: Future<Output = Result<O, BoxError>> + 'static,
         O: Clone + 'static,
         Fb: Fallback<O>,
@@ -114,7 +114,7 @@ where
     /// As for [`run`](Self::run).
     pub fn try_run<F, Fut, O>(self, function: F) -> Result<StepHandle<O>, DefinitionError>
     where
-        F: Fn(I, P::Output) -> Fut + Send + Sync + 'static,
+        F: Fn(I, P::Output) -> Fut + 'static,
         Fut: Future<Output = Result<O, BoxError>> + 'static,
         O: Clone + 'static,
         Fb: Fallback<O>,
@@ -161,7 +161,7 @@ where
     /// As for [`StepBuilder::run`].
     pub fn try_run<F, Fut, O>(self, function: F) -> Result<StepHandle<Vec<O>>, DefinitionError>
     where
-        F: Fn(I, C::Item) -> Fut + Send + Sync + 'static,
+        F: Fn(I, C::Item) -> Fut + 'static,
         Fut: Future<Output = Result<O, BoxError>> + 'static,
         O: Clone + 'static,
     {

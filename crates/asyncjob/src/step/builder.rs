@@ -105,7 +105,7 @@ where
         function: F,
     ) -> Result<StepHandle<O>, DefinitionError>
     where
-        F: Fn(StepContext, I) -> Fut + Send + Sync + 'static,
+        F: Fn(StepContext, I) -> Fut + 'static,
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
@@ -138,7 +138,7 @@ where
         function: F,
     ) -> Result<StepHandle<O>, DefinitionError>
     where
-        F: Fn(StepContext, I, P::Output) -> Fut + Send + Sync + 'static,
+        F: Fn(StepContext, I, P::Output) -> Fut + 'static,
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
