@@ -589,7 +589,8 @@ where
     C: Condition<I, ()>,
 {
     /// Adds the step with its function, which receives the job input and returns a future of
-    /// `Result<O, E>`; the future and `O` need not be `Send`. Returns the step's typed handle.
+    /// `Result<O, E>`; the function (which may capture an `Rc`), its future and `O` need not be
+    /// `Send`. Returns the step's typed handle.
     ///
     /// # Errors
     ///
@@ -618,8 +619,9 @@ where
     P: Parents<Local>,
     C: Condition<I, P::Output>,
 {
-    /// Adds the step with its function, which receives the job input and the outputs of the
-    /// step's parents; the future and `O` need not be `Send`. Returns the step's typed handle.
+    /// Adds the step with its function, which receives the job input and the outputs of the step's
+    /// parents; the function (which may capture an `Rc`), its future and `O` need not be `Send`.
+    /// Returns the step's typed handle.
     ///
     /// # Errors
     ///

@@ -18,7 +18,7 @@ pub(crate) use crate::mode::private::StepDef;
 /// any number of times, concurrently. A definition of `Send` steps (the default mode) is
 /// `Send + Sync` and lives happily in a `static` [`LazyLock`](std::sync::LazyLock); a
 /// [local](crate::Local) one, whose step functions may capture `Rc`s, stays on its thread.
-/// [`on(executor)`](Self::on) prepares a run, and [`on(executor)`](Self::on) prepares a run, and
+/// [`on(executor)`](Self::on) prepares a run, and
 /// [`Runner::start`](crate::Runner::start) (on an [`Executor`](crate::Executor)) or
 /// [`Runner::start_local`](crate::Runner::start_local) (on a
 /// [`LocalExecutor`](crate::LocalExecutor)) starts it.

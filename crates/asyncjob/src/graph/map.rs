@@ -243,8 +243,8 @@ where
     C::Item: Clone + 'static,
     K: ItemKey<C::Item>,
 {
-    /// Adds the map with its function; the future and `O` need not be `Send`. See the
-    /// [`Sendable`] mode's `run`.
+    /// Adds the map with its function; the function (which may capture an `Rc`), its future and `O`
+    /// need not be `Send`. See the [`Sendable`] mode's `run`.
     ///
     /// # Errors
     ///

@@ -83,8 +83,9 @@ where
     I: Clone + 'static,
     C: Condition<I, ()>,
 {
-    /// As [`run`](Self::run), for a function whose error is a [`BoxError`]; the future and
-    /// `O` need not be `Send`. See the [`Sendable`] mode's `try_run`.
+    /// As [`run`](Self::run), for a function whose error is a [`BoxError`]; the function (which may
+    /// capture an `Rc`), its future and `O` need not be `Send`. See the [`Sendable`] mode's
+    /// `try_run`.
     ///
     /// # Errors
     ///
@@ -106,8 +107,9 @@ where
     P: Parents<Local>,
     C: Condition<I, P::Output>,
 {
-    /// As [`run`](Self::run), for a function whose error is a [`BoxError`]; the future and
-    /// `O` need not be `Send`. See the [`Sendable`] mode's `try_run`.
+    /// As [`run`](Self::run), for a function whose error is a [`BoxError`]; the function (which may
+    /// capture an `Rc`), its future and `O` need not be `Send`. See the [`Sendable`] mode's
+    /// `try_run`.
     ///
     /// # Errors
     ///
@@ -153,8 +155,8 @@ where
     C::Item: Clone + 'static,
     K: ItemKey<C::Item>,
 {
-    /// As [`run`](Self::run), for a function whose error is a [`BoxError`]; the future and
-    /// `O` need not be `Send`.
+    /// As [`run`](Self::run), for a function whose error is a [`BoxError`]; the function (which may
+    /// capture an `Rc`), its future and `O` need not be `Send`.
     ///
     /// # Errors
     ///

@@ -478,9 +478,9 @@ where
 }
 
 /// The `StepDef` of a step node in one mode: the same body, under the mode's bounds (`Send`
-/// ones for [`Sendable`], whose step functions are also `Send + Sync`: its definitions are) and
-/// in the mode's cell; one impl for plain functions, which run the
-/// small body unless they have a policy, one for functions that take the step context.
+/// ones for [`Sendable`], whose step functions are also `Send + Sync`, as its definitions are)
+/// and in the mode's cell; one impl for plain functions, which run the small body unless they
+/// have a policy, one for functions that take the step context.
 macro_rules! step_def {
     ($mode:ty, send: $send:literal, functions: [$($fn_bounds:tt)*], where $($bounds:tt)*) => {
         impl<I, P, F, Fut, O, E, C, Fb> StepDef<I, $mode> for StepNode<P, F, Fut, O, E, C, Fb>
