@@ -100,7 +100,7 @@ pub use asyncjob;
 
 pub mod prelude {
     //! What a first job on async-std needs, in one `use`: the core's [`asyncjob::prelude`] and
-    //! [`AsyncStdExecutor`](crate::AsyncStdExecutor).
+    //! [`AsyncStdExecutor`].
     //!
     //! ```
     //! use asyncjob_async_std::prelude::*;

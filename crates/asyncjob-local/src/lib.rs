@@ -103,8 +103,8 @@ pub use asyncjob;
 
 pub mod prelude {
     //! What a first job on one thread (`!Send` steps) needs, in one `use`: the core's
-    //! [`asyncjob::prelude`], [`LocalRuntime`](crate::LocalRuntime) and
-    //! [`LocalHandle`](crate::LocalHandle).
+    //! [`asyncjob::prelude`], [`LocalRuntime`] and
+    //! [`LocalHandle`].
     //!
     //! ```
     //! use std::{cell::RefCell, rc::Rc};

@@ -97,7 +97,7 @@ pub use asyncjob;
 
 pub mod prelude {
     //! What a first job on smol needs, in one `use`: the core's [`asyncjob::prelude`] and
-    //! [`SmolExecutor`](crate::SmolExecutor).
+    //! [`SmolExecutor`].
     //!
     //! ```
     //! use std::sync::Arc;

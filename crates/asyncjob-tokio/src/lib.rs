@@ -127,7 +127,7 @@ pub use asyncjob;
 
 pub mod prelude {
     //! What a first job on Tokio needs, in one `use`: the core's [`asyncjob::prelude`] and
-    //! [`TokioExecutor`](crate::TokioExecutor).
+    //! [`TokioExecutor`].
     //!
     //! ```
     //! use asyncjob_tokio::prelude::*;
