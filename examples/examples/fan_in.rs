@@ -6,14 +6,17 @@
 //! steps are `Send`, and the definition runs here on `asyncjob-local`'s single-threaded runtime
 //! (a `Send` job runs on a local executor too; on tokio it would be `job.start(..)`).
 //!
+//! The steps are added with `try_run`, whose error type is `BoxError`: `Ok(value)` needs no
+//! annotation. Everything comes from one `use asyncjob_local::prelude::*;`.
+//!
 //! Run it with `cargo run -p asyncjob-examples --example fan_in [-- SHARDS]` (default 8).
 
 use std::ops::Range;
 use std::sync::Arc;
 
-use asyncjob::{BoxError, DefinitionError, JobBuilder, JobWithResult, StepHandle};
 use asyncjob_examples::print_steps;
-use asyncjob_local::LocalRuntime;
+// One dependency: asyncjob-local re-exports the core, and its prelude adds `LocalRuntime`.
+use asyncjob_local::prelude::*;
 
 /// The job input: the numbers to process, shared by every step.
 type Numbers = Arc<Vec<u64>>;
@@ -44,21 +47,23 @@ fn build(shards: usize) -> Result<SumOfSquares, DefinitionError> {
     let mut job = JobBuilder::<Numbers>::new("sum of squares");
 
     // One root step decides which part of the input each shard takes.
-    let plan = job.step("plan").run(move |numbers: Numbers| async move {
-        let len = numbers.len();
-        let ranges: Vec<Range<usize>> = (0..shards)
-            .map(|i| i * len / shards..(i + 1) * len / shards)
-            .collect();
-        Ok::<_, BoxError>(Arc::new(ranges))
-    })?;
+    let plan = job
+        .step("plan")
+        .try_run(move |numbers: Numbers| async move {
+            let len = numbers.len();
+            let ranges: Vec<Range<usize>> = (0..shards)
+                .map(|i| i * len / shards..(i + 1) * len / shards)
+                .collect();
+            Ok(Arc::new(ranges))
+        })?;
 
     // One step per shard, each after `plan`: as many as asked for, named at run time.
     let parts = (0..shards)
         .map(|shard| {
-            job.step(format!("shard {shard}")).after(&plan).run(
+            job.step(format!("shard {shard}")).after(&plan).try_run(
                 move |numbers: Numbers, ranges: Arc<Vec<Range<usize>>>| async move {
                     let part = &numbers[ranges[shard].clone()];
-                    Ok::<_, BoxError>(Partial {
+                    Ok(Partial {
                         count: part.len(),
                         sum_of_squares: part.iter().map(|n| n * n).sum(),
                     })
@@ -68,16 +73,16 @@ fn build(shards: usize) -> Result<SumOfSquares, DefinitionError> {
         .collect::<Result<Vec<_>, _>>()?;
 
     // One step after all of them: it receives a `Vec<Partial>`, in the order of `parts`.
-    let merge = job
-        .step("merge")
-        .after(&parts)
-        .run(|_, partials: Vec<Partial>| async move {
-            Ok::<_, BoxError>(Report {
-                shards: partials.len(),
-                count: partials.iter().map(|p| p.count).sum(),
-                sum_of_squares: partials.iter().map(|p| p.sum_of_squares).sum(),
-            })
-        })?;
+    let merge =
+        job.step("merge")
+            .after(&parts)
+            .try_run(|_, partials: Vec<Partial>| async move {
+                Ok(Report {
+                    shards: partials.len(),
+                    count: partials.iter().map(|p| p.count).sum(),
+                    sum_of_squares: partials.iter().map(|p| p.sum_of_squares).sum(),
+                })
+            })?;
 
     Ok(SumOfSquares {
         job: job.seal().with_result(&merge)?,

@@ -2,9 +2,10 @@
 //! `Rc`s across `.await`s and return `Rc`s. Such a job is built with `JobBuilder::new_local` and
 //! runs on the single-threaded executor of `asyncjob-local`.
 //!
-//! Step functions themselves are always `Send + Sync` (so that every definition can live in a
-//! `static`); whatever is `!Send` — here the cache and the local timer — comes in through the
-//! job input, which a local job may make `!Send`.
+//! Here whatever is `!Send` — the cache and the local timer — comes in through the job input,
+//! which a local job may make `!Send`, so that one definition serves runs with different
+//! caches. A local step function may also capture an `Rc` itself (a `move` closure); the
+//! definition is then `!Send` too, and lives in a `thread_local!` rather than a `static`.
 //!
 //! Run it with `cargo run -p asyncjob-examples --example local_not_send`.
 

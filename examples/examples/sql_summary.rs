@@ -3,7 +3,8 @@
 //! chart, and writes the pictures to a folder.
 //!
 //! Run it with `cargo run -p asyncjob-examples --example sql_summary [-- OUTPUT_DIR]`. The folder
-//! (by default `target/asyncjob-sql-summary`) gets:
+//! (by default `asyncjob-sql-summary` in `$CARGO_TARGET_DIR`, or in `target` if that is not set)
+//! gets:
 //!
 //! * `job.dot`: the definition, as Graphviz DOT;
 //! * `instance.dot`: this run, coloured by state, with times in the tooltips;
@@ -30,7 +31,7 @@ type Error = Box<dyn std::error::Error>;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Error> {
     let out_dir = std::env::args_os().nth(1).map_or_else(
-        || PathBuf::from("target/asyncjob-sql-summary"),
+        || asyncjob_examples::target_dir().join("asyncjob-sql-summary"),
         PathBuf::from,
     );
 

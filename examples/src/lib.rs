@@ -7,6 +7,18 @@ pub mod sql;
 
 use asyncjob::{JobInstance, Mode};
 
+/// Where the examples write their outputs: `$CARGO_TARGET_DIR` when it is set (as cargo reads
+/// it), else `target` (relative to the current directory, the workspace root under
+/// `cargo run`).
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(
+            || std::path::PathBuf::from("target"),
+            std::path::PathBuf::from,
+        )
+}
+
 /// Prints one line per step: name, state, time waiting for dependencies, time running.
 pub fn print_steps<X: Mode>(instance: &JobInstance<X>) {
     println!(

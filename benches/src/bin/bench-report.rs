@@ -6,10 +6,10 @@
 //! cargo run -p asyncjob-benches --release --bin bench-report -- [CRITERION_DIR [BASELINE...]]
 //! ```
 //!
-//! `CRITERION_DIR` defaults to `target/criterion`. Each `BASELINE` is a criterion baseline
-//! directory name (`new` for the last run, or a name given to `--save-baseline`); with several,
-//! each figure is the lowest of their medians (on a shared machine, the run least disturbed by
-//! other work). Default: `new`.
+//! `CRITERION_DIR` defaults to `criterion` in `$CARGO_TARGET_DIR` (`target/criterion` if that is
+//! not set). Each `BASELINE` is a criterion baseline directory name (`new` for the last run, or a
+//! name given to `--save-baseline`); with several, each figure is the lowest of their medians (on a
+//! shared machine, the run least disturbed by other work). Default: `new`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -143,11 +143,17 @@ fn startup_table(out: &mut String, root: &Results) {
     let _ = writeln!(out);
 }
 
+/// Where criterion writes its results: `criterion` in `$CARGO_TARGET_DIR`, or in `target`.
+fn default_root() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("criterion")
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let root = args
-        .next()
-        .map_or_else(|| PathBuf::from("target/criterion"), PathBuf::from);
+    let root = args.next().map_or_else(default_root, PathBuf::from);
     let mut baselines: Vec<String> = args.collect();
     if baselines.is_empty() {
         baselines.push("new".to_owned());

@@ -93,6 +93,33 @@ use std::time::{Duration, Instant};
 
 use asyncjob::{Blocking, BoxFuture, Executor, SpawnError, Timer};
 
+/// The core crate, re-exported: a user of this adapter needs no other dependency. Bring it into
+/// scope under its own name with `use asyncjob_async_std::asyncjob;` and write `asyncjob::…` as
+/// with a direct dependency.
+pub use asyncjob;
+
+pub mod prelude {
+    //! What a first job on async-std needs, in one `use`: the core's [`asyncjob::prelude`] and
+    //! [`AsyncStdExecutor`].
+    //!
+    //! ```
+    //! use asyncjob_async_std::prelude::*;
+    //!
+    //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    //! let mut job = JobBuilder::<u32>::new("double");
+    //! let double = job.step("double").try_run(|n| async move { Ok(n * 2) })?;
+    //! let job = job.seal().with_result(&double)?;
+    //!
+    //! let run = job.on(AsyncStdExecutor::new()).start(21);
+    //! assert_eq!(async_std::task::block_on(run.result())?, 42);
+    //! # Ok(())
+    //! # }
+    //! ```
+    pub use asyncjob::prelude::*;
+
+    pub use crate::AsyncStdExecutor;
+}
+
 /// The code block of the README, compiled and run as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

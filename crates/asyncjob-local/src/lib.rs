@@ -96,6 +96,41 @@ use std::time::Duration;
 
 use asyncjob::{Blocking, BoxFuture, Executor, LocalBoxFuture, LocalExecutor, SpawnError, Timer};
 
+/// The core crate, re-exported: a user of this adapter needs no other dependency. Bring it into
+/// scope under its own name with `use asyncjob_local::asyncjob;` and write `asyncjob::…` as
+/// with a direct dependency.
+pub use asyncjob;
+
+pub mod prelude {
+    //! What a first job on one thread (`!Send` steps) needs, in one `use`: the core's
+    //! [`asyncjob::prelude`], [`LocalRuntime`] and
+    //! [`LocalHandle`].
+    //!
+    //! ```
+    //! use std::{cell::RefCell, rc::Rc};
+    //! use asyncjob_local::prelude::*;
+    //!
+    //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    //! let mut job = JobBuilder::<u32>::new_local("double");
+    //! let double = job.step("double").try_run(|n| async move {
+    //!     let cell = Rc::new(RefCell::new(n)); // !Send, held across an await
+    //!     std::future::ready(()).await;
+    //!     let doubled = *cell.borrow() * 2;
+    //!     Ok(doubled)
+    //! })?;
+    //! let job = job.seal().with_result(&double)?;
+    //!
+    //! let runtime = LocalRuntime::new();
+    //! let run = job.on(runtime.handle()).start_local(21);
+    //! assert_eq!(runtime.block_on(run.result())?, 42);
+    //! # Ok(())
+    //! # }
+    //! ```
+    pub use asyncjob::prelude::*;
+
+    pub use crate::{LocalHandle, LocalRuntime};
+}
+
 /// A single-threaded runtime for futures that are not `Send`.
 ///
 /// It owns an [`async_executor::LocalExecutor`]; drive it with [`LocalRuntime::block_on`] (or

@@ -90,6 +90,35 @@ use std::time::Duration;
 
 use asyncjob::{Blocking, BoxFuture, Executor, SpawnError, Timer};
 
+/// The core crate, re-exported: a user of this adapter needs no other dependency. Bring it into
+/// scope under its own name with `use asyncjob_smol::asyncjob;` and write `asyncjob::…` as
+/// with a direct dependency.
+pub use asyncjob;
+
+pub mod prelude {
+    //! What a first job on smol needs, in one `use`: the core's [`asyncjob::prelude`] and
+    //! [`SmolExecutor`].
+    //!
+    //! ```
+    //! use std::sync::Arc;
+    //! use asyncjob_smol::prelude::*;
+    //!
+    //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    //! let mut job = JobBuilder::<u32>::new("double");
+    //! let double = job.step("double").try_run(|n| async move { Ok(n * 2) })?;
+    //! let job = job.seal().with_result(&double)?;
+    //!
+    //! let ex = Arc::new(async_executor::Executor::new());
+    //! let run = job.on(SmolExecutor::new(&ex)).start(21);
+    //! assert_eq!(async_io::block_on(ex.run(run.result()))?, 42);
+    //! # Ok(())
+    //! # }
+    //! ```
+    pub use asyncjob::prelude::*;
+
+    pub use crate::SmolExecutor;
+}
+
 /// Spawns futures on an [`async_executor::Executor`] or on smol's global executor, and sleeps on an
 /// [`async_io::Timer`].
 ///

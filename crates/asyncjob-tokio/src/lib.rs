@@ -120,6 +120,34 @@ use pin_project_lite::pin_project;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
+/// The core crate, re-exported: a user of this adapter needs no other dependency. Bring it into
+/// scope under its own name with `use asyncjob_tokio::asyncjob;` and write `asyncjob::…` as
+/// with a direct dependency.
+pub use asyncjob;
+
+pub mod prelude {
+    //! What a first job on Tokio needs, in one `use`: the core's [`asyncjob::prelude`] and
+    //! [`TokioExecutor`].
+    //!
+    //! ```
+    //! use asyncjob_tokio::prelude::*;
+    //!
+    //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    //! let mut job = JobBuilder::<u32>::new("double");
+    //! let double = job.step("double").try_run(|n| async move { Ok(n * 2) })?;
+    //! let job = job.seal().with_result(&double)?;
+    //!
+    //! let runtime = tokio::runtime::Runtime::new()?;
+    //! let output = runtime.block_on(async { job.on(TokioExecutor::new()).start(21).result().await })?;
+    //! assert_eq!(output, 42);
+    //! # Ok(())
+    //! # }
+    //! ```
+    pub use asyncjob::prelude::*;
+
+    pub use crate::TokioExecutor;
+}
+
 /// Spawns futures on a Tokio runtime and sleeps on its timer.
 ///
 /// Implements [`asyncjob::Executor`] and [`asyncjob::Timer`]; it is cheap to clone and

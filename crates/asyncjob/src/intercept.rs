@@ -5,13 +5,21 @@
 //! An [`Interceptor`] is given a [`StepContext`] when an attempt starts and returns an
 //! [`AttemptScope`], which is entered before each poll of the attempt's future and exited after
 //! it. That is enough to put the attempt in a `tracing` span (see
-//! [`TracingInterceptor`](crate::instrument::TracingInterceptor) with the `tracing` feature), to set
-//! a thread-local for the duration of the step's code (a task-local, on any runtime), or to
-//! count and time attempts.
+//! [`TracingInterceptor`] with the `tracing` feature), to set a thread-local for the duration
+//! of the step's code (a task-local, on any runtime), or to count and time attempts.
 //!
 //! Set one per step with [`StepBuilder::intercept`](crate::StepBuilder::intercept), or for every
 //! step of a job with [`JobBuilder::intercept`](crate::JobBuilder::intercept) (the job's runs
 //! outside the step's). Steps without interceptors (nor retry or timeout) pay nothing.
+//!
+#![cfg_attr(
+    feature = "tracing",
+    doc = "[`TracingInterceptor`]: crate::instrument::TracingInterceptor"
+)]
+#![cfg_attr(
+    not(feature = "tracing"),
+    doc = "[`TracingInterceptor`]: https://docs.rs/asyncjob/latest/asyncjob/instrument/struct.TracingInterceptor.html"
+)]
 //!
 //! ```
 //! use std::cell::RefCell;

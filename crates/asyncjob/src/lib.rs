@@ -212,6 +212,7 @@ mod instance;
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub mod instrument;
+pub mod prelude;
 pub mod visual;
 
 pub use error::{BoxError, DefinitionError, DefinitionErrorKind, JobError, JobErrorKind};
@@ -220,13 +221,13 @@ pub use graph::definition::{JobDefinition, JobWithResult, StepInfo};
 pub use graph::extras::{Always, Condition, Fallback, FallbackWith, NoFallback, When, WhenInput};
 pub use graph::map::{ByPosition, ItemKey, KeyWith, MapBuilder};
 pub use graph::parents::{
-    AllowFailure, Dependencies, IntoParents, Optional, Parents, SendParents, Single, allow_failure,
-    optional,
+    After, AllowFailure, Dependencies, IntoParents, Optional, Parents, SendParents, Single,
+    allow_failure, optional,
 };
 pub use id::JobId;
 pub use instance::{
     CancelOnDrop, ExecutorTimer, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot,
-    Runner, StepOutput, StepSnapshot, TimerSource, Wait,
+    Runner, StartMode, StepOutput, StepSnapshot, StepTimes, TimerSource, Wait,
 };
 pub use limit::Limit;
 pub use mode::{Local, Mode, Sendable};

@@ -4,13 +4,16 @@
 //! [`JobDefinition`](crate::JobDefinition) and [`JobInstance`](crate::JobInstance). It decides
 //! which bounds a step's future, output and the job input must meet, and which executor trait
 //! runs the job: [`Executor`] for `Send` work, [`LocalExecutor`]
-//! for `!Send` work. A definition is `Send + Sync` in both modes (step functions are always
-//! `Send + Sync`), so a local definition can live in a `static` too.
+//! for `!Send` work. A [`Sendable`] definition is `Send + Sync` (its step functions are), so it
+//! can live in a `static`; a [`Local`] one is not, since its step functions may capture `Rc`s
+//! and other `!Send` values: keep it on its thread (a `thread_local!`, or build it where it
+//! runs).
 
 use std::future::Future;
 use std::sync::Arc;
 
 use crate::cell::{ErasedCell, OutputCell, StepCell, StepResult};
+use crate::env::RunEnv;
 use crate::error::JobError;
 use crate::rt::{Blocking, Executor, LocalExecutor, SpawnError, Timer};
 
@@ -44,6 +47,9 @@ pub(crate) mod private {
         type Spawner<T: 'static>: ?Sized + SpawnTask<Self, T>;
         /// The timer a run of this mode sleeps on.
         type Timer: ?Sized + Timer;
+        /// How a definition of this mode holds one of its steps: `Send + Sync` for
+        /// [`Sendable`], not for [`Local`] (whose step functions may hold `Rc`).
+        type Node<I>: ?Sized + StepDef<I, Self>;
 
         /// Forgets that a cell is `Send`, so that a `Send` job can run on a local executor.
         fn into_local(cell: Arc<Self::Cell>) -> Arc<dyn ErasedCell>;
@@ -54,6 +60,24 @@ pub(crate) mod private {
         /// The run's timer, if it may be handed to a step context that moves between threads
         /// (`None` for a local run, whose timer need not be `Send`).
         fn shared_timer(timer: &Arc<Self::Timer>) -> Option<Arc<dyn Timer + Send + Sync>>;
+    }
+
+    /// How a definition makes the live form of one of its steps for one run.
+    ///
+    /// Here, beside [`Sealed::Node`], which names it. `RunEnv` is crate-private: the trait is
+    /// reachable from outside only through the sealed trait, which nothing outside can name.
+    #[allow(private_interfaces)]
+    pub trait StepDef<I, M: Sealed> {
+        /// Makes the step's cell (its `Shared` future), given the cells made so far (those of
+        /// every step before it). `None` only if a dependency's cell is of an unexpected type,
+        /// which the builder rules out.
+        fn instantiate(
+            &self,
+            input: &I,
+            index: usize,
+            cells: &[Arc<M::Cell>],
+            env: &Arc<RunEnv>,
+        ) -> Option<Arc<M::Cell>>;
     }
 
     /// Spawns tasks of one concrete type `T` in mode `M`, without boxing them when the executor
@@ -91,6 +115,7 @@ pub(crate) mod private {
         type Output<T: 'static> = dyn OutputCell<T> + Send + Sync;
         type Spawner<T: 'static> = dyn SpawnTask<Sendable, T> + Send + Sync;
         type Timer = dyn Timer + Send + Sync;
+        type Node<I> = dyn StepDef<I, Sendable> + Send + Sync;
 
         fn into_local(cell: Arc<Self::Cell>) -> Arc<dyn ErasedCell> {
             cell
@@ -110,6 +135,7 @@ pub(crate) mod private {
         type Output<T: 'static> = dyn OutputCell<T>;
         type Spawner<T: 'static> = dyn SpawnTask<Local, T>;
         type Timer = dyn Timer;
+        type Node<I> = dyn StepDef<I, Local>;
 
         fn into_local(cell: Arc<Self::Cell>) -> Arc<dyn ErasedCell> {
             cell

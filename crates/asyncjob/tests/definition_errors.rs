@@ -144,14 +144,23 @@ fn result_step_from_another_definition() {
 #[test]
 fn definitions_are_send_sync_and_static() {
     fn check<T: Send + Sync + 'static>(_: &T) {}
-    let mut job = JobBuilder::<std::rc::Rc<u8>>::new_local("local");
+    let mut job = JobBuilder::<u8>::new("send");
     job.step("a")
-        .run(|rc| async move { Res::Ok(rc) })
+        .run(|n| async move { Res::Ok(n) })
         .expect("ok");
-    let local = job.seal();
-    check(&local); // a local definition can live in a static too
-    let send = JobBuilder::<u8>::new("send").seal();
-    check(&send);
+    let send = job.seal();
+    check(&send); // a definition of `Send` steps can live in a static
+    // A local one holds step functions that may capture `Rc`s (asyncjob-local's tests run one).
+    fn check_static<T: 'static>(_: &T) {}
+    let mut job = JobBuilder::<std::rc::Rc<u8>>::new_local("local");
+    let captured = std::rc::Rc::new(1u8);
+    job.step("a")
+        .run(move |rc| {
+            let captured = captured.clone();
+            async move { Res::Ok(*rc + *captured) }
+        })
+        .expect("ok");
+    check_static(&job.seal());
 }
 
 #[test]

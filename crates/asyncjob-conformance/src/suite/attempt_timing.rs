@@ -32,8 +32,13 @@ macro_rules! __suite_attempt_timing {
         /// A job of one step, "fetch", that fails twice (each attempt moving the fake clock on
         /// by its `ATTEMPT_TIME`) and then succeeds, retried after `BACKOFF`.
         fn flaky_job() -> asyncjob::JobDefinition<In, $mode> {
+            flaky_job_and_step().0
+        }
+
+        /// [`flaky_job`], and the handle of its step.
+        fn flaky_job_and_step() -> (asyncjob::JobDefinition<In, $mode>, asyncjob::StepHandle<usize>) {
             let mut job = JobBuilder::<In>::$new("timing");
-            build(
+            let fetch = build(
                 job.step("fetch")
                     .retry(Retry::linear(3, BACKOFF[0], BACKOFF[1] - BACKOFF[0]))
                     .run(|(timer, flaky): In| async move {
@@ -45,7 +50,7 @@ macro_rules! __suite_attempt_timing {
                         Ok(attempt)
                     }),
             );
-            job.seal()
+            (job.seal(), fetch)
         }
 
         $crate::__suite_tests! { ($harness, $mode)
@@ -171,6 +176,55 @@ macro_rules! __suite_attempt_timing {
                     assert!(trace.contains(&slice), "on {}: no slice {slice} in\n{trace}", h.name());
                 }
                 assert!(trace.contains("\"after_attempt\":2,\"delay_us\":200000.000}"), "on {}:\n{trace}", h.name());
+            }
+
+            /// The one-step reads (`step_state`, `step_times`) agree with the step's snapshot
+            /// mid-back-off and at the end, and count attempts with their retries (1, then 3);
+            /// a handle of another definition reads nothing.
+            fn one_step_reads_agree_with_the_snapshot(h) {
+                let timer = RecordingTimer::held().with_fake_clock();
+                let flaky = Arc::new(Flaky::default());
+                let (job, fetch) = flaky_job_and_step();
+                let instance =
+                    h.start_with_timer(&job, (timer.clone(), flaky.clone()), JobOptions::new(), timer.clone());
+                let agree = |expected_state: StepState, expected_attempts: u32| {
+                    let times = instance.step_times(&fetch).expect("a handle of the definition");
+                    let step = instance.step(&fetch).expect("a handle of the definition");
+                    assert_eq!(instance.step_state(&fetch), Some(expected_state), "on {}", h.name());
+                    assert_eq!((times.state, times.attempts), (expected_state, expected_attempts), "on {}", h.name());
+                    assert_eq!((step.state, step.attempts), (times.state, times.attempts), "on {}", h.name());
+                    assert_eq!(
+                        (times.started_at, times.ended_at, times.queued, times.running, times.backoff),
+                        (step.started_at, step.ended_at, step.queued, step.running, step.backoff),
+                        "on {}",
+                        h.name()
+                    );
+                    assert_eq!(
+                        (times.ready_offset, times.start_offset, times.end_offset),
+                        (step.ready_offset, step.start_offset, step.end_offset),
+                        "on {}",
+                        h.name()
+                    );
+                    times
+                };
+
+                // 30 ms into the first back-off (the clock is held: both reads see one time).
+                h.block_on(until(|| timer.pending() == [BACKOFF[0]]));
+                timer.advance(ms(30));
+                let times = agree(StepState::Retrying, 1);
+                assert_eq!((times.running, times.backoff, times.end_offset), (Some(ms(10)), ms(30), None));
+
+                assert_eq!(timer.release(BACKOFF[0]), 1);
+                h.block_on(until(|| timer.pending() == [BACKOFF[1]]));
+                assert_eq!(timer.release(BACKOFF[1]), 1);
+                h.block_on(instance.wait())
+                    .unwrap_or_else(|error| panic!("on {}: {error:#}", h.name()));
+                let times = agree(StepState::Succeeded, 3);
+                assert_eq!((times.running, times.backoff, times.end_offset), (Some(ms(45)), ms(300), Some(ms(345))));
+
+                let (_, foreign) = flaky_job_and_step();
+                assert_eq!(instance.step_state(&foreign), None, "on {}", h.name());
+                assert!(instance.step_times(&foreign).is_none(), "on {}", h.name());
             }
 
             /// A step cancelled in its back-off: the back-off counts until the step ended, the

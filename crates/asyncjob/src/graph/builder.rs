@@ -15,10 +15,10 @@ use crate::limit::{self, Limit};
 use crate::mode::{Local, Mode, Sendable};
 use crate::retry::RetryPolicy;
 
-use super::definition::{JobDefinition, StepDef};
+use super::definition::JobDefinition;
 use super::extras::{Always, Condition, Fallback, FallbackWith, NoFallback, When, WhenInput};
 pub use super::handle::StepHandle;
-use super::parents::{Dependencies, IntoParents, Parents, SendParents};
+use super::parents::{After, Dependencies, IntoParents, Parents, SendParents};
 use crate::topology::{Edge, StepMeta, Topology};
 
 /// Builds a job definition, one step at a time, then [`seal`](Self::seal)s it.
@@ -33,7 +33,7 @@ pub struct JobBuilder<I, M: Mode = Sendable> {
     id: u64,
     name: Arc<str>,
     steps: Vec<StepMeta>,
-    nodes: Vec<Box<dyn StepDef<I, M>>>,
+    nodes: Vec<Box<M::Node<I>>>,
     names: HashSet<Arc<str>>,
     interceptors: Interceptors,
     fail_fast: bool,
@@ -230,7 +230,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
         (data, order): Edges,
         needs_context: bool,
         (limits, priority): (Vec<Limit>, i32),
-        node: Box<dyn StepDef<I, M>>,
+        node: Box<M::Node<I>>,
     ) -> usize {
         let index = self.steps.len();
         for &(parent, edge) in data.iter().chain(&order) {
@@ -410,8 +410,11 @@ impl<'a, I, M: Mode, F> StepBuilder<'a, I, M, NoParents, Always, F> {
     /// outputs), a `Vec` or slice of handles of one type (a `Vec` of outputs), a handle taken
     /// as [`optional`](crate::optional) or with [`allow_failure`](crate::allow_failure), or any
     /// mix of these in a tuple. See [`IntoParents`].
-    pub fn after<P: IntoParents>(self, parents: P) -> StepBuilder<'a, I, M, P::Parents, Always, F> {
-        self.rebuild(|_, _, kept| (parents.into_parents(), Always, kept))
+    pub fn after<P: IntoParents>(
+        self,
+        parents: P,
+    ) -> StepBuilder<'a, I, M, After<P::Parents>, Always, F> {
+        self.rebuild(|_, _, kept| (After(parents.into_parents()), Always, kept))
     }
 
     /// Makes the step conditional: when its dependencies allow it to run, `condition` is asked
@@ -506,7 +509,7 @@ impl<'a, I, M: Mode, P: Dependencies, C, F> StepBuilder<'a, I, M, P, C, F> {
     pub(crate) fn finish_step<O, A>(
         self,
         with_context: bool,
-        make: impl FnOnce(P, StepOptions, C, F) -> Box<dyn StepDef<I, M>>,
+        make: impl FnOnce(P, StepOptions, C, F) -> Box<M::Node<I>>,
     ) -> Result<StepHandle<O>, DefinitionError>
     where
         C: Condition<I, A>,
@@ -650,14 +653,15 @@ where
     C: Condition<I, ()>,
 {
     /// Adds the step with its function, which receives the job input and returns a future of
-    /// `Result<O, E>`; the future and `O` need not be `Send`. Returns the step's typed handle.
+    /// `Result<O, E>`; the function (which may capture an `Rc`), its future and `O` need not be
+    /// `Send`. Returns the step's typed handle.
     ///
     /// # Errors
     ///
     /// As for the [`Sendable`] mode's `run`.
     pub fn run<F, Fut, O, E>(self, function: F) -> Result<StepHandle<O>, DefinitionError>
     where
-        F: Fn(I) -> Fut + Send + Sync + 'static,
+        F: Fn(I) -> Fut + 'static,
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
@@ -679,15 +683,16 @@ where
     P: Parents<Local>,
     C: Condition<I, P::Output>,
 {
-    /// Adds the step with its function, which receives the job input and the outputs of the
-    /// step's parents; the future and `O` need not be `Send`. Returns the step's typed handle.
+    /// Adds the step with its function, which receives the job input and the outputs of the step's
+    /// parents; the function (which may capture an `Rc`), its future and `O` need not be `Send`.
+    /// Returns the step's typed handle.
     ///
     /// # Errors
     ///
     /// As for the [`Sendable`] mode's `run`.
     pub fn run<F, Fut, O, E>(self, function: F) -> Result<StepHandle<O>, DefinitionError>
     where
-        F: Fn(I, P::Output) -> Fut + Send + Sync + 'static,
+        F: Fn(I, P::Output) -> Fut + 'static,
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,

@@ -5,31 +5,20 @@ use std::sync::Arc;
 
 use crate::env::RunEnv;
 use crate::error::{DefinitionError, DefinitionErrorKind, JobError};
-use crate::mode::private::Sealed;
 use crate::mode::{Mode, Sendable};
 
 use super::handle::StepHandle;
 use crate::topology::Topology;
 
-/// How a definition makes the live form of one of its steps for one run.
-pub(crate) trait StepDef<I, M: Sealed>: Send + Sync {
-    /// Makes the step's cell (its `Shared` future), given the cells made so far (those of every
-    /// step before it). `None` only if a dependency's cell is of an unexpected type, which the
-    /// builder rules out.
-    fn instantiate(
-        &self,
-        input: &I,
-        index: usize,
-        cells: &[Arc<M::Cell>],
-        env: &Arc<RunEnv>,
-    ) -> Option<Arc<M::Cell>>;
-}
+pub(crate) use crate::mode::private::StepDef;
 
 /// A sealed, immutable job definition: a graph of named steps over the input type `I`.
 ///
-/// Made by [`JobBuilder::seal`](crate::JobBuilder::seal). It is `Send + Sync` and cheap to clone,
-/// lives happily in a `static` [`LazyLock`](std::sync::LazyLock), and can be started any number
-/// of times, concurrently: [`on(executor)`](Self::on) prepares a run, and
+/// Made by [`JobBuilder::seal`](crate::JobBuilder::seal). It is cheap to clone and can be started
+/// any number of times, concurrently. A definition of `Send` steps (the default mode) is
+/// `Send + Sync` and lives happily in a `static` [`LazyLock`](std::sync::LazyLock); a
+/// [local](crate::Local) one, whose step functions may capture `Rc`s, stays on its thread.
+/// [`on(executor)`](Self::on) prepares a run, and
 /// [`Runner::start`](crate::Runner::start) (on an [`Executor`](crate::Executor)) or
 /// [`Runner::start_local`](crate::Runner::start_local) (on a
 /// [`LocalExecutor`](crate::LocalExecutor)) starts it.
@@ -39,7 +28,7 @@ pub struct JobDefinition<I, M: Mode = Sendable> {
 
 struct DefinitionInner<I, M: Mode> {
     topology: Arc<Topology>,
-    nodes: Vec<Box<dyn StepDef<I, M>>>,
+    nodes: Vec<Box<M::Node<I>>>,
 }
 
 impl<I, M: Mode> Clone for JobDefinition<I, M> {
@@ -106,7 +95,7 @@ impl<'a> StepInfo<'a> {
 }
 
 impl<I, M: Mode> JobDefinition<I, M> {
-    pub(crate) fn new(topology: Arc<Topology>, nodes: Vec<Box<dyn StepDef<I, M>>>) -> Self {
+    pub(crate) fn new(topology: Arc<Topology>, nodes: Vec<Box<M::Node<I>>>) -> Self {
         JobDefinition {
             inner: Arc::new(DefinitionInner { topology, nodes }),
         }

@@ -16,7 +16,7 @@ use crate::retry::RetryPolicy;
 use super::builder::{NoParents, StepBuilder, StepOptions, Types};
 use super::extras::{Always, NoFallback};
 use super::handle::StepHandle;
-use super::parents::Dependencies;
+use super::parents::{After, Dependencies};
 
 mod private {
     pub trait Sealed {}
@@ -108,7 +108,7 @@ impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents, Always, NoFallback> {
 
 /// Describes a map step: made by [`StepBuilder::map`], added by `run`.
 pub struct MapBuilder<'a, I, M: Mode, C, K = ByPosition> {
-    pub(crate) step: StepBuilder<'a, I, M, StepHandle<C>>,
+    pub(crate) step: StepBuilder<'a, I, M, After<StepHandle<C>>>,
     pub(crate) key: K,
     pub(crate) limit: Option<usize>,
     /// The limits each item needs.
@@ -252,12 +252,14 @@ where
         E: Into<BoxError> + 'static,
     {
         let (key, limit, needs) = (self.key, self.limit, self.needs);
-        self.step
-            .finish_step::<Vec<O>, C>(true, move |parent, options, Always, NoFallback| {
+        self.step.finish_step::<Vec<O>, C>(
+            true,
+            move |After(parent), options, Always, NoFallback| {
                 Box::new(MapNode::<C, F, K, Fut, O, E>::new(
                     parent, function, key, limit, needs, options,
                 ))
-            })
+            },
+        )
     }
 }
 
@@ -268,25 +270,27 @@ where
     C::Item: Clone + 'static,
     K: ItemKey<C::Item>,
 {
-    /// Adds the map with its function; the future and `O` need not be `Send`. See the
-    /// [`Sendable`] mode's `run`.
+    /// Adds the map with its function; the function (which may capture an `Rc`), its future and `O`
+    /// need not be `Send`. See the [`Sendable`] mode's `run`.
     ///
     /// # Errors
     ///
     /// As for [`StepBuilder::run`].
     pub fn run<F, Fut, O, E>(self, function: F) -> Result<StepHandle<Vec<O>>, DefinitionError>
     where
-        F: Fn(I, C::Item) -> Fut + Send + Sync + 'static,
+        F: Fn(I, C::Item) -> Fut + 'static,
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
     {
         let (key, limit, needs) = (self.key, self.limit, self.needs);
-        self.step
-            .finish_step::<Vec<O>, C>(true, move |parent, options, Always, NoFallback| {
+        self.step.finish_step::<Vec<O>, C>(
+            true,
+            move |After(parent), options, Always, NoFallback| {
                 Box::new(MapNode::<C, F, K, Fut, O, E>::new(
                     parent, function, key, limit, needs, options,
                 ))
-            })
+            },
+        )
     }
 }

@@ -9,3 +9,4 @@ pub(crate) mod extras;
 pub(crate) mod handle;
 pub(crate) mod map;
 pub(crate) mod parents;
+mod try_run;

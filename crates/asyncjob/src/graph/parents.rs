@@ -68,6 +68,12 @@ pub trait Dependencies: Sealed {
 /// gives `(Config, Vec<File>, Result<Sent, JobError>)`. A step may not name the same
 /// dependency twice (a [`DuplicateDependency`](crate::DefinitionErrorKind::DuplicateDependency)
 /// error), also inside a `Vec`. Sealed.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the parents of a step",
+    label = "not a step handle, nor a tuple, `Vec` or slice of step handles",
+    note = "`after` takes `&StepHandle<T>`, `optional(&h)`, `allow_failure(&h)`, a `Vec` or slice of these, or a tuple of any of them",
+    note = "a `Vec` of handles whose type is not inferred yet needs one: `let parts: Vec<StepHandle<u64>> = ...`"
+)]
 pub trait IntoParents: Dependencies {
     /// The parent set.
     type Parents: Dependencies + Send + Sync + 'static;
@@ -123,6 +129,42 @@ fn visit_one<T>(handle: &StepHandle<T>, edge: Edge, f: &mut dyn FnMut(DepRef<'_>
         name: handle.name_arc(),
         edge,
     });
+}
+
+/// The data dependencies of a step, as [`StepBuilder::after`](crate::StepBuilder::after)
+/// takes them: the parent set `P` of what was passed ([`IntoParents::Parents`]).
+///
+/// A type of its own, so that a step builder with parents is never mistaken for one without:
+/// while the type of what was passed is not yet inferred (a `Vec` filled later, say), the
+/// compiler still knows which `run` is meant, and asks for the missing type rather than
+/// reporting several applicable `run` methods (E0034).
+pub struct After<P>(pub(super) P);
+
+impl<P> fmt::Debug for After<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("After").finish_non_exhaustive()
+    }
+}
+
+impl<P> Sealed for After<P> {}
+
+impl<P: Dependencies> Dependencies for After<P> {
+    fn visit(&self, f: &mut dyn FnMut(DepRef<'_>)) {
+        self.0.visit(f);
+    }
+}
+
+impl<M: Mode, P: Parents<M>> Parents<M> for After<P> {
+    type Output = P::Output;
+    type Captured = P::Captured;
+
+    fn capture(&self, cells: &[Arc<M::Cell>]) -> Option<Self::Captured> {
+        self.0.capture(cells)
+    }
+
+    fn read(captured: &Self::Captured, ends: &dyn Ends) -> Option<Self::Output> {
+        P::read(captured, ends)
+    }
 }
 
 // No dependencies: a root step.

@@ -2,7 +2,7 @@
 
 mod start;
 
-pub use start::{ExecutorTimer, Runner, TimerSource};
+pub use start::{ExecutorTimer, Runner, StartMode, TimerSource};
 
 use std::any::Any;
 use std::fmt;
@@ -176,8 +176,11 @@ pub struct StepSnapshot {
     pub data_dependencies: Vec<usize>,
     /// The indices of the steps this step waits for without taking their outputs.
     pub ordering_dependencies: Vec<usize>,
-    /// How many attempts the step made: 0 until it starts, then 1, and more when a retry
-    /// policy tried it again.
+    /// How many attempts the step made, retries included: 0 until it starts (and for a step
+    /// whose function was never called: omitted, or ended by its condition), 1 for a step
+    /// that ran once, `1 + n` for a step its retry policy tried again `n` times. The retried
+    /// attempts are in [`retried`](Self::retried); the last one is described by the step's
+    /// own state, times and error.
     pub attempts: u32,
     /// The attempts that failed and were retried under the step's retry policy, oldest first
     /// (the last attempt is described by the step's own times, state and error).
@@ -220,6 +223,39 @@ pub struct StepSnapshot {
     /// The items of a [map step](crate::StepBuilder::map), once it has read them, in item
     /// order; empty for other steps.
     pub items: Vec<ItemSnapshot>,
+}
+
+/// One step's state, attempts and times, read from that step alone by
+/// [`JobInstance::step_times`]: the fields of a [`StepSnapshot`] that cost no copy.
+///
+/// Each field means what the [`StepSnapshot`] field of the same name means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StepTimes {
+    /// Where the step is in its life.
+    pub state: StepState,
+    /// How many attempts the step made, retries included (see [`StepSnapshot::attempts`]).
+    pub attempts: u32,
+    /// When the step's future first ran (wall clock), if it has.
+    pub started_at: Option<SystemTime>,
+    /// When the step ended (wall clock).
+    pub ended_at: Option<SystemTime>,
+    /// How long the step waited in the executor's queue once ready, if it started.
+    pub queued: Option<Duration>,
+    /// When, after the start of the instance, the step began to wait for a permit.
+    pub permit_offset: Option<Duration>,
+    /// How long the step waited for permits of its limits.
+    pub permit_wait: Duration,
+    /// How long the step's attempts ran (so far, if one is running), if it started.
+    pub running: Option<Duration>,
+    /// How long the step waited in back-off between attempts.
+    pub backoff: Duration,
+    /// When, after the start of the instance, the step was ready to run.
+    pub ready_offset: Option<Duration>,
+    /// When, after the start of the instance, the step's future first ran.
+    pub start_offset: Option<Duration>,
+    /// When, after the start of the instance, the step ended.
+    pub end_offset: Option<Duration>,
 }
 
 /// What a job instance knows about itself and all of its steps, at one moment: the data behind
@@ -471,6 +507,36 @@ impl<X: Mode> JobInstance<X> {
             .and_then(|index| self.snapshot_of(index))
     }
 
+    /// The state of the step behind `handle`, read from its own slot alone (one atomic load):
+    /// the cheap question for polling a step. `None` if the handle belongs to another
+    /// definition.
+    ///
+    /// ```
+    /// # use asyncjob::{FuturesExecutor, JobBuilder, StepState};
+    /// let mut job = JobBuilder::<u32>::new("one");
+    /// let double = job.step("double").try_run(|n| async move { Ok(n * 2) })?;
+    /// let job = job.seal();
+    /// # let pool = FuturesExecutor::new(futures::executor::ThreadPool::new().unwrap());
+    /// let run = job.on(pool).start(21);
+    /// futures::executor::block_on(run.wait())?;
+    /// assert_eq!(run.step_state(&double), Some(StepState::Succeeded));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn step_state<T>(&self, handle: &StepHandle<T>) -> Option<StepState> {
+        let index = self.index_of(handle)?;
+        Some(self.run.machine.slot(index)?.state())
+    }
+
+    /// The state, attempts and times of the step behind `handle`, read from its own slot
+    /// alone: unlike [`step`](Self::step), no name, dependencies, error, retried attempts nor
+    /// items are copied, and no other step is read. `None` if the handle belongs to another
+    /// definition.
+    pub fn step_times<T>(&self, handle: &StepHandle<T>) -> Option<StepTimes> {
+        let index = self.index_of(handle)?;
+        let view = self.run.machine.slot(index)?.view();
+        Some(self.times_of(&view, self.run.elapsed()))
+    }
+
     /// The output of the step behind `handle`, if it has succeeded or
     /// [recovered](StepState::Recovered) (a clone of it).
     ///
@@ -549,14 +615,35 @@ impl<X: Mode> JobInstance<X> {
         (steps, now)
     }
 
-    fn build_snapshot(&self, index: usize, view: StepView, now: Duration) -> Option<StepSnapshot> {
-        let meta = self.run.topology().steps.get(index)?;
+    /// The state, attempts and times of a step as `view` read them, `now` after the start.
+    fn times_of(&self, view: &StepView, now: Duration) -> StepTimes {
         let origin = self.run.origin_wall();
         let ready = view.ready.map(|at| at.duration());
         let started = view.started.map(|at| at.duration());
         let ended = view.ended.map(|at| at.duration());
         let (running, backoff) = view.running_and_backoff(now);
-        let permit_wait = view.permit_wait(now);
+        let permit = view.permit.map(|at| at.duration());
+        StepTimes {
+            state: view.state,
+            attempts: view.attempts,
+            started_at: started.map(|t| origin + t),
+            ended_at: ended.map(|t| origin + t),
+            queued: ready
+                .zip(permit.or(started))
+                .map(|(ready, taken)| taken.saturating_sub(ready)),
+            permit_offset: permit,
+            permit_wait: view.permit_wait(now),
+            running,
+            backoff,
+            ready_offset: ready,
+            start_offset: started,
+            end_offset: ended,
+        }
+    }
+
+    fn build_snapshot(&self, index: usize, view: StepView, now: Duration) -> Option<StepSnapshot> {
+        let meta = self.run.topology().steps.get(index)?;
+        let times = self.times_of(&view, now);
         let awaiting_permit = if view.awaiting_permit {
             self.run
                 .limits_of(index)
@@ -564,7 +651,6 @@ impl<X: Mode> JobInstance<X> {
         } else {
             None
         };
-        let permit = view.permit.map(|at| at.duration());
         let error = match view.state {
             state if state.is_finished() => self.run.machine.error_of(index),
             _ => None,
@@ -575,22 +661,20 @@ impl<X: Mode> JobInstance<X> {
             state: view.state,
             data_dependencies: meta.data.clone(),
             ordering_dependencies: meta.order.clone(),
-            attempts: view.attempts,
+            attempts: times.attempts,
             retried: view.retried,
             retried_omitted: view.retried_omitted,
-            started_at: started.map(|t| origin + t),
-            ended_at: ended.map(|t| origin + t),
-            queued: ready
-                .zip(permit.or(started))
-                .map(|(ready, taken)| taken.saturating_sub(ready)),
+            started_at: times.started_at,
+            ended_at: times.ended_at,
+            queued: times.queued,
             awaiting_permit,
-            permit_offset: permit,
-            permit_wait,
-            running,
-            backoff,
-            ready_offset: ready,
-            start_offset: started,
-            end_offset: ended,
+            permit_offset: times.permit_offset,
+            permit_wait: times.permit_wait,
+            running: times.running,
+            backoff: times.backoff,
+            ready_offset: times.ready_offset,
+            start_offset: times.start_offset,
+            end_offset: times.end_offset,
             error,
             items: self
                 .run

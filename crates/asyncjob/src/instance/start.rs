@@ -286,15 +286,46 @@ where
     }
 }
 
-impl<I, E, T> Runner<'_, JobDefinition<I, Sendable>, E, T>
+/// The mode whose definitions [`Runner::start`] starts: [`Sendable`]. A local definition's
+/// `start` does not compile, with a message that points at
+/// [`start_local`](Runner::start_local). Sealed.
+#[diagnostic::on_unimplemented(
+    message = "`start` runs a job of `Send` steps, and this definition is local",
+    label = "a definition made with `JobBuilder::new_local`",
+    note = "start a local definition with `start_local(input)`, on a `LocalExecutor` (asyncjob-local's `LocalRuntime::handle()`, or `FuturesExecutor` over a `LocalSpawn` such as `futures::executor::LocalPool::spawner()`)",
+    note = "or build it with `JobBuilder::new`, if its steps are `Send`"
+)]
+pub trait StartMode: Mode + sendable::Sealed {
+    #[doc(hidden)]
+    fn as_sendable<I>(definition: &JobDefinition<I, Self>) -> &JobDefinition<I, Sendable>;
+}
+
+mod sendable {
+    pub trait Sealed {}
+    impl Sealed for crate::mode::Sendable {}
+}
+
+impl StartMode for Sendable {
+    fn as_sendable<I>(definition: &JobDefinition<I, Self>) -> &JobDefinition<I, Sendable> {
+        definition
+    }
+}
+
+impl<I, M: Mode, E, T> Runner<'_, JobDefinition<I, M>, E, T>
 where
     E: Executor + Send + Sync + 'static,
     T: TimerSource<E, Sendable>,
 {
     /// Starts an instance on the [`Executor`]. Returns at once; every step starts as soon as
     /// its dependencies have succeeded.
-    pub fn start(self, input: I) -> JobInstance<Sendable> {
-        let definition = self.definition;
+    ///
+    /// Only for a definition of `Send` steps (`M` is [`Sendable`]); a local one starts with
+    /// [`start_local`](Self::start_local).
+    pub fn start(self, input: I) -> JobInstance<Sendable>
+    where
+        M: StartMode,
+    {
+        let definition = M::as_sendable(self.definition);
         let env = RunEnv::new(definition.topology_arc());
         let cells = definition.instantiate(&input, &env).into_boxed_slice();
         let executor = Arc::new(self.executor);
@@ -326,15 +357,19 @@ where
     }
 }
 
-impl<'d, I, O: Clone + 'static, E, T> Runner<'d, JobWithResult<I, O, Sendable>, E, T>
+impl<'d, I, O: Clone + 'static, M: Mode, E, T> Runner<'d, JobWithResult<I, O, M>, E, T>
 where
     E: Executor + Send + Sync + 'static,
     T: TimerSource<E, Sendable>,
 {
     /// As [`start`](Runner::start) for a [`JobDefinition`], keeping the result typed.
-    pub fn start(self, input: I) -> JobInstanceWithResult<O, Sendable> {
-        let with_result: &'d JobWithResult<I, O, Sendable> = self.definition;
-        let instance = self.retarget(with_result.definition()).start(input);
+    pub fn start(self, input: I) -> JobInstanceWithResult<O, Sendable>
+    where
+        M: StartMode,
+    {
+        let with_result: &'d JobWithResult<I, O, M> = self.definition;
+        let definition = M::as_sendable(with_result.definition());
+        let instance = self.retarget(definition).start(input);
         JobInstanceWithResult::new(instance, with_result.result_step().clone())
     }
 }

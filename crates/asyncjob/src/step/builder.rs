@@ -94,8 +94,8 @@ where
     I: Clone + 'static,
     C: Condition<I, ()>,
 {
-    /// As [`run`](Self::run), for a function that also takes the step's [`StepContext`], first;
-    /// the future and `O` need not be `Send`.
+    /// As [`run`](Self::run), for a function that also takes the step's [`StepContext`], first; the
+    /// function (which may capture an `Rc`), its future and `O` need not be `Send`.
     ///
     /// # Errors
     ///
@@ -105,7 +105,7 @@ where
         function: F,
     ) -> Result<StepHandle<O>, DefinitionError>
     where
-        F: Fn(StepContext, I) -> Fut + Send + Sync + 'static,
+        F: Fn(StepContext, I) -> Fut + 'static,
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
@@ -127,8 +127,8 @@ where
     P: Parents<Local>,
     C: Condition<I, P::Output>,
 {
-    /// As [`run`](Self::run), for a function that also takes the step's [`StepContext`], first;
-    /// the future and `O` need not be `Send`.
+    /// As [`run`](Self::run), for a function that also takes the step's [`StepContext`], first; the
+    /// function (which may capture an `Rc`), its future and `O` need not be `Send`.
     ///
     /// # Errors
     ///
@@ -138,7 +138,7 @@ where
         function: F,
     ) -> Result<StepHandle<O>, DefinitionError>
     where
-        F: Fn(StepContext, I, P::Output) -> Fut + Send + Sync + 'static,
+        F: Fn(StepContext, I, P::Output) -> Fut + 'static,
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,

@@ -239,10 +239,10 @@ where
 
 /// The `StepDef` of a map node in one mode.
 macro_rules! map_def {
-    ($mode:ty, send: $send:literal, where $($bounds:tt)*) => {
+    ($mode:ty, send: $send:literal, functions: [$($fn_bounds:tt)*], where $($bounds:tt)*) => {
         impl<I, C, F, K, Fut, O, E> StepDef<I, $mode> for MapNode<C, F, K, Fut, O, E>
         where
-            F: Fn(I, C::Item) -> Fut + Send + Sync + 'static,
+            F: Fn(I, C::Item) -> Fut + $($fn_bounds)* 'static,
             E: Into<BoxError> + 'static,
             K: ItemKey<C::Item>,
             $($bounds)*
@@ -263,7 +263,7 @@ macro_rules! map_def {
     };
 }
 
-map_def!(Sendable, send: true, where
+map_def!(Sendable, send: true, functions: [Send + Sync +], where
     I: Clone + Send + Sync + 'static,
     C: IntoIterator + Clone + Send + Sync + 'static,
     C::Item: Clone + Send + 'static,
@@ -271,7 +271,7 @@ map_def!(Sendable, send: true, where
     O: Clone + Send + Sync + 'static,
 );
 
-map_def!(Local, send: false, where
+map_def!(Local, send: false, functions: [], where
     I: Clone + 'static,
     C: IntoIterator + Clone + 'static,
     C::Item: Clone + 'static,

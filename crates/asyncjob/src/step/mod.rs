@@ -535,13 +535,14 @@ where
 }
 
 /// The `StepDef` of a step node in one mode: the same body, under the mode's bounds (`Send`
-/// ones for [`Sendable`]) and in the mode's cell; one impl for plain functions, which run the
-/// small body unless they have a policy, one for functions that take the step context.
+/// ones for [`Sendable`], whose step functions are also `Send + Sync`, as its definitions are)
+/// and in the mode's cell; one impl for plain functions, which run the small body unless they
+/// have a policy, one for functions that take the step context.
 macro_rules! step_def {
-    ($mode:ty, send: $send:literal, where $($bounds:tt)*) => {
+    ($mode:ty, send: $send:literal, functions: [$($fn_bounds:tt)*], where $($bounds:tt)*) => {
         impl<I, P, F, Fut, O, E, C, Fb> StepDef<I, $mode> for StepNode<P, F, Fut, O, E, C, Fb>
         where
-            F: Fn(I, P::Output) -> Fut + Send + Sync + 'static,
+            F: Fn(I, P::Output) -> Fut + $($fn_bounds)* 'static,
             E: Into<BoxError> + 'static,
             C: Condition<I, P::Output>,
             Fb: Fallback<O>,
@@ -574,7 +575,7 @@ macro_rules! step_def {
         impl<I, P, F, Fut, O, E, C, Fb> StepDef<I, $mode>
             for StepNode<P, WithContext<F>, Fut, O, E, C, Fb>
         where
-            F: Fn(Ctx, I, P::Output) -> Fut + Send + Sync + 'static,
+            F: Fn(Ctx, I, P::Output) -> Fut + $($fn_bounds)* 'static,
             E: Into<BoxError> + 'static,
             C: Condition<I, P::Output>,
             Fb: Fallback<O>,
@@ -598,14 +599,14 @@ macro_rules! step_def {
     };
 }
 
-step_def!(Sendable, send: true, where
+step_def!(Sendable, send: true, functions: [Send + Sync +], where
     I: Clone + Send + Sync + 'static,
     P: SendParents,
     Fut: Future<Output = Result<O, E>> + Send + 'static,
     O: Clone + Send + Sync + 'static,
 );
 
-step_def!(Local, send: false, where
+step_def!(Local, send: false, functions: [], where
     I: Clone + 'static,
     P: Parents<Local>,
     Fut: Future<Output = Result<O, E>> + 'static,
