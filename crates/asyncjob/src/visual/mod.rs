@@ -154,6 +154,11 @@ pub fn format_duration(duration: Duration) -> String {
     time::human(duration)
 }
 
+/// A count as the pictures write it, its thousands grouped by commas: `10,000`.
+pub fn format_count(count: usize) -> String {
+    items::Grouped(count).to_string()
+}
+
 /// A wall-clock time as the pictures write it: RFC 3339 in UTC with microseconds, e.g.
 /// `2022-12-12T20:00:32.254054Z` (no time-zone database needed).
 pub fn format_time(time: std::time::SystemTime) -> String {
