@@ -1497,6 +1497,44 @@ fn items_running_at_once_are_on_as_many_tracks() {
     let mut pool = LocalPool::new();
     let instance = job.on(executor(&pool)).start_local(gates);
     pool.run_until_stalled();
+    // While it runs: two items running, three waiting for a place, in every picture.
+    let snapshot = instance.snapshot();
+    let dot = parse_dot(&snapshot.to_dot());
+    for (position, state) in [
+        (0, StepState::Running),
+        (1, StepState::Running),
+        (2, StepState::Waiting),
+    ] {
+        let node = dot.node(&format!("s1i{position}"));
+        assert_eq!(node["fillcolor"], fill_color(state));
+        assert!(node["label"].starts_with(&format!("wait[{position}]\n{state}")));
+    }
+    assert!(dot.node("s1")["label"].ends_with("\n5 items: 3 waiting, 2 running"));
+    let gantt = parse_gantt(&snapshot.to_mermaid_gantt());
+    let items: Vec<(&str, &[String])> = gantt.sections[1].1[2..]
+        .iter()
+        .map(|bar| (bar.label.as_str(), bar.tags.as_slice()))
+        .collect();
+    let active = ["active".to_owned()];
+    assert_eq!(
+        items,
+        [
+            ("↳ wait[0]", &active[..]),
+            ("↳ wait[1]", &active[..]),
+            ("↳ wait[2] (waiting)", &active[..]),
+            ("↳ wait[3] (waiting)", &active[..]),
+            ("↳ wait[4] (waiting)", &active[..]),
+        ]
+    );
+    let waiting = &gantt.sections[1].1[4];
+    assert_eq!(waiting.start, waiting.end); // not started: no width
+    assert_eq!(
+        item_tracks(&snapshot.to_chrome_trace())
+            .values()
+            .map(Vec::len)
+            .sum::<usize>(),
+        5
+    );
     // Item k is let go once it runs; until the last one, two run at once.
     for (k, sender) in senders.into_iter().enumerate() {
         let steps = instance.steps();

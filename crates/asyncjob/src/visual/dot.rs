@@ -86,8 +86,8 @@ impl JobSnapshot {
     /// ran, coloured by its state; its tooltip has its key, times, attempts and error); the
     /// edges to the map's dependents leave from the cluster's border (`ltail`, with
     /// `compound=true` on the graph). With more items, the map stays one node, with a double
-    /// outline, and its tooltip names the first 8 items that did not succeed. A graph without
-    /// maps is drawn as before: no cluster, no `compound`.
+    /// outline, and its tooltip names the first 8 items that failed or were cancelled. A graph
+    /// without maps is drawn as before: no cluster, no `compound`.
     pub fn to_dot(&self) -> String {
         self.render_dot(None)
     }
@@ -200,7 +200,8 @@ fn render(
             {
                 // From the cluster's border: from its middle item, cut at the border.
                 Some(map) => {
-                    let middle = map.items.len() / 2;
+                    let middle = map.items.get(map.items.len() / 2);
+                    let middle = middle.map_or(0, |item| item.position);
                     let _ = write!(
                         out,
                         "  \"s{parent}i{middle}\" -> \"s{index}\" [ltail=\"cluster_s{parent}\" "
@@ -247,7 +248,7 @@ fn clustered(step: &StepSnapshot) -> bool {
     (1..=MAX_CLUSTER_ITEMS).contains(&step.items.len())
 }
 
-/// How many items that did not succeed the tooltip of a map drawn as one node names.
+/// How many of its failed or cancelled items the tooltip of a map drawn as one node names.
 const TOOLTIP_ITEMS: usize = 8;
 
 /// A step's node; for a map, with its item counts.
@@ -356,13 +357,13 @@ fn cluster_items(out: &mut String, index: usize, step: &StepSnapshot, live: Opti
     out.push_str("  }\n");
 }
 
-/// For a map drawn as one node: the first [`TOOLTIP_ITEMS`] items that did not succeed, by
-/// name and state, and how many others did not.
+/// For a map drawn as one node: the first [`TOOLTIP_ITEMS`] items that failed or were
+/// cancelled, by name and state, and how many others did.
 fn unsuccessful_items(out: &mut String, step: &StepSnapshot) {
     let mut others = step
         .items
         .iter()
-        .filter(|item| item.state != StepState::Succeeded);
+        .filter(|item| matches!(item.state, StepState::Failed | StepState::Cancelled));
     for item in others.by_ref().take(TOOLTIP_ITEMS) {
         out.push_str("\\n");
         dot_escape_into(out, &shorten(&item.name, LABEL_CHARS));
@@ -370,7 +371,7 @@ fn unsuccessful_items(out: &mut String, step: &StepSnapshot) {
     }
     let rest = others.count();
     if rest > 0 {
-        let _ = write!(out, "\\n… and {} more not succeeded", Grouped(rest));
+        let _ = write!(out, "\\n… and {} more failed or cancelled", Grouped(rest));
     }
 }
 
