@@ -1448,14 +1448,18 @@ fn a_small_map_has_a_row_and_a_slice_per_item() {
     }
 }
 
-/// The map's slices in a trace, by track: `(ts, end)` in µs.
-fn item_tracks(trace: &str) -> BTreeMap<u64, Vec<(f64, f64)>> {
+/// The map's slices in a trace, by track: `(ts, end)` in nanoseconds (the trace writes
+/// microseconds with three decimals: exact in nanoseconds, not in floating point); checks that
+/// no two slices of a track overlap.
+fn item_tracks(trace: &str) -> BTreeMap<u64, Vec<(u64, u64)>> {
     let trace: serde_json::Value = serde_json::from_str(trace).expect("valid JSON");
-    let mut tracks: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
+    let nanos =
+        |value: &serde_json::Value| (value.as_f64().expect("a number") * 1_000.0).round() as u64;
+    let mut tracks: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
     for event in trace["traceEvents"].as_array().expect("events") {
         if event["cat"] == "item" {
-            let ts = event["ts"].as_f64().expect("ts");
-            let end = ts + event["dur"].as_f64().expect("dur");
+            let ts = nanos(&event["ts"]);
+            let end = ts + nanos(&event["dur"]);
             tracks
                 .entry(event["tid"].as_u64().expect("tid"))
                 .or_default()
@@ -1463,7 +1467,7 @@ fn item_tracks(trace: &str) -> BTreeMap<u64, Vec<(f64, f64)>> {
         }
     }
     for slices in tracks.values_mut() {
-        slices.sort_by(|a, b| a.0.total_cmp(&b.0));
+        slices.sort();
         for pair in slices.windows(2) {
             assert!(pair[0].1 <= pair[1].0, "items overlap on a track: {pair:?}");
         }

@@ -163,11 +163,20 @@ fn render(
 
     // The steps; a map with few items as a cluster of its items.
     for (index, node) in nodes.iter().enumerate() {
+        let items = node.live.filter(|step| !step.items.is_empty());
+        let summary = items.map(|step| ItemSummary::of(&step.items));
         let cluster = node.live.filter(|step| clustered(step));
-        if let Some(step) = cluster {
-            cluster_start(&mut out, index, step);
+        if let (Some(step), Some(summary)) = (cluster, &summary) {
+            cluster_start(&mut out, index, step, summary);
         }
-        step_node(&mut out, index, node, live, on_path(index));
+        step_node(
+            &mut out,
+            index,
+            node,
+            live,
+            on_path(index),
+            summary.as_ref(),
+        );
         if let Some(step) = cluster {
             cluster_items(&mut out, index, step, live);
         }
@@ -251,13 +260,14 @@ fn clustered(step: &StepSnapshot) -> bool {
 /// How many of its failed or cancelled items the tooltip of a map drawn as one node names.
 const TOOLTIP_ITEMS: usize = 8;
 
-/// A step's node; for a map, with its item counts.
+/// A step's node; for a map, with its item counts (`summary`, of its items if it has some).
 fn step_node(
     out: &mut String,
     index: usize,
     node: &Node<'_>,
     live: Option<&JobSnapshot>,
     on_path: bool,
+    summary: Option<&ItemSummary>,
 ) {
     let indent = if node.live.is_some_and(clustered) {
         "    "
@@ -274,8 +284,8 @@ fn step_node(
         if !step.backoff.is_zero() {
             let _ = write!(out, " (+{} back-off)", time::human(step.backoff));
         }
-        if !step.items.is_empty() {
-            let _ = write!(out, "\\n{}", ItemSummary::of(&step.items));
+        if let Some(summary) = summary {
+            let _ = write!(out, "\\n{summary}");
         }
     }
     out.push_str("\" tooltip=");
@@ -286,9 +296,9 @@ fn step_node(
             let _ = write!(out, "\\nstep {index}\"");
         }
         Some(step) => {
-            step_tooltip(out, step, live, on_path);
+            step_tooltip(out, step, live, on_path, summary);
             push_colours(out, step.state);
-            if !step.items.is_empty() && !clustered(step) {
+            if summary.is_some() && !clustered(step) {
                 out.push_str(" peripheries=2");
             }
             if on_path {
@@ -300,7 +310,7 @@ fn step_node(
 }
 
 /// Opens the cluster of map `index`: outlined in the colour of the map's state.
-fn cluster_start(out: &mut String, index: usize, step: &StepSnapshot) {
+fn cluster_start(out: &mut String, index: usize, step: &StepSnapshot, summary: &ItemSummary) {
     let _ = write!(
         out,
         "  subgraph \"cluster_s{index}\" {{\n    graph [style=\"rounded,dashed\" color=\"{}\" \
@@ -308,7 +318,7 @@ fn cluster_start(out: &mut String, index: usize, step: &StepSnapshot) {
         line_color(step.state)
     );
     dot_escape_into(out, &step.name);
-    let _ = writeln!(out, "\\n{}\"]", ItemSummary::of(&step.items));
+    let _ = writeln!(out, "\\n{summary}\"]");
 }
 
 /// The items of map `index`, each a node linked to the map's (dotted, no arrowhead), then the
@@ -416,7 +426,13 @@ fn job_tooltip(out: &mut String, snapshot: &JobSnapshot, marks: Option<&Marks>) 
     out.push('"');
 }
 
-fn step_tooltip(out: &mut String, step: &StepSnapshot, live: Option<&JobSnapshot>, on_path: bool) {
+fn step_tooltip(
+    out: &mut String,
+    step: &StepSnapshot,
+    live: Option<&JobSnapshot>,
+    on_path: bool,
+    summary: Option<&ItemSummary>,
+) {
     let elapsed = live.map(|snapshot| snapshot.elapsed);
     let so_far = if step.state.is_finished() {
         ""
@@ -460,8 +476,8 @@ fn step_tooltip(out: &mut String, step: &StepSnapshot, live: Option<&JobSnapshot
         let _ = write!(out, "\\nback-off: {}{so_far}", time::human(step.backoff));
     }
     let _ = write!(out, "\\nattempts: {}", step.attempts);
-    if !step.items.is_empty() {
-        let _ = write!(out, "\\nitems: {}", ItemSummary::of(&step.items));
+    if let Some(summary) = summary {
+        let _ = write!(out, "\\nitems: {summary}");
         if !clustered(step) {
             unsuccessful_items(out, step);
         }

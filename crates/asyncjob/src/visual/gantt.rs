@@ -35,9 +35,9 @@ impl JobSnapshot {
     ///   name (`↳ hash[src/main.rs]`, with its state if it did not succeed and its attempts if
     ///   it made several), from the item's first start to its end (an item that never started,
     ///   a bar of no width where it ended); after the first
-    ///   [`MAX_ITEM_ROWS`](super::MAX_ITEM_ROWS) items, one bar
-    ///   for all the others, from the first of them to start to the last to end, with their
-    ///   counts: `↳ … and 9,980 more items (9,978 succeeded, 2 failed)`.
+    ///   [`MAX_ITEM_ROWS`](super::MAX_ITEM_ROWS) items, one bar for all the others, from the
+    ///   first of them to start to the last to end, with their counts:
+    ///   `↳ … and 9,980 more items (9,978 succeeded, 2 failed)`.
     ///
     /// Bars are tagged for Mermaid's colours: waiting and back-off bars are `done` (grey), or
     /// `active` while the step waits; a running bar is `active` while it runs, `crit` (red) if
@@ -122,8 +122,7 @@ impl JobSnapshot {
 }
 
 /// The rows of a map's items, in its section: one per item up to
-/// [`MAX_ITEM_ROWS`](super::MAX_ITEM_ROWS), then one
-/// for the others.
+/// [`MAX_ITEM_ROWS`](super::MAX_ITEM_ROWS), then one for the others.
 fn item_bars(out: &mut String, step: &StepSnapshot, now: Duration, at: impl Fn(Duration) -> u128) {
     let (shown, rest) = items::rows(&step.items);
     let index = step.index;

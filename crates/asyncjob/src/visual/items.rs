@@ -171,8 +171,8 @@ impl fmt::Display for Grouped {
     }
 }
 
-/// The items of `step` the pictures draw one by one and the summary of the others, if there
-/// are others.
+/// The first [`MAX_ITEM_ROWS`] of `items`, which the pictures draw one by one, and the summary
+/// of the others, if there are others.
 pub(crate) fn rows(items: &[ItemSnapshot]) -> (&[ItemSnapshot], Option<ItemSummary>) {
     match items.split_at_checked(MAX_ITEM_ROWS) {
         Some((shown, rest)) if !rest.is_empty() => (shown, Some(ItemSummary::of(rest))),
