@@ -263,7 +263,7 @@ fn item_row_count(step: &StepSnapshot) -> usize {
     }
 }
 
-/// The rows of a map's items, from row `row` on, under the map's (and marked like it): a bar
+/// The rows of a map's items, from row `row` on, under the map's (highlighted with it): a bar
 /// per item, from its first start to its end, coloured by its state, up to [`MAX_ITEM_ROWS`];
 /// then one bar for the other items, from the first start to the last end among them, coloured
 /// by the worst of their states. Returns the next row.
