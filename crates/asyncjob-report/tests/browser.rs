@@ -146,6 +146,22 @@ fn check(dom: &str, names: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// Takes a screenshot of `page`, 1280 pixels wide and `height` high, into `dir`, and checks that
+/// it is a real picture.
+fn screenshot(test: &str, browser: &Path, dir: &Path, page: &Path, height: u32) {
+    let screenshot = dir.join("report.png");
+    let shot = format!("--screenshot={}", screenshot.display());
+    let size = format!("--window-size=1280,{height}");
+    headless(browser, dir, page, &[&shot, &size, "--hide-scrollbars"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let png = std::fs::read(&screenshot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "a real picture"
+    );
+    eprintln!("{test}: screenshot at {}", screenshot.display());
+}
+
 fn sql_report() -> String {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -177,21 +193,7 @@ fn the_sql_report_loads_without_errors_and_shows_every_step() {
     let names: Vec<&str> = SQL_SUMMARY.steps().map(|step| step.name()).collect();
     assert_eq!(names.len(), 8);
     check(&dom, &names).unwrap_or_else(|e| panic!("{e}"));
-    let screenshot = dir.join("report.png");
-    let shot = format!("--screenshot={}", screenshot.display());
-    headless(
-        &browser,
-        &dir,
-        &page,
-        &[&shot, "--window-size=1280,2000", "--hide-scrollbars"],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let png = std::fs::read(&screenshot).expect("a screenshot");
-    assert!(
-        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
-        "a real picture"
-    );
-    eprintln!("{test}: screenshot at {}", screenshot.display());
+    screenshot(test, &browser, &dir, &page, 2000);
 }
 
 #[test]
@@ -283,16 +285,7 @@ fn a_map_report_loads_without_errors_and_shows_its_items() {
     names.extend(["500 items: 499 succeeded, 1 failed", "… and 480 more items"]);
     check(&dom, &names).unwrap_or_else(|e| panic!("{e}"));
     assert!(!dom.contains(&in_dom(&format!("hash[src/<{rows}>.rs]"))));
-    let screenshot = dir.join("report.png");
-    let shot = format!("--screenshot={}", screenshot.display());
-    headless(
-        &browser,
-        &dir,
-        &page,
-        &[&shot, "--window-size=1280,2400", "--hide-scrollbars"],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("{test}: screenshot at {}", screenshot.display());
+    screenshot(test, &browser, &dir, &page, 2400);
 }
 
 #[test]
