@@ -89,6 +89,14 @@ impl RunEnv {
         self.cancel_waiters.remove(key);
     }
 
+    /// Registers `waker` to be woken by a cancellation, for step `index` (its driver, while the
+    /// step waits for a permit; the step's future registers its own while it is pending).
+    pub(crate) fn register(&self, index: usize, waker: &std::task::Waker) {
+        if let Some(slot) = self.wakers.get(index) {
+            slot.register(waker);
+        }
+    }
+
     /// Wakes step `index` if its future is pending (it then sees what changed).
     pub(crate) fn wake(&self, index: usize) {
         if let Some(waker) = self.wakers.get(index) {

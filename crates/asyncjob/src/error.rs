@@ -166,6 +166,10 @@ pub enum JobErrorKind {
     /// ([`JobInstance::output_of`](crate::JobInstance::output_of)): the caller's mistake, about
     /// no step of this job.
     UnknownStep,
+    /// The step (or map item) needs a [`Limit`](crate::Limit) that has no permits at all (or
+    /// its instance's [cap](crate::JobOptions::max_running) is 0), so it could never run: it
+    /// failed at once, without an attempt. [`JobError::limit`] names the limit.
+    NoPermits,
 }
 
 /// Why a step, and so its job, did not succeed.
@@ -242,6 +246,8 @@ enum Detail {
     Timeout(std::time::Duration),
     /// The timer of the job's deadline failed (its sleep panicked with this message).
     DeadlineTimer(std::time::Duration, String),
+    /// The name of the limit a step could not get a permit of.
+    Limit(Arc<str>),
 }
 
 impl JobError {
@@ -318,6 +324,25 @@ impl JobError {
         Self::new(JobErrorKind::UnknownStep, job, step, Detail::None)
     }
 
+    /// The step (or item) `step` needs the limit `limit`, which has no permits.
+    pub(crate) fn no_permits(job: &Arc<str>, step: &Arc<str>, limit: &Arc<str>) -> Self {
+        Self::new(
+            JobErrorKind::NoPermits,
+            job,
+            step,
+            Detail::Limit(limit.clone()),
+        )
+    }
+
+    /// The name of the [`Limit`](crate::Limit) at fault, for an error of kind
+    /// [`NoPermits`](JobErrorKind::NoPermits).
+    pub fn limit(&self) -> Option<&str> {
+        match &self.inner.detail {
+            Detail::Limit(name) => Some(name),
+            _ => None,
+        }
+    }
+
     pub(crate) fn timed_out(job: &Arc<str>, step: &Arc<str>, limit: std::time::Duration) -> Self {
         Self::new(JobErrorKind::TimedOut, job, step, Detail::Timeout(limit))
     }
@@ -334,6 +359,7 @@ impl JobError {
             Detail::Timeout(limit) => format!("timed out after {limit:?}"),
             Detail::Cause(cause) => cause.cause_text(),
             Detail::DeadlineTimer(_, message) => message.clone(),
+            Detail::Limit(limit) => format!("limit {limit:?} has no permits"),
             Detail::None => self.to_string(),
         }
     }
@@ -597,6 +623,9 @@ impl fmt::Debug for JobError {
             Detail::DeadlineTimer(deadline, message) => {
                 d.field("deadline", deadline).field("timer_panic", message);
             }
+            Detail::Limit(limit) => {
+                d.field("limit", limit);
+            }
         }
         if self.inner.attempts > 1 {
             d.field("attempts", &self.inner.attempts);
@@ -707,6 +736,13 @@ impl JobError {
                 write!(f, "step {step}: {source}")
             }
             (JobErrorKind::Internal, _) => write!(f, "step {step}: asyncjob internal error"),
+            (JobErrorKind::NoPermits, Detail::Limit(limit)) => write!(
+                f,
+                "step {step} cannot run: the limit {limit:?} it needs has no permits"
+            ),
+            (JobErrorKind::NoPermits, _) => {
+                write!(f, "step {step} cannot run: a limit it needs has no permits")
+            }
             (JobErrorKind::UnknownStep, _) => write!(
                 f,
                 "job {job:?} has no step {step}: the handle comes from another definition"
@@ -789,9 +825,11 @@ impl StdError for JobError {
         match &self.inner.detail {
             Detail::Source(source) => Some(source.as_ref()),
             Detail::Cause(cause) => Some(cause),
-            Detail::None | Detail::Panic(..) | Detail::Timeout(_) | Detail::DeadlineTimer(..) => {
-                None
-            }
+            Detail::None
+            | Detail::Panic(..)
+            | Detail::Timeout(_)
+            | Detail::DeadlineTimer(..)
+            | Detail::Limit(_) => None,
         }
     }
 }

@@ -190,6 +190,7 @@
 mod error;
 mod id;
 pub mod intercept;
+mod limit;
 mod panic;
 pub mod retry;
 pub mod rt;
@@ -227,6 +228,7 @@ pub use instance::{
     CancelOnDrop, ExecutorTimer, JobInstance, JobInstanceWithResult, JobOptions, JobSnapshot,
     Runner, StepOutput, StepSnapshot, TimerSource, Wait,
 };
+pub use limit::Limit;
 pub use mode::{Local, Mode, Sendable};
 pub use rt::{
     Blocking, BoxFuture, Executor, FuturesExecutor, LocalBoxFuture, LocalExecutor, NoTimer,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::intercept::Interceptors;
+use crate::limit::Limit;
 
 /// The static shape of a definition.
 #[derive(Debug)]
@@ -21,6 +22,11 @@ pub(crate) struct Topology {
     pub(crate) fail_fast: bool,
     /// A step has a retry policy or a timeout: its runs need a timer that can sleep.
     pub(crate) needs_timer: bool,
+    /// A step needs a [`Limit`]: its runs take permits.
+    pub(crate) has_limits: bool,
+    /// At most this many steps of one instance run at once
+    /// ([`JobBuilder::max_running`](crate::JobBuilder::max_running)).
+    pub(crate) max_running: Option<usize>,
 }
 
 /// What a step needs of one of its dependencies before it can run.
@@ -57,6 +63,11 @@ pub(crate) struct StepMeta {
     /// The step runs the full step body (retry, timeout or interceptors, its own or the
     /// job's) and needs the run's context while it is polled. Decided once, at seal.
     pub(crate) needs_context: bool,
+    /// The limits the step needs (a permit of each, while an attempt runs), in the order they
+    /// are taken ([`crate::limit::acquisition_order`]); empty for most steps.
+    pub(crate) limits: Box<[Limit]>,
+    /// Its priority among the steps waiting for a permit of a limit.
+    pub(crate) priority: i32,
 }
 
 impl StepMeta {

@@ -141,7 +141,13 @@ pub fn check_log_with(
                 (*from, next),
                 (
                     StepState::Waiting,
-                    StepState::Running | StepState::Cancelled
+                    StepState::AwaitingPermit | StepState::Running | StepState::Cancelled
+                ) | (
+                    StepState::AwaitingPermit,
+                    StepState::AwaitingPermit
+                        | StepState::Running
+                        | StepState::Failed
+                        | StepState::Cancelled
                 ) | (
                     StepState::Running,
                     StepState::Retrying
@@ -305,12 +311,16 @@ fn allowed(from: StepState, to: StepState) -> bool {
     matches!(
         (from, to),
         (Waiting, Queued | Skipped | Omitted | Cancelled)
-            | (Queued, Running | Failed | Cancelled)
+            | (Queued, AwaitingPermit | Running | Failed | Cancelled)
+            | (
+                AwaitingPermit,
+                AwaitingPermit | Running | Failed | Cancelled
+            )
             | (
                 Running,
                 Retrying | Succeeded | Recovered | Failed | Omitted | Cancelled
             )
-            | (Retrying, Running | Failed | Cancelled)
+            | (Retrying, AwaitingPermit | Running | Failed | Cancelled)
     )
 }
 

@@ -41,6 +41,7 @@ pub mod failure;
 pub mod helpers;
 pub mod instances;
 pub mod interceptors;
+pub mod limits;
 pub mod maps;
 pub mod model;
 pub mod ordering;
@@ -339,6 +340,8 @@ macro_rules! __suite_behaviours {
             // Issue 14: graphs shaped at run time.
             shaped __suite_shaped,
             maps __suite_maps,
+            // Issue 15: limits and priorities.
+            limits __suite_limits,
             // Issue 19: the critical path.
             critical_path __suite_critical_path,
         );

@@ -9,6 +9,7 @@
 
 pub(crate) mod deadline;
 mod frame;
+pub(crate) mod limits;
 mod sequential;
 
 use std::future::Future;
@@ -22,6 +23,7 @@ use crate::cell::ErasedCell;
 use crate::env::{RunContext, RunEnv};
 use crate::error::JobError;
 use crate::id::JobId;
+use crate::limit::{AcquireAll, Acquired, Permit};
 use crate::mode::private::{Sealed, SpawnTask};
 use crate::rt::{BoxFuture, SpawnError, Timer};
 use crate::state::Machine;
@@ -30,6 +32,8 @@ use crate::state::items::ItemTable;
 use crate::state::slot::{Ended, Stamp};
 use crate::step::context::{self, RunHooks};
 use crate::topology::Topology;
+
+use limits::{RunLimits, StepLimits};
 
 /// How often a driver runs a successor inline before it yields to the executor.
 const INLINE_BUDGET: u32 = 64;
@@ -43,6 +47,16 @@ pub(crate) struct Schedule {
     pub(crate) fail_fast: bool,
 }
 
+/// What a run has only if its options or its definition ask for it.
+pub(crate) struct RunParts {
+    /// Its events, if it records them.
+    pub(crate) log: Option<Arc<EventLog>>,
+    /// Its permits, if a step takes any.
+    pub(crate) limits: Option<RunLimits>,
+    /// The priorities it gives steps (by index), instead of their definition's.
+    pub(crate) priorities: Vec<(usize, i32)>,
+}
+
 /// One run of a job definition.
 pub(crate) struct Run<X: Sealed> {
     pub(crate) machine: Machine,
@@ -52,6 +66,10 @@ pub(crate) struct Run<X: Sealed> {
     timer: Arc<X::Timer>,
     schedule: Schedule,
     env: Arc<RunEnv>,
+    /// The permits its steps take, if any does.
+    limits: Option<RunLimits>,
+    /// The priorities it gives steps, instead of their definition's (for map items).
+    priorities: Box<[(usize, i32)]>,
     origin: Instant,
     origin_wall: SystemTime,
 }
@@ -75,10 +93,16 @@ impl<X: Sealed> Run<X> {
         timer: Arc<X::Timer>,
         id: JobId,
         schedule: Schedule,
-        log: Option<Arc<EventLog>>,
+        RunParts {
+            log,
+            limits,
+            priorities,
+        }: RunParts,
     ) -> Arc<Self> {
         Arc::new(Run {
             machine: Machine::new(env.topology.clone(), log),
+            limits,
+            priorities: priorities.into(),
             id,
             cells,
             spawner,
@@ -130,6 +154,26 @@ impl<X: Sealed> Run<X> {
 
     pub(crate) fn timer(&self) -> &X::Timer {
         &self.timer
+    }
+
+    /// The limits step `index` takes, if any.
+    pub(crate) fn limits_of(&self, index: usize) -> Option<&StepLimits> {
+        self.limits.as_ref()?.of(index)
+    }
+
+    /// Gives back the permits step `index` holds, if any (it ended).
+    fn release_permits(&self, index: usize) {
+        if let Some(limits) = self.limits_of(index) {
+            limits.release();
+        }
+    }
+
+    /// Step `index` waits for the limit at `position` of its limits (its driver only):
+    /// `false` if the driver does not own the step.
+    fn await_permit(&self, index: usize, limits: &StepLimits, position: usize) -> bool {
+        limits.waiting_for(position);
+        let name = limits.name(position).cloned().unwrap_or_else(|| "".into());
+        self.machine.await_permit(index, &name, self.now())
     }
 
     /// Spawns a driver for the queued step `index`; if the executor refuses it (or panics),
@@ -190,8 +234,11 @@ impl<X: Sealed> Run<X> {
     fn abandon(self: &Arc<Self>, index: usize, reason: Option<SpawnError>) {
         let now = self.now();
         let mut released = Vec::new();
-        let ended = self.machine.abandon(index, now, reason, &mut released);
+        let ended = self.machine.abandon(index, now, reason, &mut released, || {
+            self.release_permits(index)
+        });
         if ended.is_none() {
+            self.release_permits(index);
             return;
         }
         if self.schedule.sequential {
@@ -232,7 +279,12 @@ impl<X: Sealed> Run<X> {
         now: Stamp,
     ) -> Option<(usize, Stamp)> {
         let mut released = Vec::new();
-        let ended = self.machine.finish(index, outcome, now, &mut released);
+        let ended = self.machine.finish(index, outcome, now, &mut released, || {
+            self.release_permits(index)
+        });
+        if ended.is_none() {
+            self.release_permits(index);
+        }
         if ended == Some(Ended::Failed) {
             self.after_failure(index);
         }
@@ -285,6 +337,34 @@ impl<X: Sealed> RunHooks for Run<X> {
     fn attempt_failed(&self, index: usize, attempt: u32, error: JobError, backoff: Duration) {
         self.machine
             .attempt_failed(index, attempt, error, backoff, self.now());
+        // A back-off gives the step's permits back.
+        if let Some(limits) = self.limits_of(index) {
+            limits.release();
+        }
+    }
+
+    fn acquire(&self, index: usize) -> Option<AcquireAll> {
+        self.limits_of(index).map(StepLimits::acquire)
+    }
+
+    fn awaiting_permit(&self, index: usize, position: usize) {
+        if let Some(limits) = self.limits_of(index) {
+            self.await_permit(index, limits, position);
+        }
+    }
+
+    fn priority(&self, index: usize) -> Option<i32> {
+        self.priorities
+            .iter()
+            .rev()
+            .find(|(step, _)| *step == index)
+            .map(|(_, priority)| *priority)
+    }
+
+    fn hold(&self, index: usize, permits: Vec<Permit>) {
+        if let Some(limits) = self.limits_of(index) {
+            limits.hold(permits);
+        }
     }
 
     fn run_context(&self) -> RunContext {
@@ -333,10 +413,17 @@ impl<X: Sealed> Drop for Run<X> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Phase {
     /// The step is queued; this driver has not taken it yet.
     Queued,
+    /// The step waits for the permits of its limits. Until the first wait, it is still
+    /// `Queued` (nobody's); once it waits, it is `AwaitingPermit`, and the driver's.
+    Permits {
+        acquire: AcquireAll,
+        /// The step is `AwaitingPermit` (the driver has taken it).
+        taken: bool,
+    },
     /// The driver has taken the step (`Running`): only it may end it.
     Running,
     /// The driver has nothing left to do.
@@ -401,7 +488,7 @@ impl<X: Sealed> Future for Driver<X> {
         let mut ready_at = None;
         loop {
             let index = this.current;
-            if this.phase == Phase::Queued {
+            if matches!(this.phase, Phase::Queued) {
                 // Once a cancellation is under way a queued step is not started: the
                 // cancellation ends it (it has not reached it yet, or the step would not be
                 // queued any more).
@@ -409,17 +496,44 @@ impl<X: Sealed> Future for Driver<X> {
                     this.phase = Phase::Done;
                     return Poll::Ready(());
                 }
-                let now = ready_at.take().unwrap_or_else(|| this.run.now());
-                if !this.run.machine.start(index, now) {
-                    // Cancelled or abandoned before it could start: nothing left to do.
-                    this.phase = Phase::Done;
-                    return Poll::Ready(());
+                match this.run.limits_of(index) {
+                    None => {
+                        let now = ready_at.take().unwrap_or_else(|| this.run.now());
+                        if !this.run.machine.start(index, now) {
+                            // Cancelled or abandoned before it could start: nothing left to do.
+                            this.phase = Phase::Done;
+                            return Poll::Ready(());
+                        }
+                        this.phase = Phase::Running;
+                    }
+                    Some(limits) => {
+                        this.phase = Phase::Permits {
+                            acquire: limits.acquire(),
+                            taken: false,
+                        };
+                    }
                 }
-                this.phase = Phase::Running;
             }
-            let outcome = match this.poll_step(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(outcome) => outcome,
+            let outcome = match &mut this.phase {
+                Phase::Permits { acquire, taken } => {
+                    let run = &this.run;
+                    match permits(run, index, acquire, taken, &mut ready_at, cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(true)) => {
+                            this.phase = Phase::Running;
+                            continue;
+                        }
+                        Poll::Ready(Ok(false)) => {
+                            this.phase = Phase::Done;
+                            return Poll::Ready(());
+                        }
+                        Poll::Ready(Err(outcome)) => outcome,
+                    }
+                }
+                _ => match this.poll_step(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(outcome) => outcome,
+                },
             };
             this.phase = Phase::Done;
             let now = this.run.now();
@@ -438,10 +552,81 @@ impl<X: Sealed> Future for Driver<X> {
     }
 }
 
+/// Polls the permits of step `index` before its first attempt (see [`Phase::Permits`]):
+/// `Ok(true)` once it holds them all and runs, `Ok(false)` if the step is no longer its
+/// driver's to run (cancelled or abandoned while queued), `Err(outcome)` if it ended while it
+/// waited (cancelled, or a limit has no permits): the driver then reports that outcome.
+fn permits<X: Sealed>(
+    run: &Arc<Run<X>>,
+    index: usize,
+    acquire: &mut AcquireAll,
+    taken: &mut bool,
+    ready_at: &mut Option<Stamp>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<bool, Result<(), JobError>>> {
+    let Some(limits) = run.limits_of(index) else {
+        return Poll::Ready(Ok(false));
+    };
+    let topology = run.topology();
+    loop {
+        if *taken && run.machine.is_cancel_requested() {
+            return Poll::Ready(Err(Err(run.env.cancelled_error(index))));
+        }
+        let mut newly = false;
+        match acquire.poll_acquire(cx, &mut newly) {
+            Acquired::All(permits) => {
+                limits.hold(permits);
+                let now = ready_at.take().unwrap_or_else(|| run.now());
+                if run.machine.start(index, now) {
+                    return Poll::Ready(Ok(true));
+                }
+                limits.release();
+                return Poll::Ready(if *taken {
+                    // Cancellation reached it as it got its permits.
+                    Err(Err(run.env.cancelled_error(index)))
+                } else {
+                    Ok(false)
+                });
+            }
+            Acquired::Empty(position) => {
+                if !*taken && !run.await_permit(index, limits, position) {
+                    return Poll::Ready(Ok(false));
+                }
+                *taken = true;
+                let limit = limits.name(position).cloned().unwrap_or_else(|| "".into());
+                let error =
+                    JobError::no_permits(&topology.name, &topology.step_name(index), &limit);
+                return Poll::Ready(Err(Err(error)));
+            }
+            Acquired::Waiting(position) => {
+                if newly {
+                    ready_at.take();
+                    if !run.await_permit(index, limits, position) && !*taken {
+                        return Poll::Ready(Ok(false));
+                    }
+                    *taken = true;
+                }
+                // A cancellation wakes the step through its waker in the run's environment.
+                run.env.register(index, cx.waker());
+                if run.machine.is_cancel_requested() {
+                    continue;
+                }
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
 impl<X: Sealed> Drop for Driver<X> {
     fn drop(&mut self) {
         match self.phase {
             Phase::Done => {}
+            Phase::Permits { .. } => {
+                // The executor dropped the driver while the step waited for its permits: the
+                // wait ends here (its place in each queue is given up), and the step with it.
+                self.phase = Phase::Done;
+                self.run.abandon(self.current, None);
+            }
             Phase::Queued => {
                 if !frame::dropped_while_spawning(self.run.address(), self.current) {
                     self.run.abandon(self.current, None);

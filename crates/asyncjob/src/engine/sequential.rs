@@ -52,7 +52,8 @@ pub(super) fn abandon_rest<X: Sealed>(run: &Run<X>, index: usize, now: Stamp) {
     for later in index + 1..run.machine.len() {
         if run.machine.queue(later, now) {
             // Nothing is released: in sequential mode only this loop would run them.
-            run.machine.abandon(later, now, None, &mut Vec::new());
+            run.machine
+                .abandon(later, now, None, &mut Vec::new(), || {});
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::error::{BoxError, DefinitionError, DefinitionErrorKind, JobError};
 use crate::intercept::{Interceptor, Interceptors};
+use crate::limit::{self, Limit};
 use crate::mode::{Local, Mode, Sendable};
 use crate::retry::RetryPolicy;
 
@@ -38,6 +39,7 @@ pub struct JobBuilder<I, M: Mode = Sendable> {
     fail_fast: bool,
     /// A step has a retry policy or a timeout.
     needs_timer: bool,
+    max_running: Option<usize>,
 }
 
 impl<I, M: Mode> fmt::Debug for JobBuilder<I, M> {
@@ -75,6 +77,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
             interceptors: Interceptors::default(),
             fail_fast: false,
             needs_timer: false,
+            max_running: None,
         }
     }
 
@@ -123,6 +126,20 @@ impl<I, M: Mode> JobBuilder<I, M> {
         self
     }
 
+    /// Caps every instance of the job: at most `steps` of its steps run at once (the others
+    /// wait, [`AwaitingPermit`](crate::StepState::AwaitingPermit), and go by
+    /// [priority](StepBuilder::priority), then in the order they became ready). An instance
+    /// started with [`JobOptions::max_running`](crate::JobOptions::max_running) uses that cap
+    /// instead. A step counts while an attempt runs, not while it backs off between attempts;
+    /// a [map step](StepBuilder::map) counts once, however many items it runs.
+    ///
+    /// The instance's cap is taken before any [`Limit`] a step needs. A cap of 0 lets no step
+    /// run: each fails at once ([`NoPermits`](crate::JobErrorKind::NoPermits)).
+    pub fn max_running(&mut self, steps: usize) -> &mut Self {
+        self.max_running = Some(steps);
+        self
+    }
+
     /// Seals the definition: no step can be added any more, and it can be started any number
     /// of times, concurrently.
     pub fn seal(mut self) -> JobDefinition<I, M> {
@@ -147,6 +164,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
             .filter(|(_, meta)| meta.dependency_count() == 0)
             .map(|(index, _)| index)
             .collect();
+        let has_limits = self.steps.iter().any(|meta| !meta.limits.is_empty());
         let topology = Topology {
             id: self.id,
             name: self.name,
@@ -155,6 +173,8 @@ impl<I, M: Mode> JobBuilder<I, M> {
             interceptors: self.interceptors,
             fail_fast: self.fail_fast,
             needs_timer: self.needs_timer,
+            has_limits,
+            max_running: self.max_running,
         };
         JobDefinition::new(Arc::new(topology), self.nodes)
     }
@@ -209,6 +229,7 @@ impl<I, M: Mode> JobBuilder<I, M> {
         name: Arc<str>,
         (data, order): Edges,
         needs_context: bool,
+        (limits, priority): (Vec<Limit>, i32),
         node: Box<dyn StepDef<I, M>>,
     ) -> usize {
         let index = self.steps.len();
@@ -231,6 +252,8 @@ impl<I, M: Mode> JobBuilder<I, M> {
             soft_children: Vec::new(),
             failure_tolerated: false,
             needs_context: needs_context || tolerant,
+            limits: limits.into(),
+            priority,
         });
         self.nodes.push(node);
         index
@@ -342,6 +365,40 @@ impl<'a, I, M: Mode, P, C, F> StepBuilder<'a, I, M, P, C, F> {
     /// go-asyncjob's `WithContextEnrichment`. See [`intercept`](crate::intercept).
     pub fn intercept(mut self, interceptor: impl Interceptor) -> Self {
         self.options.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Makes the step need a permit of `limit` for each attempt: it waits
+    /// ([`AwaitingPermit`](crate::StepState::AwaitingPermit)) while every permit is taken, and
+    /// gives its permit back when it ends and while it backs off between attempts. Can be
+    /// called for several limits: the step takes them one at a time, in one order common to
+    /// every step (so two steps never wait for each other), and runs once it holds them all.
+    /// Giving the same limit twice counts once.
+    ///
+    /// Called before [`map`](Self::map), the map step as a whole holds the permit while its
+    /// items run; [`MapBuilder::needs`](crate::MapBuilder::needs) makes each item need one.
+    ///
+    /// ```
+    /// # use asyncjob::{FuturesExecutor, JobBuilder, Limit};
+    /// # type E = std::convert::Infallible;
+    /// let db = Limit::new("db", 4);
+    /// let mut job = JobBuilder::<u32>::new("import");
+    /// let rows = job.step("rows").needs(&db).priority(10).run(|n| async move { Ok::<_, E>(n) })?;
+    /// # let _ = rows;
+    /// # Ok::<_, asyncjob::DefinitionError>(())
+    /// ```
+    pub fn needs(mut self, limit: &Limit) -> Self {
+        self.options.limits.push(limit.clone());
+        self
+    }
+
+    /// Sets the step's priority (0 by default): when a [`Limit`] it needs (or the instance's
+    /// [cap](JobBuilder::max_running)) has no free permit, the waiting step with the highest
+    /// priority gets the next one; equal priorities are served in the order they asked. An
+    /// instance can set another with [`JobOptions::priority`](crate::JobOptions::priority). A step
+    /// that needs no limit is not affected.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.options.priority = priority;
         self
     }
 }
@@ -458,10 +515,13 @@ impl<'a, I, M: Mode, P: Dependencies, C, F> StepBuilder<'a, I, M, P, C, F> {
         let dependencies = self.job.check(&self.name, &self.parents, &self.order)?;
         let needs_context = with_context || !self.options.is_plain() || C::PRESENT || F::PRESENT;
         self.job.needs_timer |= self.options.retry.is_some() || self.options.timeout.is_some();
+        let mut limits = self.options.limits.clone();
+        limit::acquisition_order(&mut limits);
+        let limits = (limits, self.options.priority);
         let node = make(self.parents, self.options, self.condition, self.fallback);
         let index = self
             .job
-            .push(self.name.clone(), dependencies, needs_context, node);
+            .push(self.name.clone(), dependencies, needs_context, limits, node);
         Ok(StepHandle::new(self.job.id, index, self.name))
     }
 }
@@ -469,12 +529,16 @@ impl<'a, I, M: Mode, P: Dependencies, C, F> StepBuilder<'a, I, M, P, C, F> {
 /// Marks the types a step node's function works with, without owning any.
 pub(crate) type Types<Fut, O, E> = PhantomData<fn() -> (Fut, O, E)>;
 
-/// How a step is run beyond its function: retry policy and timeout.
+/// How a step is run beyond its function: retry policy, timeout, interceptors, limits and
+/// priority.
 #[derive(Clone, Default)]
 pub(crate) struct StepOptions {
     pub(crate) retry: Option<Arc<dyn RetryPolicy>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) interceptors: Interceptors,
+    /// The limits the step needs (kept in its [`StepMeta`]: the engine takes them).
+    pub(crate) limits: Vec<Limit>,
+    pub(crate) priority: i32,
 }
 
 impl StepOptions {

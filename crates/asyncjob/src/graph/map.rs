@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{BoxError, DefinitionError};
+use crate::limit::{self, Limit};
 use crate::mode::{Local, Mode, Sendable};
 use crate::retry::RetryPolicy;
 
@@ -100,6 +101,7 @@ impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents, Always, NoFallback> {
             step: self.after(items),
             key: ByPosition,
             limit: None,
+            needs: Vec::new(),
         }
     }
 }
@@ -109,6 +111,8 @@ pub struct MapBuilder<'a, I, M: Mode, C, K = ByPosition> {
     pub(crate) step: StepBuilder<'a, I, M, StepHandle<C>>,
     pub(crate) key: K,
     pub(crate) limit: Option<usize>,
+    /// The limits each item needs.
+    pub(crate) needs: Vec<Limit>,
 }
 
 impl<I, M: Mode, C, K> fmt::Debug for MapBuilder<'_, I, M, C, K> {
@@ -133,6 +137,7 @@ impl<'a, I, M: Mode, C> MapBuilder<'a, I, M, C, ByPosition> {
             step: self.step,
             key: KeyWith(key),
             limit: self.limit,
+            needs: self.needs,
         }
     }
 }
@@ -157,6 +162,21 @@ impl<'a, I, M: Mode, C, K> MapBuilder<'a, I, M, C, K> {
         self
     }
 
+    /// Makes each item need a permit of `limit` for each of its attempts: see
+    /// [`StepBuilder::needs`]. An item waiting for a permit is
+    /// [`AwaitingPermit`](crate::StepState::AwaitingPermit) (and counts against the map's own
+    /// [`limit`](Self::limit) of items at once). Can be called for several limits.
+    pub fn needs(mut self, limit: &Limit) -> Self {
+        self.needs.push(limit.clone());
+        self
+    }
+
+    /// Sets the priority of the map step and of its items: see [`StepBuilder::priority`].
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.step = self.step.priority(priority);
+        self
+    }
+
     /// Makes the map wait for `dependencies` too: see [`StepBuilder::wait_for`].
     pub fn wait_for<D: Dependencies>(mut self, dependencies: D) -> Self {
         self.step = self.step.wait_for(dependencies);
@@ -172,6 +192,9 @@ pub(crate) struct MapFn<F, K> {
     pub(crate) limit: usize,
     pub(crate) retry: Option<Arc<dyn RetryPolicy>>,
     pub(crate) timeout: Option<Duration>,
+    /// The limits each item needs, in acquisition order.
+    pub(crate) limits: Arc<[Limit]>,
+    pub(crate) priority: i32,
 }
 
 /// The map node of a definition: its parent and its function.
@@ -187,8 +210,10 @@ impl<C, F, K, Fut, O, E> MapNode<C, F, K, Fut, O, E> {
         function: F,
         key: K,
         limit: Option<usize>,
+        mut needs: Vec<Limit>,
         options: StepOptions,
     ) -> Self {
+        limit::acquisition_order(&mut needs);
         MapNode {
             parent,
             map: Arc::new(MapFn {
@@ -197,6 +222,8 @@ impl<C, F, K, Fut, O, E> MapNode<C, F, K, Fut, O, E> {
                 limit: limit.unwrap_or(usize::MAX),
                 retry: options.retry,
                 timeout: options.timeout,
+                limits: needs.into(),
+                priority: options.priority,
             }),
             _types: PhantomData,
         }
@@ -224,11 +251,11 @@ where
         O: Clone + Send + Sync + 'static,
         E: Into<BoxError> + 'static,
     {
-        let (key, limit) = (self.key, self.limit);
+        let (key, limit, needs) = (self.key, self.limit, self.needs);
         self.step
             .finish_step::<Vec<O>, C>(true, move |parent, options, Always, NoFallback| {
                 Box::new(MapNode::<C, F, K, Fut, O, E>::new(
-                    parent, function, key, limit, options,
+                    parent, function, key, limit, needs, options,
                 ))
             })
     }
@@ -254,11 +281,11 @@ where
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
     {
-        let (key, limit) = (self.key, self.limit);
+        let (key, limit, needs) = (self.key, self.limit, self.needs);
         self.step
             .finish_step::<Vec<O>, C>(true, move |parent, options, Always, NoFallback| {
                 Box::new(MapNode::<C, F, K, Fut, O, E>::new(
-                    parent, function, key, limit, options,
+                    parent, function, key, limit, needs, options,
                 ))
             })
     }

@@ -41,6 +41,11 @@ pub struct JobOptions {
     pub(crate) deadline: Option<Duration>,
     pub(crate) record_events: bool,
     pub(crate) observers: Vec<Arc<dyn Observer>>,
+    /// `None`: as the definition says ([`JobBuilder::max_running`](crate::JobBuilder::max_running)).
+    pub(crate) max_running: Option<usize>,
+    /// Steps whose priority this instance sets ([`priority`](Self::priority)):
+    /// definition id, step index and name, priority.
+    pub(crate) priorities: Vec<(u64, usize, Arc<str>, i32)>,
 }
 
 impl fmt::Debug for JobOptions {
@@ -52,6 +57,8 @@ impl fmt::Debug for JobOptions {
             .field("deadline", &self.deadline)
             .field("record_events", &self.record_events)
             .field("observers", &self.observers.len())
+            .field("max_running", &self.max_running)
+            .field("priorities", &self.priorities.len())
             .finish()
     }
 }
@@ -116,6 +123,32 @@ impl JobOptions {
         self.observers.push(Arc::new(observer));
         self
     }
+
+    /// Caps the instance: at most `steps` of its steps run at once (instead of the
+    /// definition's [`max_running`](crate::JobBuilder::max_running), if it has one). The
+    /// others wait [`AwaitingPermit`](crate::StepState::AwaitingPermit) for the cap (named
+    /// `"max_running"` in the snapshot and the events), by priority, then in the order they
+    /// became ready. See [`JobBuilder::max_running`](crate::JobBuilder::max_running).
+    pub fn max_running(mut self, steps: usize) -> Self {
+        self.max_running = Some(steps);
+        self
+    }
+
+    /// Gives `step` the priority `priority` in this instance, instead of the definition's
+    /// ([`StepBuilder::priority`](crate::StepBuilder::priority)): among the steps waiting for
+    /// a permit of a [`Limit`](crate::Limit) (or of the instance's cap), the highest priority
+    /// goes first. A handle of another definition than the one started ends the instance at
+    /// once, before any step runs, with an error of kind
+    /// [`UnknownStep`](crate::JobErrorKind::UnknownStep).
+    pub fn priority<O>(mut self, step: &StepHandle<O>, priority: i32) -> Self {
+        self.priorities.push((
+            step.definition_id(),
+            step.index(),
+            step.name_arc().clone(),
+            priority,
+        ));
+        self
+    }
 }
 
 /// What a job instance knows about one of its steps, at the moment it was asked.
@@ -156,8 +189,18 @@ pub struct StepSnapshot {
     pub started_at: Option<SystemTime>,
     /// When the step ended (wall clock): it succeeded, failed, was skipped or cancelled.
     pub ended_at: Option<SystemTime>,
-    /// How long the step waited in the executor's queue once ready, if it started.
+    /// How long the step waited in the executor's queue once ready, if it started (or began
+    /// to wait for a permit): until its driver took it.
     pub queued: Option<Duration>,
+    /// The name of the [`Limit`](crate::Limit) the step waits for, while it is
+    /// [`AwaitingPermit`](StepState::AwaitingPermit).
+    pub awaiting_permit: Option<Arc<str>>,
+    /// When, after the start of the instance, the step began to wait for a permit before its
+    /// first attempt, if it had to.
+    pub permit_offset: Option<Duration>,
+    /// How long the step waited for permits of its limits (so far, if it waits), before its
+    /// first attempt and between attempts; zero for a step that never waited.
+    pub permit_wait: Duration,
     /// How long the step's attempts ran (so far, if one is running), if it started: the time
     /// from its first start to its end less [`backoff`](Self::backoff).
     pub running: Option<Duration>,
@@ -513,6 +556,15 @@ impl<X: Mode> JobInstance<X> {
         let started = view.started.map(|at| at.duration());
         let ended = view.ended.map(|at| at.duration());
         let (running, backoff) = view.running_and_backoff(now);
+        let permit_wait = view.permit_wait(now);
+        let awaiting_permit = if view.awaiting_permit {
+            self.run
+                .limits_of(index)
+                .and_then(|limits| limits.awaited().cloned())
+        } else {
+            None
+        };
+        let permit = view.permit.map(|at| at.duration());
         let error = match view.state {
             state if state.is_finished() => self.run.machine.error_of(index),
             _ => None,
@@ -529,8 +581,11 @@ impl<X: Mode> JobInstance<X> {
             started_at: started.map(|t| origin + t),
             ended_at: ended.map(|t| origin + t),
             queued: ready
-                .zip(started)
-                .map(|(ready, start)| start.saturating_sub(ready)),
+                .zip(permit.or(started))
+                .map(|(ready, taken)| taken.saturating_sub(ready)),
+            awaiting_permit,
+            permit_offset: permit,
+            permit_wait,
             running,
             backoff,
             ready_offset: ready,
@@ -541,7 +596,7 @@ impl<X: Mode> JobInstance<X> {
                 .run
                 .machine
                 .items_of(index)
-                .map(|table| table.snapshot())
+                .map(|table| table.snapshot(now))
                 .unwrap_or_default(),
         })
     }

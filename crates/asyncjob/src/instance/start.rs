@@ -9,7 +9,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::engine::deadline::DeadlineTask;
-use crate::engine::{Driver, Run, Schedule};
+use crate::engine::limits::RunLimits;
+use crate::engine::{Driver, Run, RunParts, Schedule};
 use crate::env::RunEnv;
 use crate::error::JobError;
 use crate::graph::definition::{JobDefinition, JobWithResult};
@@ -152,7 +153,36 @@ fn launch<X: Sealed>(
             options.observers.clone(),
         ))
     });
-    let run = Run::<X>::new(env, cells, spawner, timer, id, schedule, log);
+    let topology = env.topology.clone();
+    let foreign = options
+        .priorities
+        .iter()
+        .find(|(definition, ..)| *definition != topology.id)
+        .map(|(_, _, name, _)| name.clone());
+    let priorities: Vec<(usize, i32)> = options
+        .priorities
+        .iter()
+        .map(|&(_, index, _, priority)| (index, priority))
+        .collect();
+    let cap = options.max_running.or(topology.max_running);
+    let limits = RunLimits::new(&topology, cap, &priorities);
+    let run = Run::<X>::new(
+        env,
+        cells,
+        spawner,
+        timer,
+        id,
+        schedule,
+        RunParts {
+            log,
+            limits,
+            priorities,
+        },
+    );
+    if let Some(step) = foreign {
+        run.cancel(JobError::unknown_step(&topology.name, &step));
+        return run;
+    }
     if needs_timer && !can_sleep {
         // Refused before any step runs: every step ends cancelled, with this reason.
         run.cancel(JobError::timer_missing(&run.topology().name));

@@ -81,6 +81,13 @@ pub enum EventKind {
     /// The step's dependencies have succeeded and it was handed to the executor
     /// ([`StepState::Queued`]).
     Queued,
+    /// The step (or item) waits for a permit of the limit named `limit`
+    /// ([`StepState::AwaitingPermit`]), before an attempt. A step that needs several limits
+    /// has one such event for each it has to wait for.
+    AwaitingPermit {
+        /// The name of the [`Limit`](crate::Limit).
+        limit: Arc<str>,
+    },
     /// Attempt `attempt` (from 1) started ([`StepState::Running`]).
     Running {
         /// The attempt's number, from 1.
@@ -140,6 +147,7 @@ impl EventKind {
     pub fn state(&self) -> Option<StepState> {
         Some(match self {
             EventKind::Queued => StepState::Queued,
+            EventKind::AwaitingPermit { .. } => StepState::AwaitingPermit,
             EventKind::Running { .. } => StepState::Running,
             EventKind::Retrying { .. } => StepState::Retrying,
             EventKind::Succeeded => StepState::Succeeded,
@@ -177,6 +185,7 @@ impl fmt::Display for Event {
         }
         match &self.kind {
             EventKind::Queued => f.write_str("queued"),
+            EventKind::AwaitingPermit { limit } => write!(f, "awaiting a permit of {limit:?}"),
             EventKind::Running { attempt } => write!(f, "running (attempt {attempt})"),
             EventKind::Retrying {
                 attempt,

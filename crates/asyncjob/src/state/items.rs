@@ -25,9 +25,12 @@ pub struct ItemSnapshot {
     /// The item's name: the map's name and the key, `hash[src/main.rs]`.
     pub name: Arc<str>,
     /// Where the item is: `Waiting` (for a free place under the map's
-    /// [`limit`](crate::MapBuilder::limit)), `Running`, `Retrying`, then `Succeeded`, `Failed`
-    /// or `Cancelled`.
+    /// [`limit`](crate::MapBuilder::limit)), `AwaitingPermit` (for a permit of a limit the
+    /// map's items [need](crate::MapBuilder::needs)), `Running`, `Retrying`, then `Succeeded`,
+    /// `Failed` or `Cancelled`.
     pub state: StepState,
+    /// How long the item waited for permits of the limits it needs (so far, if it waits).
+    pub permit_wait: Duration,
     /// How many times the map's function was called for the item.
     pub attempts: u32,
     /// When, from the start of the instance, the item's first attempt started.
@@ -55,6 +58,9 @@ struct Item {
     start: Option<Duration>,
     end: Option<Duration>,
     error: Option<JobError>,
+    /// The waits for permits that have ended, and when the one under way began.
+    permit_waited: Duration,
+    permit_since: Option<Duration>,
     /// The number of the item's transitions so far (its events' `seq`).
     seq: u32,
 }
@@ -72,6 +78,8 @@ impl ItemTable {
                 start: None,
                 end: None,
                 error: None,
+                permit_waited: Duration::ZERO,
+                permit_since: None,
                 seq: 0,
             })
             .collect();
@@ -109,6 +117,18 @@ impl ItemTable {
         if item.state.is_finished() {
             return None;
         }
+        match (
+            item.state == StepState::AwaitingPermit,
+            state == StepState::AwaitingPermit,
+        ) {
+            (false, true) => item.permit_since = Some(at),
+            (true, false) => {
+                if let Some(since) = item.permit_since.take() {
+                    item.permit_waited += at.saturating_sub(since);
+                }
+            }
+            _ => {}
+        }
         item.state = state;
         match state {
             StepState::Running => {
@@ -135,8 +155,8 @@ impl ItemTable {
             .collect()
     }
 
-    /// Every item, as it stands.
-    pub(crate) fn snapshot(&self) -> Vec<ItemSnapshot> {
+    /// Every item, as it stands at `now` (since the start of the run).
+    pub(crate) fn snapshot(&self, now: Duration) -> Vec<ItemSnapshot> {
         self.lock()
             .iter()
             .enumerate()
@@ -145,6 +165,10 @@ impl ItemTable {
                 key: item.key.clone(),
                 name: item.name.clone(),
                 state: item.state,
+                permit_wait: item.permit_waited
+                    + item
+                        .permit_since
+                        .map_or(Duration::ZERO, |since| now.saturating_sub(since)),
                 attempts: item.attempts,
                 start_offset: item.start,
                 end_offset: item.end,

@@ -70,7 +70,7 @@ fn drive(machine: &Machine, index: usize, outcome: Result<(), JobError>) -> Vec<
         return Vec::new();
     }
     let mut released = Vec::new();
-    if machine.finish(index, outcome, at(3), &mut Vec::new()) == Some(Ended::Succeeded) {
+    if machine.finish(index, outcome, at(3), &mut Vec::new(), || {}) == Some(Ended::Succeeded) {
         for &child in &machine.topology().steps[index].children {
             if machine.dependency_done(child) && machine.queue(child, at(4)) {
                 released.push(child);
@@ -119,7 +119,7 @@ fn loom_cancel_races_the_last_step() {
                 if machine.start(0, at(2)) {
                     in_step.store(true, SeqCst);
                     in_step.store(false, SeqCst);
-                    machine.finish(0, Ok(()), at(3), &mut Vec::new());
+                    machine.finish(0, Ok(()), at(3), &mut Vec::new(), || {});
                 }
             })
         };
@@ -225,7 +225,7 @@ fn loom_abandon_races_start() {
             let machine = machine.clone();
             thread::spawn(move || drop(drive(&machine, 0, Ok(()))))
         };
-        let abandoned = machine.abandon(0, at(2), None, &mut Vec::new());
+        let abandoned = machine.abandon(0, at(2), None, &mut Vec::new(), || {});
         driver.join().expect("the driver");
         assert_consistent(&machine, false);
         let state = machine.slot(0).map(|s| s.state());
@@ -325,7 +325,9 @@ fn loom_tolerant_child_is_released_once_while_cancel_scans() {
                     return;
                 }
                 let mut released = Vec::new();
-                if machine.finish(index, outcome, at(3), &mut released) == Some(Ended::Succeeded) {
+                if machine.finish(index, outcome, at(3), &mut released, || {})
+                    == Some(Ended::Succeeded)
+                {
                     for &child in &machine.topology().steps[index].children {
                         if machine.dependency_done(child) {
                             released.push(child);

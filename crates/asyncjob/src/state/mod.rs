@@ -49,7 +49,7 @@ use waiters::Waiters;
 /// Where a step of a job instance is in its life.
 ///
 /// The variants are listed — and ordered, by [`Ord`] — in the order of a step's life:
-/// `Waiting < Queued < Running < Retrying`, then the final states
+/// `Waiting < Queued < AwaitingPermit < Running < Retrying`, then the final states
 /// `Succeeded < Recovered < Failed < Skipped < Omitted < Cancelled`. [`StepState::ALL`] lists
 /// them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,6 +59,12 @@ pub enum StepState {
     Waiting,
     /// The step's dependencies have succeeded; it is queued on the executor.
     Queued,
+    /// The step waits for a permit of a [`Limit`](crate::Limit) it
+    /// [needs](crate::StepBuilder::needs) (or of its instance's
+    /// [cap](crate::JobOptions::max_running)), before its first attempt or before a retry;
+    /// [`StepSnapshot::awaiting_permit`](crate::StepSnapshot::awaiting_permit) names the
+    /// limit.
+    AwaitingPermit,
     /// The step's future is running.
     Running,
     /// An attempt failed; the step waits out its retry policy's delay before the next one.
@@ -82,9 +88,10 @@ pub enum StepState {
 
 impl StepState {
     /// Every state, in life-cycle order.
-    pub const ALL: [StepState; 10] = [
+    pub const ALL: [StepState; 11] = [
         StepState::Waiting,
         StepState::Queued,
+        StepState::AwaitingPermit,
         StepState::Running,
         StepState::Retrying,
         StepState::Succeeded,
@@ -113,6 +120,7 @@ impl StepState {
         match self {
             StepState::Waiting => "waiting",
             StepState::Queued => "queued",
+            StepState::AwaitingPermit => "awaiting permit",
             StepState::Running => "running",
             StepState::Retrying => "retrying",
             StepState::Succeeded => "succeeded",
@@ -316,6 +324,25 @@ impl Machine {
         started
     }
 
+    /// Step `index` waits for a permit of `limit` (driver only): `Queued | Backoff → Permit`
+    /// when it starts waiting (see [`StepSlot::await_permit`]), or, already waiting, for the
+    /// next of its limits. `false` if the driver does not own the step (it was cancelled or
+    /// abandoned before it could be taken).
+    pub(crate) fn await_permit(&self, index: usize, limit: &Arc<str>, at: Stamp) -> bool {
+        let Some(slot) = self.slots.get(index) else {
+            return false;
+        };
+        let mut recording = self.record();
+        let waiting = slot.state() == StepState::AwaitingPermit || slot.await_permit(at);
+        if let (true, Some(recording)) = (waiting, recording.as_mut()) {
+            let kind = EventKind::AwaitingPermit {
+                limit: limit.clone(),
+            };
+            recording.step(index, at.duration(), kind);
+        }
+        waiting
+    }
+
     /// Attempt `attempt` of a running step starts (the first without a transition).
     pub(crate) fn attempt_started(&self, index: usize, attempt: u32, at: Stamp) {
         let Some(slot) = self.slots.get(index) else {
@@ -364,12 +391,16 @@ impl Machine {
     /// (they take this step with [`allow_failure`](crate::allow_failure) or
     /// [`optional`](crate::optional)) are pushed on `released`, for the caller to queue; on a
     /// success the caller releases the children itself.
+    ///
+    /// `settle` runs once the step is final and before its end is counted: what the step held
+    /// (its permits) is given back before the run can be seen to end.
     pub(crate) fn finish(
         &self,
         index: usize,
         outcome: Result<(), JobError>,
         at: Stamp,
         released: &mut Vec<usize>,
+        settle: impl FnOnce(),
     ) -> Option<Ended> {
         let ended = {
             let mut recording = self.record();
@@ -379,6 +410,7 @@ impl Machine {
             }
             ended
         };
+        settle();
         self.ended(index, ended, at, released);
         Some(ended)
     }
@@ -419,13 +451,15 @@ impl Machine {
     }
 
     /// Step `index` cannot run or finish (see [`StepSlot::abandon`]); counts its end.
-    /// Steps released by the end are pushed on `released`, as by [`finish`](Self::finish).
+    /// Steps released by the end are pushed on `released`, and `settle` runs, as by
+    /// [`finish`](Self::finish).
     pub(crate) fn abandon(
         &self,
         index: usize,
         at: Stamp,
         reason: Option<SpawnError>,
         released: &mut Vec<usize>,
+        settle: impl FnOnce(),
     ) -> Option<Ended> {
         let topology = &self.topology;
         let error =
@@ -438,6 +472,7 @@ impl Machine {
             }
             ended
         };
+        settle();
         self.ended(index, ended, at, released);
         Some(ended)
     }

@@ -4,25 +4,29 @@
 //!
 //! ```text
 //! Waiting ──queue──► Queued ──start──► Running ◄──resume── Backoff
-//!    │                 │                │  └──back_off──────►│
-//!    │ skip / omit     │ cancel/abandon │ finish / abandon   │ finish / abandon
-//!    ▼                 ▼                ▼                    ▼
+//!    │                 │  │             ▲  └──back_off──────►│ │
+//!    │                 │  └await_permit►Permit◄──await_permit─┘ │
+//!    │ skip / omit     │ cancel/abandon │ finish / abandon      │ finish / abandon
+//!    ▼                 ▼                ▼                       ▼
 //! Skipped | Omitted  Cancelled | Failed   Succeeded | Recovered | Failed | Omitted | Cancelled
 //! ```
 //!
 //! (`finish` ends a step `Omitted` when its condition did not hold, `Recovered` when its
-//! fallback made its output.)
+//! fallback made its output. `Permit` leads to `Running` by `start` before the first attempt,
+//! by `resume` before a retry; `finish` and `abandon` end it too.)
 //!
 //! Ownership: `Waiting` and `Queued` steps are nobody's — the run (`queue`, `skip`, `cancel`)
-//! and the step's driver (`start`, `abandon`) race for them, and the CAS picks one. `Running`
-//! and `Backoff` steps belong to their driver: only it moves them on (`back_off`, `resume`,
-//! `finish`, `abandon`); `cancel` only sets the [`CANCEL`] flag on them, and the driver then
-//! ends them `Cancelled`, whatever the step's future returned. Whoever makes the transition
-//! into a final state counts the step's end, exactly once.
+//! and the step's driver (`start`, `await_permit`, `abandon`) race for them, and the CAS picks
+//! one. `Running`, `Backoff` and `Permit` steps belong to their driver: only it moves them on
+//! (`back_off`, `await_permit`, `resume`, `finish`, `abandon`); `cancel` only sets the
+//! [`CANCEL`] flag on them, and the driver then ends them `Cancelled`, whatever the step's
+//! future returned. Whoever makes the transition into a final state counts the step's end,
+//! exactly once.
 //!
 //! Times: the word carries the time the step entered its current state. Before a transition
-//! leaves `Queued` or its first `Running`, the time it entered that state is archived
-//! (`queued_at`, `started_at`), so a reader that loads the word sees every earlier time too.
+//! leaves `Queued`, its first `Permit` or its first `Running`, the time it entered that state
+//! is archived (`queued_at`, `permit_at`, `started_at`), so a reader that loads the word sees
+//! every earlier time too.
 //! Racing writers of an archive write the same value: the entry time of one state.
 
 use std::sync::OnceLock;
@@ -38,13 +42,15 @@ const WAITING: u64 = 0;
 const QUEUED: u64 = 1;
 const RUNNING: u64 = 2;
 const BACKOFF: u64 = 3;
+/// Waiting for a permit of a [`Limit`](crate::Limit) before an attempt.
+const PERMIT: u64 = 4;
 // The final phases: every phase from `SUCCEEDED` on.
-const SUCCEEDED: u64 = 4;
-const FAILED: u64 = 5;
-const SKIPPED: u64 = 6;
-const CANCELLED: u64 = 7;
-const OMITTED: u64 = 8;
-const RECOVERED: u64 = 9;
+const SUCCEEDED: u64 = 5;
+const FAILED: u64 = 6;
+const SKIPPED: u64 = 7;
+const CANCELLED: u64 = 8;
+const OMITTED: u64 = 9;
+const RECOVERED: u64 = 10;
 /// Set by `cancel` on a step its driver owns: the driver ends it `Cancelled`.
 const CANCEL: u64 = 1 << 4;
 const STAMP_SHIFT: u32 = 8;
@@ -138,6 +144,10 @@ pub(crate) struct RetryLog {
     resumed: Option<Stamp>,
     /// When the back-off under way started, if one is.
     backing_off: Option<Stamp>,
+    /// Time spent waiting for permits between attempts (the waits that have ended).
+    permit_waited: Duration,
+    /// When the wait for permits under way between attempts started, if one is.
+    permit_since: Option<Stamp>,
 }
 
 impl RetryLog {
@@ -160,11 +170,17 @@ pub(crate) struct StepView {
     pub(crate) attempts: u32,
     pub(crate) retried: Vec<RetriedAttempt>,
     pub(crate) retried_omitted: u32,
+    /// When the step first waited for a permit, if it did.
+    pub(crate) permit: Option<Stamp>,
+    /// The step waits for a permit now.
+    pub(crate) awaiting_permit: bool,
     /// From the [`RetryLog`], read with `retried`.
     ran: Duration,
     backed_off: Duration,
     resumed: Option<Stamp>,
     backing_off: Option<Stamp>,
+    permit_waited: Duration,
+    permit_since: Option<Stamp>,
 }
 
 impl StepView {
@@ -180,13 +196,27 @@ impl StepView {
         let since = |at: Stamp| until.saturating_sub(at.duration());
         let backoff = self.backed_off + self.backing_off.map_or(Duration::ZERO, since);
         let running = self.started.map(|first| {
-            let current = match self.backing_off {
-                Some(_) => Duration::ZERO,
-                None => since(self.resumed.unwrap_or(first)),
+            let current = match (self.backing_off, self.permit_since) {
+                (None, None) => since(self.resumed.unwrap_or(first)),
+                _ => Duration::ZERO,
             };
             self.ran + current
         });
         (running, backoff)
+    }
+
+    /// The time the step spent waiting for permits of its [limits](crate::Limit), before its
+    /// first attempt and between attempts, until its end or `now`.
+    pub(crate) fn permit_wait(&self, now: Duration) -> Duration {
+        let until = self.ended.map_or(now, Stamp::duration);
+        let first = self.permit.map_or(Duration::ZERO, |since| {
+            let to = self.started.map_or(until, Stamp::duration);
+            to.saturating_sub(since.duration())
+        });
+        let current = self.permit_since.map_or(Duration::ZERO, |since| {
+            until.saturating_sub(since.duration())
+        });
+        first + self.permit_waited + current
     }
 }
 
@@ -197,6 +227,7 @@ pub(crate) struct StepSlot {
     /// Dependencies that have not ended in a way that lets the step run yet.
     pending: AtomicUsize,
     queued_at: AtomicU64,
+    permit_at: AtomicU64,
     started_at: AtomicU64,
     /// Attempts made, for steps whose body records them (0: derive from `started`).
     attempts: AtomicU32,
@@ -214,6 +245,7 @@ impl StepSlot {
             word: AtomicU64::new(pack(WAITING, 0, Stamp(0))),
             pending: AtomicUsize::new(dependencies),
             queued_at: AtomicU64::new(NONE),
+            permit_at: AtomicU64::new(NONE),
             started_at: AtomicU64::new(NONE),
             attempts: AtomicU32::new(0),
             error: OnceLock::new(),
@@ -225,6 +257,14 @@ impl StepSlot {
     fn archive(&self, word: u64) {
         match phase(word) {
             QUEUED => self.queued_at.store(entered(word).0, Ordering::Release),
+            // Only the first wait for a permit (before the first attempt) is archived; later
+            // ones are in the retry log.
+            PERMIT
+                if self.permit_at.load(Ordering::Relaxed) == NONE
+                    && self.started_at.load(Ordering::Relaxed) == NONE =>
+            {
+                self.permit_at.store(entered(word).0, Ordering::Release);
+            }
             // Only the first `Running` is archived. It is archived before the step can be
             // `Running` again (when it backs off), and racing archivers write the same value.
             RUNNING if self.started_at.load(Ordering::Relaxed) == NONE => {
@@ -267,11 +307,40 @@ impl StepSlot {
             .is_ok()
     }
 
-    /// `Queued → Running`, at `at`: the driver takes the step. `false` if it was cancelled or
-    /// abandoned first; the driver then leaves it alone.
+    /// `Queued | Permit → Running`, at `at`: the driver takes the step, or, before its first
+    /// attempt, the step got its permits. `false` if it was cancelled or abandoned first (the
+    /// driver then leaves it alone), or if cancellation reached it while it waited for a
+    /// permit (its driver then ends it).
     pub(crate) fn start(&self, at: Stamp) -> bool {
-        self.transition(|w| (phase(w) == QUEUED).then(|| pack(RUNNING, 0, at)))
-            .is_ok()
+        self.transition(|w| match phase(w) {
+            QUEUED => Some(pack(RUNNING, 0, at)),
+            PERMIT if w & CANCEL == 0 => Some(pack(RUNNING, 0, at)),
+            _ => None,
+        })
+        .is_ok()
+    }
+
+    /// `Queued | Backoff → Permit`, at `at`: the step waits for a permit of a
+    /// [limit](crate::Limit) before its first attempt (from `Queued`: the driver takes the
+    /// step) or before a retry (from `Backoff`, whose end is logged first). Driver only.
+    /// `false` if a `Queued` step was cancelled or abandoned first, or if the step was
+    /// elsewhere.
+    pub(crate) fn await_permit(&self, at: Stamp) -> bool {
+        let current = self.word.load(Ordering::Acquire);
+        if phase(current) == BACKOFF {
+            let mut log = self.log();
+            let log = log.get_or_insert_with(Box::default);
+            if let Some(since) = log.backing_off.take() {
+                log.backed_off += at.duration().saturating_sub(since.duration());
+            }
+            log.permit_since = Some(at);
+        }
+        self.transition(|w| match phase(w) {
+            QUEUED => Some(pack(PERMIT, 0, at)),
+            BACKOFF => Some(pack(PERMIT, w & CANCEL, at)),
+            _ => None,
+        })
+        .is_ok()
     }
 
     /// Records the number of the attempt that is starting. Driver only.
@@ -313,11 +382,12 @@ impl StepSlot {
             .is_ok()
     }
 
-    /// `Backoff → Running`, at `at`: attempt `attempt` starts, its back-off over. Driver only.
-    /// The back-off's end is logged before the transition. `true` if the step was backing off.
+    /// `Backoff | Permit → Running`, at `at`: attempt `attempt` starts, its back-off (and its
+    /// wait for permits) over. Driver only. The back-off's end is logged before the
+    /// transition. `true` if the step was backing off or waiting for a permit.
     pub(crate) fn resume(&self, attempt: u32, at: Stamp) -> bool {
         self.set_attempt(attempt);
-        if phase(self.word.load(Ordering::Acquire)) != BACKOFF {
+        if !matches!(phase(self.word.load(Ordering::Acquire)), BACKOFF | PERMIT) {
             return false;
         }
         {
@@ -326,13 +396,18 @@ impl StepSlot {
             if let Some(since) = log.backing_off.take() {
                 log.backed_off += at.duration().saturating_sub(since.duration());
             }
+            if let Some(since) = log.permit_since.take() {
+                log.permit_waited += at.duration().saturating_sub(since.duration());
+            }
             log.resumed = Some(at);
             if let Some(last) = log.kept.last_mut() {
                 last.next_start_offset = Some(at.duration());
             }
         }
-        self.transition(|w| (phase(w) == BACKOFF).then(|| pack(RUNNING, w & CANCEL, at)))
-            .is_ok()
+        self.transition(|w| {
+            matches!(phase(w), BACKOFF | PERMIT).then(|| pack(RUNNING, w & CANCEL, at))
+        })
+        .is_ok()
     }
 
     fn log(&self) -> impl std::ops::DerefMut<Target = Option<Box<RetryLog>>> + '_ {
@@ -341,7 +416,7 @@ impl StepSlot {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// `Running | Backoff → Succeeded | Failed | Cancelled`, at `at`. Driver only. A step that
+    /// `Running | Backoff | Permit → Succeeded | Failed | Cancelled`, at `at`. Driver only. A step that
     /// cancellation reached ends `Cancelled`, whatever `outcome` says; so does one whose
     /// outcome is a cancellation. `None` if the driver did not own the step (nothing to count).
     ///
@@ -371,7 +446,7 @@ impl StepSlot {
         let from = self
             .transition(|w| {
                 let to = if w & CANCEL != 0 { CANCELLED } else { target };
-                matches!(phase(w), RUNNING | BACKOFF).then(|| pack(to, 0, at))
+                matches!(phase(w), RUNNING | BACKOFF | PERMIT).then(|| pack(to, 0, at))
             })
             .ok()?;
         Some(if from & CANCEL != 0 {
@@ -414,13 +489,13 @@ impl StepSlot {
     pub(crate) fn cancel(&self, at: Stamp) -> CancelEffect {
         let moved = self.transition(|w| match phase(w) {
             WAITING | QUEUED => Some(pack(CANCELLED, 0, at.max(entered(w)))),
-            RUNNING | BACKOFF if w & CANCEL == 0 => Some(w | CANCEL),
+            RUNNING | BACKOFF | PERMIT if w & CANCEL == 0 => Some(w | CANCEL),
             _ => None,
         });
         match moved {
             Ok(from) if matches!(phase(from), WAITING | QUEUED) => CancelEffect::Ended,
             Ok(_) => CancelEffect::Flagged,
-            Err(w) if matches!(phase(w), RUNNING | BACKOFF) => CancelEffect::Flagged,
+            Err(w) if matches!(phase(w), RUNNING | BACKOFF | PERMIT) => CancelEffect::Flagged,
             Err(w) if phase(w) == CANCELLED => CancelEffect::WasCancelled,
             Err(_) => CancelEffect::WasEnded,
         }
@@ -428,7 +503,8 @@ impl StepSlot {
 
     /// The step cannot be run or finished: the executor refused its driver or dropped it.
     /// A `Queued` step ends `Failed` without having run (anyone may call this: the CAS decides
-    /// against `start` and `cancel`); a `Running | Backoff` step ends `Failed` with `error`, or
+    /// against `start` and `cancel`); a `Running | Backoff | Permit` step ends `Failed` with
+    /// `error`, or
     /// `Cancelled` if cancellation had reached it (its driver only). `None` if the step was
     /// elsewhere.
     pub(crate) fn abandon(&self, error: impl FnOnce() -> JobError, at: Stamp) -> Option<Ended> {
@@ -447,7 +523,7 @@ impl StepSlot {
                     Ended::Failed
                 })
             }
-            RUNNING | BACKOFF => {
+            RUNNING | BACKOFF | PERMIT => {
                 let _ = self.error.set(error());
                 self.end_owned(FAILED, at)
             }
@@ -499,6 +575,11 @@ impl StepSlot {
             _ => archived(&self.started_at),
         };
         let ended = (ph >= SUCCEEDED).then_some(at);
+        let permit = match archived(&self.permit_at) {
+            Some(at) => Some(at),
+            None if ph == PERMIT && started.is_none() => Some(at),
+            None => None,
+        };
         let attempts = match self.attempts.load(Ordering::Acquire) {
             // An omitted step's function was not called.
             _ if ph == OMITTED => 0,
@@ -525,9 +606,20 @@ impl StepSlot {
                 log.backed_off,
                 log.resumed,
                 log.backing_off,
+                log.permit_waited,
+                log.permit_since,
             )
         };
-        let (retried, retried_omitted, ran, backed_off, resumed, backing_off) = view;
+        let (
+            retried,
+            retried_omitted,
+            ran,
+            backed_off,
+            resumed,
+            backing_off,
+            permit_waited,
+            permit_since,
+        ) = view;
         StepView {
             state: decode(word),
             ready,
@@ -536,10 +628,14 @@ impl StepSlot {
             attempts,
             retried,
             retried_omitted,
+            permit,
+            awaiting_permit: ph == PERMIT,
             ran,
             backed_off,
             resumed,
             backing_off,
+            permit_waited,
+            permit_since,
         }
     }
 }
@@ -550,6 +646,7 @@ fn decode(word: u64) -> StepState {
         QUEUED => StepState::Queued,
         RUNNING => StepState::Running,
         BACKOFF => StepState::Retrying,
+        PERMIT => StepState::AwaitingPermit,
         SUCCEEDED => StepState::Succeeded,
         FAILED => StepState::Failed,
         SKIPPED => StepState::Skipped,

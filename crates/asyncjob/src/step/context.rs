@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::env::{RunContext, RunEnv};
 use crate::error::JobError;
 use crate::id::JobId;
+use crate::limit::{AcquireAll, Permit};
 use crate::rt::BoxFuture;
 use crate::state::events::EventKind;
 use crate::state::items::ItemTable;
@@ -29,6 +30,15 @@ pub(crate) trait RunHooks {
     /// Attempt `attempt` of step `index` failed with `error` and will be retried after
     /// `backoff`.
     fn attempt_failed(&self, index: usize, attempt: u32, error: JobError, backoff: Duration);
+    /// The permits step `index` takes before each attempt, if it needs any.
+    fn acquire(&self, index: usize) -> Option<AcquireAll>;
+    /// Step `index` waits for a permit of the limit at `position` of its limits, before a
+    /// retry.
+    fn awaiting_permit(&self, index: usize, position: usize);
+    /// The priority the run gives step `index`, if it overrides the definition's.
+    fn priority(&self, index: usize) -> Option<i32>;
+    /// Step `index` holds `permits` for its next attempt (given back at its end or back-off).
+    fn hold(&self, index: usize, permits: Vec<Permit>);
     /// What the step contexts of the run share (asked once per run).
     fn run_context(&self) -> RunContext;
     /// `true` if `env` is this run's.
@@ -123,4 +133,25 @@ pub(crate) fn register_items(table: Arc<ItemTable>) -> bool {
 /// driver's poll.
 pub(crate) fn item(table: &ItemTable, position: usize, kind: EventKind) -> bool {
     with(|hooks, _| hooks.item(table, position, kind)).is_some()
+}
+
+/// The permits the current step takes before each attempt; `None` if it needs none (or
+/// outside a driver's poll).
+pub(crate) fn acquire() -> Option<AcquireAll> {
+    with(|hooks, index| hooks.acquire(index)).flatten()
+}
+
+/// Records that the current step waits for the limit at `position` of its limits.
+pub(crate) fn awaiting_permit(position: usize) {
+    with(|hooks, index| hooks.awaiting_permit(index, position));
+}
+
+/// The current step holds `permits` for its next attempt.
+pub(crate) fn hold(permits: Vec<Permit>) {
+    with(|hooks, index| hooks.hold(index, permits));
+}
+
+/// The priority the current run gives the current step, if it overrides the definition's.
+pub(crate) fn priority() -> Option<i32> {
+    with(|hooks, index| hooks.priority(index)).flatten()
 }

@@ -18,7 +18,9 @@ use crate::mode::{Local, Mode, OutputRef, Sendable};
 use crate::state::events::EventKind;
 use crate::state::items::ItemTable;
 
-use super::{Failure, attempt, context, yield_now};
+use crate::limit::AcquireAll;
+
+use super::{Failure, attempt, context, take_permits, yield_now};
 
 /// Ends the items that had not ended when the map's future goes (the run was cancelled, or
 /// the executor dropped the map): they end `Cancelled`.
@@ -77,7 +79,9 @@ where
     }
     let _end = EndUnfinished { table: &table, job };
     let count = items.len();
-    let all = run_items(items, &input, &map, &table, job);
+    // The items wait for permits at the map's priority in this run.
+    let priority = context::priority().unwrap_or(map.priority);
+    let all = run_items(items, &input, &map, &table, job, priority);
     let Some(results) = env.guard(index, all).await else {
         return Err(env.cancelled_error(index));
     };
@@ -99,6 +103,7 @@ async fn run_items<I, T, F, Fut, O, E, K>(
     map: &MapFn<F, K>,
     table: &ItemTable,
     job: &Arc<str>,
+    priority: i32,
 ) -> Vec<Option<Result<O, JobError>>>
 where
     I: Clone,
@@ -115,7 +120,15 @@ where
             let Some((position, item)) = waiting.next() else {
                 break;
             };
-            running.push(run_item(position, item, input.clone(), map, table, job));
+            running.push(run_item(
+                position,
+                item,
+                input.clone(),
+                map,
+                table,
+                job,
+                priority,
+            ));
         }
         match running.next().await {
             Some((position, result)) => {
@@ -136,6 +149,7 @@ async fn run_item<I, T, F, Fut, O, E, K>(
     map: &MapFn<F, K>,
     table: &ItemTable,
     job: &Arc<str>,
+    priority: i32,
 ) -> (usize, Result<O, JobError>)
 where
     I: Clone,
@@ -147,15 +161,38 @@ where
     let name = table.name(position);
     let mut number: u32 = 1;
     loop {
-        context::item(table, position, EventKind::Running { attempt: number });
-        let failure =
-            match attempt(&map.function, (), input.clone(), item.clone(), map.timeout).await {
-                Ok(output) => {
-                    context::item(table, position, EventKind::Succeeded);
-                    return (position, Ok(output));
+        // The item's permits, for this attempt: given back when it ends.
+        let permits = if map.limits.is_empty() {
+            Vec::new()
+        } else {
+            let acquire = AcquireAll::new(map.limits.clone(), priority);
+            let taken = take_permits(acquire, |_, limit| {
+                let limit = limit.clone();
+                context::item(table, position, EventKind::AwaitingPermit { limit });
+            });
+            match taken.await {
+                Ok(permits) => permits,
+                Err(limit) => {
+                    let error = JobError::no_permits(job, &name, &limit)
+                        .after_attempts(number.saturating_sub(1));
+                    let kind = EventKind::Failed {
+                        error: error.clone(),
+                    };
+                    context::item(table, position, kind);
+                    return (position, Err(error));
                 }
-                Err(failure) => failure,
-            };
+            }
+        };
+        context::item(table, position, EventKind::Running { attempt: number });
+        // (The permits are given back after the item's end is recorded.)
+        let attempted = attempt(&map.function, (), input.clone(), item.clone(), map.timeout).await;
+        let failure = match attempted {
+            Ok(output) => {
+                context::item(table, position, EventKind::Succeeded);
+                return (position, Ok(output));
+            }
+            Err(failure) => failure,
+        };
         let delay = match failure {
             Failure::Internal(_) => None,
             _ => map
@@ -178,6 +215,8 @@ where
             backoff: delay,
         };
         context::item(table, position, kind);
+        // A back-off gives the permits back.
+        drop(permits);
         if delay.is_zero() {
             yield_now().await;
         } else {

@@ -32,6 +32,7 @@ use crate::graph::extras::{Condition, Fallback};
 use crate::graph::parents::{Ends, Parents, SendParents};
 use crate::id::JobId;
 use crate::intercept::{Scoped, Scopes, StepContext};
+use crate::limit::{AcquireAll, Acquired, Permit};
 use crate::mode::private::Sealed;
 use crate::mode::{Local, Mode, Sendable};
 use crate::retry::AttemptFailure;
@@ -262,6 +263,57 @@ impl Ends for NoEnds {
     }
 }
 
+/// Takes a permit of each limit of `acquire`, in order; `waiting(limit)` is called each time
+/// it starts waiting for one. `Err` with the name of a limit that has no permits at all.
+pub(crate) async fn take_permits(
+    mut acquire: AcquireAll,
+    mut waiting: impl FnMut(usize, &Arc<str>),
+) -> Result<Vec<Permit>, Arc<str>> {
+    std::future::poll_fn(|cx| {
+        let mut newly = false;
+        match acquire.poll_acquire(cx, &mut newly) {
+            Acquired::All(permits) => Poll::Ready(Ok(permits)),
+            Acquired::Waiting(position) => {
+                if newly {
+                    if let Some(limit) = acquire.limits().get(position) {
+                        waiting(position, limit.name_arc());
+                    }
+                }
+                Poll::Pending
+            }
+            Acquired::Empty(position) => {
+                let name = acquire
+                    .limits()
+                    .get(position)
+                    .map(|limit| limit.name_arc().clone());
+                Poll::Ready(Err(name.unwrap_or_else(|| "".into())))
+            }
+        }
+    })
+    .await
+}
+
+/// Takes the current step's permits again before a retry (its last attempt gave them back);
+/// `Err` if the run was cancelled while it waited, or if a limit has no permits.
+async fn reacquire(env: &RunEnv, index: usize, attempt: u32) -> Result<(), JobError> {
+    let Some(acquire) = context::acquire() else {
+        return Ok(());
+    };
+    let topology = &*env.topology;
+    let taken = take_permits(acquire, |position, _| context::awaiting_permit(position));
+    match env.guard(index, taken).await {
+        None => Err(env.cancelled_error(index)),
+        Some(Ok(permits)) => {
+            context::hold(permits);
+            Ok(())
+        }
+        Some(Err(limit)) => {
+            let step = topology.step_name(index);
+            Err(JobError::no_permits(&topology.name, &step, &limit).after_attempts(attempt))
+        }
+    }
+}
+
 /// Completes after being polled once more: lets the executor run other tasks.
 pub(crate) async fn yield_now() {
     let mut yielded = false;
@@ -418,6 +470,11 @@ where
         // not made once a cancellation is under way.
         if number > 1 && env.is_cancelled() {
             return Err(Stop::Final(env.cancelled_error(index)));
+        }
+        if number > 1 {
+            reacquire(env, index, number - 1)
+                .await
+                .map_err(Stop::Final)?;
         }
         if !context::attempt_started(number) {
             return Err(internal("a step with a policy ran outside its run", number));

@@ -126,13 +126,15 @@ impl ItemSummary {
     }
 
     /// The state the items are drawn in together: the first of failed, cancelled, retrying,
-    /// running, waiting that some item is in, else succeeded (`Succeeded` also for no item).
+    /// running, awaiting permit, waiting that some item is in, else succeeded (`Succeeded` also
+    /// for no item).
     pub fn state(&self) -> StepState {
         [
             StepState::Failed,
             StepState::Cancelled,
             StepState::Retrying,
             StepState::Running,
+            StepState::AwaitingPermit,
             StepState::Waiting,
         ]
         .into_iter()
@@ -190,6 +192,7 @@ mod tests {
             key: position.to_string().into(),
             name: format!("m[{position}]").into(),
             state,
+            permit_wait: Duration::ZERO,
             attempts: u32::from(times.0.is_some()),
             start_offset: times.0.map(Duration::from_millis),
             end_offset: times.1.map(Duration::from_millis),

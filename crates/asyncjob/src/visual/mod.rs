@@ -66,6 +66,7 @@
 //! |---|---|---|
 //! | waiting | `#e0e0e0` grey | `#8c8c8c` |
 //! | queued | `#fff3a3` yellow | `#b39b00` |
+//! | awaiting permit | `#ffe0b2` light orange | `#c77800` |
 //! | running | `#8ec5ff` blue | `#1f6fd1` |
 //! | retrying | `#f7c6d9` pink | `#b0306a` |
 //! | succeeded | `#8fd694` green | `#2e8b3a` |
@@ -119,6 +120,7 @@ pub fn fill_color(state: StepState) -> &'static str {
     match state {
         StepState::Waiting => "#e0e0e0",
         StepState::Queued => "#fff3a3",
+        StepState::AwaitingPermit => "#ffe0b2",
         StepState::Running => "#8ec5ff",
         StepState::Succeeded => "#8fd694",
         StepState::Recovered => "#c6e6a1",
@@ -136,6 +138,7 @@ pub fn line_color(state: StepState) -> &'static str {
     match state {
         StepState::Waiting => "#8c8c8c",
         StepState::Queued => "#b39b00",
+        StepState::AwaitingPermit => "#c77800",
         StepState::Running => "#1f6fd1",
         StepState::Succeeded => "#2e8b3a",
         StepState::Recovered => "#6b8e23",
@@ -244,7 +247,7 @@ fn error_chain(error: &crate::JobError) -> String {
 mod tests {
     use super::*;
 
-    const STATES: [StepState; 10] = StepState::ALL;
+    const STATES: [StepState; 11] = StepState::ALL;
 
     #[test]
     fn every_state_has_its_own_colours() {

@@ -75,6 +75,7 @@ impl Serialize for JobErrorKind {
             JobErrorKind::TimerMissing => "timer_missing",
             JobErrorKind::Omitted => "omitted",
             JobErrorKind::UnknownStep => "unknown_step",
+            JobErrorKind::NoPermits => "no_permits",
         })
     }
 }
