@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use asyncjob::visual::{fill_color, format_duration, line_color};
+use asyncjob::visual::{fill_color, format_count, format_duration, line_color};
 use asyncjob::{CriticalPath, JobSnapshot, StepState};
 use layout::core::base::Orientation;
 use layout::core::format::{ClipHandle, RenderBackend};
@@ -125,6 +125,9 @@ fn box_lines(snapshot: &JobSnapshot, index: usize) -> (String, String) {
             }
             if !step.backoff.is_zero() {
                 let _ = write!(status, " (+{} back-off)", format_duration(step.backoff));
+            }
+            if !step.items.is_empty() {
+                let _ = write!(status, " · {} items", format_count(step.items.len()));
             }
             (shorten(&step.name, LABEL_CHARS), status)
         }

@@ -3,6 +3,12 @@
 //! each attempt running, each back-off), the table of the steps with their errors, and the
 //! [critical path](asyncjob::visual::critical_path) marked in all of them.
 //!
+//! A [map step](asyncjob::StepBuilder::map)'s items are on the page too, within the core's
+//! limit ([`MAX_ITEM_ROWS`](asyncjob::visual::MAX_ITEM_ROWS)): the timeline has a row per item
+//! under the map's, up to the limit, then one row for the others; the step table lists the same
+//! items, collapsed under their counts by state, with each one's state, attempts, time and
+//! error, then the counts of the others; the graph's box says how many items the map has.
+//!
 //! ```
 //! use asyncjob::{FuturesExecutor, JobBuilder};
 //! use asyncjob_report::ReportExt as _;

@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use asyncjob::visual::{fill_color, format_duration, format_time, line_color};
+use asyncjob::visual::{
+    ItemSummary, MAX_ITEM_ROWS, fill_color, format_duration, format_time, line_color,
+};
 use asyncjob::{CriticalLink, CriticalPath, JobSnapshot, StepSnapshot, StepState};
 
 use crate::html::{escape, escape_into};
@@ -89,6 +91,9 @@ h2 { font-size: 16px; margin: 0 0 10px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; border: 1px solid;
   font-size: 12px; font-weight: 600; margin-right: 4px; white-space: nowrap; }
 .error { color: #a61b17; white-space: pre-wrap; overflow-wrap: anywhere; margin: 8px 0 0; }
+details.items { font-size: 12px; margin: 4px 0 0; }
+details.items li .error { display: block; margin: 0; }
+details.items p.note { margin: 2px 0 0; }
 .note { color: var(--muted); }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
@@ -122,6 +127,7 @@ svg.timeline .row-bg { fill: transparent; }
 svg.timeline .row.crit .row-bg { fill: #fff1e8; }
 svg.timeline .row-label { dominant-baseline: middle; fill: var(--ink); }
 svg.timeline .row.crit .row-label { font-weight: 700; fill: var(--crit); }
+svg.timeline .row.item .row-label { fill: var(--muted); font-size: 11px; }
 svg.timeline .bar { stroke-width: 1; }
 svg.timeline .bar.waiting { fill: #eceff3; stroke: #c4cad3; }
 svg.timeline .bar.backoff { stroke-dasharray: 3 2; }
@@ -386,6 +392,9 @@ fn step_row(out: &mut String, snapshot: &JobSnapshot, step: &StepSnapshot, criti
         out.push_str("<span class=\"star\" title=\"on the critical path\">★</span>\u{a0}");
     }
     escape_into(out, &step.name);
+    if !step.items.is_empty() {
+        items_list(out, step);
+    }
     out.push_str("</td><td>");
     badge(out, step.state, step.state.as_str());
     out.push_str("</td><td>");
@@ -431,6 +440,42 @@ fn step_row(out: &mut String, snapshot: &JobSnapshot, step: &StepSnapshot, criti
         out.push_str("</ol></details>");
     }
     out.push_str("</td></tr>\n");
+}
+
+/// A map's items, collapsed under their counts: the first [`MAX_ITEM_ROWS`] (as on the
+/// timeline), each with its state, attempts, time and error, then the counts of the others.
+fn items_list(out: &mut String, step: &StepSnapshot) {
+    out.push_str("<details class=\"items\"><summary>");
+    escape_into(out, &ItemSummary::of(&step.items).to_string());
+    out.push_str("</summary><ol>");
+    let shown = step.items.len().min(MAX_ITEM_ROWS);
+    let (items, rest) = step.items.split_at(shown);
+    for item in items {
+        let _ = write!(out, "<li value=\"{}\">", item.position);
+        escape_into(out, &item.name);
+        out.push(' ');
+        badge(out, item.state, item.state.as_str());
+        if item.attempts > 1 {
+            let _ = write!(out, " {} attempts", item.attempts);
+        }
+        if let (Some(start), Some(end)) = (item.start_offset, item.end_offset) {
+            out.push_str(" · ");
+            escape_into(out, &format_duration(end.saturating_sub(start)));
+        }
+        if let Some(error) = &item.error {
+            out.push_str("<span class=\"error\">");
+            escape_into(out, &format!("{error:#}"));
+            out.push_str("</span>");
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ol>");
+    if !rest.is_empty() {
+        out.push_str("<p class=\"note\">… and the other ");
+        escape_into(out, &ItemSummary::of(rest).to_string());
+        out.push_str("</p>");
+    }
+    out.push_str("</details>");
 }
 
 #[cfg(test)]

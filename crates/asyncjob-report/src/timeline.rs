@@ -2,13 +2,16 @@
 //! (waiting for its dependencies, queued, each attempt running, each back-off between two),
 //! drawn as inline SVG on a time axis from the start of the job.
 //!
+//! A map step's items have rows of their own under the map's, within the limit of the core's
+//! Gantt chart ([`MAX_ITEM_ROWS`], then one row for the rest).
+//!
 //! The phases are those of the Gantt chart and the Chrome trace of the core
 //! (`JobSnapshot::to_mermaid_gantt`, `to_chrome_trace`), read from the same snapshot fields.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use asyncjob::visual::format_duration;
+use asyncjob::visual::{ItemSummary, MAX_ITEM_ROWS, format_count, format_duration};
 use asyncjob::{CriticalPath, JobSnapshot, StepSnapshot, StepState};
 
 use crate::html::{escape, escape_into, num, shorten};
@@ -148,7 +151,12 @@ pub(crate) fn svg(snapshot: &JobSnapshot, path: &CriticalPath) -> String {
     let scale = CHART_WIDTH / span.as_nanos() as f64;
     let x = |t: Duration| LABEL_WIDTH + t.as_nanos() as f64 * scale;
     let width = LABEL_WIDTH + CHART_WIDTH + RIGHT_MARGIN;
-    let height = AXIS_HEIGHT + ROW_HEIGHT * snapshot.steps.len() as f64 + 8.0;
+    let rows: usize = snapshot
+        .steps
+        .iter()
+        .map(|step| 1 + item_row_count(step))
+        .sum();
+    let height = AXIS_HEIGHT + ROW_HEIGHT * rows as f64 + 8.0;
 
     let mut out = String::with_capacity(1024 + snapshot.steps.len() * 1024);
     out.push_str("<svg class=\"timeline\" role=\"img\" aria-label=\"timeline\" viewBox=\"0 0 ");
@@ -187,8 +195,10 @@ pub(crate) fn svg(snapshot: &JobSnapshot, path: &CriticalPath) -> String {
         };
     }
 
-    for (row, step) in snapshot.steps.iter().enumerate() {
+    let mut row = 0;
+    for step in &snapshot.steps {
         let top = AXIS_HEIGHT + ROW_HEIGHT * row as f64;
+        row += 1;
         let critical = path.contains(step.index);
         let _ = write!(
             out,
@@ -217,35 +227,161 @@ pub(crate) fn svg(snapshot: &JobSnapshot, path: &CriticalPath) -> String {
 
         for phase in phases(step, now) {
             let (class, what) = describe(phase.doing);
-            let start = x(phase.start);
-            let mut bar = x(phase.end.max(phase.start)) - start;
-            if matches!(phase.doing, Doing::Attempt(..)) {
-                bar = bar.max(1.5); // an instant attempt still shows
-            }
-            let _ = write!(out, "<rect class=\"bar {class}\" x=\"");
-            num(&mut out, start);
-            out.push_str("\" y=\"");
-            num(&mut out, top + (ROW_HEIGHT - BAR_HEIGHT) / 2.0);
-            out.push_str("\" width=\"");
-            num(&mut out, bar);
-            out.push_str("\" height=\"");
-            num(&mut out, BAR_HEIGHT);
-            out.push_str("\"><title>");
-            escape_into(&mut out, &step.name);
-            let _ = write!(
-                out,
-                ": {what}, {} to {} ({}{})",
-                format_duration(phase.start),
-                format_duration(phase.end),
-                format_duration(phase.end.saturating_sub(phase.start)),
-                if phase.open { ", so far" } else { "" }
-            );
-            out.push_str("</title></rect>");
+            // An instant attempt still shows.
+            let min = if matches!(phase.doing, Doing::Attempt(..)) {
+                1.5
+            } else {
+                0.0
+            };
+            let span = (x(phase.start), x(phase.end.max(phase.start)));
+            bar(&mut out, &class, top, span, min, |out| {
+                escape_into(out, &step.name);
+                let _ = write!(
+                    out,
+                    ": {what}, {} to {} ({}{})",
+                    format_duration(phase.start),
+                    format_duration(phase.end),
+                    format_duration(phase.end.saturating_sub(phase.start)),
+                    if phase.open { ", so far" } else { "" }
+                );
+            });
         }
         out.push_str("</g>\n");
+        if !step.items.is_empty() {
+            row = item_rows(&mut out, step, now, row, &x);
+        }
     }
     out.push_str("</svg>");
     out
+}
+
+/// How many rows a map's items take: one per item up to [`MAX_ITEM_ROWS`], one for the rest.
+fn item_row_count(step: &StepSnapshot) -> usize {
+    match step.items.len() {
+        n if n > MAX_ITEM_ROWS => MAX_ITEM_ROWS + 1,
+        n => n,
+    }
+}
+
+/// The rows of a map's items, from row `row` on, under the map's (highlighted with it): a bar
+/// per item, from its first start to its end, coloured by its state, up to [`MAX_ITEM_ROWS`];
+/// then one bar for the other items, from the first start to the last end among them, coloured
+/// by the worst of their states. Returns the next row.
+fn item_rows(
+    out: &mut String,
+    step: &StepSnapshot,
+    now: Duration,
+    mut row: usize,
+    x: &impl Fn(Duration) -> f64,
+) -> usize {
+    let shown = step.items.len().min(MAX_ITEM_ROWS);
+    let (items, rest) = step.items.split_at(shown);
+    for item in items {
+        let span = item
+            .start_offset
+            .map(|start| (start, item.end_offset.unwrap_or(now)));
+        let top = row_start(out, step.index, row, &item.name, item.state);
+        let mut what = item.state.as_str().to_owned();
+        if item.attempts > 1 {
+            let _ = write!(what, ", {} attempts", item.attempts);
+        }
+        if let Some((start, end)) = span {
+            let open = item.end_offset.is_none();
+            bar(
+                out,
+                &format!("attempt st-{}", item.state.as_str()),
+                top,
+                (x(start), x(end)),
+                1.5,
+                |out| {
+                    escape_into(out, &item.name);
+                    let _ = write!(
+                        out,
+                        ": {what}, {} to {} ({}{})",
+                        format_duration(start),
+                        format_duration(end),
+                        format_duration(end.saturating_sub(start)),
+                        if open { ", so far" } else { "" }
+                    );
+                },
+            );
+        }
+        out.push_str("</g>\n");
+        row += 1;
+    }
+    if !rest.is_empty() {
+        let summary = ItemSummary::of(rest);
+        let label = format!("… and {} more items", format_count(rest.len()));
+        let top = row_start(out, step.index, row, &label, summary.state());
+        if let Some((start, end)) = summary.span(now) {
+            let class = format!("attempt items st-{}", summary.state().as_str());
+            bar(out, &class, top, (x(start), x(end)), 1.5, |out| {
+                escape_into(out, &step.name);
+                let _ = write!(
+                    out,
+                    ": the other {summary}; from {} to {}{}",
+                    format_duration(start),
+                    format_duration(end),
+                    if summary.unfinished() > 0 {
+                        ", so far"
+                    } else {
+                        ""
+                    }
+                );
+            });
+        }
+        out.push_str("</g>\n");
+        row += 1;
+    }
+    row
+}
+
+/// Opens the row `row` of an item (or of the others) of step `index`: its background and its
+/// label, `↳ ` and `name`; returns the row's top. The caller closes the `<g>`.
+fn row_start(out: &mut String, index: usize, row: usize, name: &str, state: StepState) -> f64 {
+    let top = AXIS_HEIGHT + ROW_HEIGHT * row as f64;
+    let width = LABEL_WIDTH + CHART_WIDTH + RIGHT_MARGIN;
+    let _ = write!(
+        out,
+        "<g class=\"row item\" data-step=\"{index}\"><a href=\"#step-{index}\"><rect class=\"row-bg\" x=\"0\" y=\""
+    );
+    num(out, top);
+    out.push_str("\" width=\"");
+    num(out, width);
+    out.push_str("\" height=\"");
+    num(out, ROW_HEIGHT);
+    out.push_str("\"/><text class=\"row-label\" x=\"20\" y=\"");
+    num(out, top + ROW_HEIGHT / 2.0);
+    out.push_str("\"><title>");
+    escape_into(out, name);
+    let _ = write!(out, " ({})", state.as_str());
+    out.push_str("</title>↳ ");
+    escape_into(out, &shorten(name, LABEL_CHARS - 2));
+    out.push_str("</text></a>");
+    top
+}
+
+/// A bar of class `class` in the row at `top`, from `from` to `to` (at least `min` wide), its
+/// tooltip written by `title`.
+fn bar(
+    out: &mut String,
+    class: &str,
+    top: f64,
+    (from, to): (f64, f64),
+    min: f64,
+    title: impl FnOnce(&mut String),
+) {
+    let _ = write!(out, "<rect class=\"bar {class}\" x=\"");
+    num(out, from);
+    out.push_str("\" y=\"");
+    num(out, top + (ROW_HEIGHT - BAR_HEIGHT) / 2.0);
+    out.push_str("\" width=\"");
+    num(out, (to - from).max(min));
+    out.push_str("\" height=\"");
+    num(out, BAR_HEIGHT);
+    out.push_str("\"><title>");
+    title(out);
+    out.push_str("</title></rect>");
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! checks, in the DOM Chromium dumps after running the page, that its script ran
 //! (`data-report-loaded="true"`), that no script error or unhandled rejection happened
 //! (`data-report-errors="0"`) and that every step's name is shown; it also takes a screenshot.
-//! A page with hostile names runs no injected code; and the check itself fails on a page whose
-//! script the policy blocks or that throws.
+//! A page with hostile names runs no injected code; a map's page shows its first items and the
+//! counts of the others; and the check itself fails on a page whose script the policy blocks or
+//! that throws.
 //!
 //! The browser is `$ASYNCJOB_BROWSER`, or the first of `chromium`, `chromium-browser`,
 //! `google-chrome`, `google-chrome-stable` on the `PATH`. Without one the tests say so and pass,
@@ -145,6 +146,22 @@ fn check(dom: &str, names: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// Takes a screenshot of `page`, 1280 pixels wide and `height` high, into `dir`, and checks that
+/// it is a real picture.
+fn screenshot(test: &str, browser: &Path, dir: &Path, page: &Path, height: u32) {
+    let screenshot = dir.join("report.png");
+    let shot = format!("--screenshot={}", screenshot.display());
+    let size = format!("--window-size=1280,{height}");
+    headless(browser, dir, page, &[&shot, &size, "--hide-scrollbars"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let png = std::fs::read(&screenshot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "a real picture"
+    );
+    eprintln!("{test}: screenshot at {}", screenshot.display());
+}
+
 fn sql_report() -> String {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -176,21 +193,7 @@ fn the_sql_report_loads_without_errors_and_shows_every_step() {
     let names: Vec<&str> = SQL_SUMMARY.steps().map(|step| step.name()).collect();
     assert_eq!(names.len(), 8);
     check(&dom, &names).unwrap_or_else(|e| panic!("{e}"));
-    let screenshot = dir.join("report.png");
-    let shot = format!("--screenshot={}", screenshot.display());
-    headless(
-        &browser,
-        &dir,
-        &page,
-        &[&shot, "--window-size=1280,2000", "--hide-scrollbars"],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let png = std::fs::read(&screenshot).expect("a screenshot");
-    assert!(
-        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
-        "a real picture"
-    );
-    eprintln!("{test}: screenshot at {}", screenshot.display());
+    screenshot(test, &browser, &dir, &page, 2000);
 }
 
 #[test]
@@ -234,6 +237,55 @@ fn a_hostile_report_runs_no_injected_code() {
         assert!(!dom.contains(injected), "an injected element: {injected}");
     }
     assert!(!dom.contains("<title>pwned"), "an injected script ran");
+}
+
+#[test]
+fn a_map_report_loads_without_errors_and_shows_its_items() {
+    let test = "a_map_report_loads_without_errors_and_shows_its_items";
+    let Some(browser) = browser_or_skip(test) else {
+        return;
+    };
+    let mut job = JobBuilder::<usize>::new("maps");
+    let files = job
+        .step("find")
+        .run(|n| async move {
+            Ok::<_, String>((0..n).map(|i| format!("src/<{i}>.rs")).collect::<Vec<_>>())
+        })
+        .expect("a step");
+    let hashes = job
+        .step("hash")
+        .map(&files)
+        .key(|file: &String| file.clone())
+        .run(|_, file: String| async move {
+            match file.as_str() {
+                "src/<3>.rs" => Err(format!("cannot read {file}")),
+                _ => Ok(file.len()),
+            }
+        })
+        .expect("a step");
+    job.step("total")
+        .after(&hashes)
+        .run(|_, lens: Vec<usize>| async move { Ok::<_, String>(lens.len()) })
+        .expect("a step");
+    let mut pool = futures::executor::LocalPool::new();
+    let instance = job
+        .seal()
+        .on(FuturesExecutor::new(pool.spawner()))
+        .start_local(500);
+    let _ = pool.run_until(instance.wait());
+    let dir = folder("maps");
+    let page = dir.join("report.html");
+    std::fs::write(&page, instance.to_html()).expect("the page is written");
+
+    let dom = headless(&browser, &dir, &page, &["--dump-dom"]).unwrap_or_else(|e| panic!("{e}"));
+    let rows = asyncjob::visual::MAX_ITEM_ROWS;
+    let shown: Vec<String> = (0..rows).map(|i| format!("hash[src/<{i}>.rs]")).collect();
+    let mut names: Vec<&str> = vec!["find", "hash", "total", "cannot read src/<3>.rs"];
+    names.extend(shown.iter().map(String::as_str));
+    names.extend(["500 items: 499 succeeded, 1 failed", "… and 480 more items"]);
+    check(&dom, &names).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!dom.contains(&in_dom(&format!("hash[src/<{rows}>.rs]"))));
+    screenshot(test, &browser, &dir, &page, 2400);
 }
 
 #[test]

@@ -547,3 +547,116 @@ fn random_graphs_are_laid_out_whole() {
         assert_only_own_markup(&page);
     }
 }
+
+/// `list` lists `n` keys (`f0` …, and `<b>&"bad"` at 1); `hash` maps over them, failing the
+/// items whose key has a `"`; `total` takes the hashes.
+fn map_page(n: usize) -> (asyncjob::JobSnapshot, String) {
+    let mut job = JobBuilder::<usize>::new("maps");
+    let keys = job
+        .step("list")
+        .run(|n| async move {
+            let key = |i| match i {
+                1 => "<b>&\"bad\"".to_owned(),
+                i => format!("f{i}"),
+            };
+            Ok::<_, Error>((0..n).map(key).collect::<Vec<String>>())
+        })
+        .expect("a step");
+    let hashes = job
+        .step("hash")
+        .map(&keys)
+        .key(|key: &String| key.clone())
+        .run(|_, key: String| async move {
+            match key.contains('"') {
+                true => Err(Error::from(format!("cannot hash {key}"))),
+                false => Ok(key.len()),
+            }
+        })
+        .expect("a step");
+    job.step("total")
+        .after(&hashes)
+        .run(|_, lens: Vec<usize>| async move { Ok::<_, Error>(lens.len()) })
+        .expect("a step");
+    let mut pool = LocalPool::new();
+    let instance = job
+        .seal()
+        .on(FuturesExecutor::new(pool.spawner()))
+        .start_local(n);
+    pool.run_until(instance.wait()).expect_err("an item fails");
+    let snapshot = instance.snapshot();
+    let page = snapshot.to_html();
+    assert_complete(&page, &["list", "hash", "total"], "failed");
+    (snapshot, page)
+}
+
+#[test]
+fn a_small_map_shows_every_item_in_the_table_and_the_timeline() {
+    let (snapshot, page) = map_page(3);
+    let items = &snapshot.steps[1].items;
+    assert_eq!(items.len(), 3);
+    // The table: the counts, then each item with its state, and the failed one's error.
+    assert!(
+        page.contains("<details class=\"items\"><summary>3 items: 2 succeeded, 1 failed</summary>")
+    );
+    assert_eq!(page.matches("<li value=\"").count(), 3);
+    for item in items {
+        let name = escape(&item.name);
+        assert!(
+            page.contains(&format!(
+                "<li value=\"{}\">{name} <span class=\"badge st-{}\">",
+                item.position,
+                item.state.as_str()
+            )),
+            "{name}"
+        );
+        // The timeline: a row under the map's, with its label and a bar with the name.
+        assert!(page.contains(&format!(
+            "<title>{name} ({})</title>↳ {name}</text>",
+            item.state.as_str()
+        )));
+        assert!(page.contains(&format!("<title>{name}: {}, ", item.state.as_str())));
+    }
+    assert!(page.contains(&escape("cannot hash <b>&\"bad\"")));
+    assert_eq!(
+        page.matches("<g class=\"row item\" data-step=\"1\">")
+            .count(),
+        3
+    );
+    assert!(!page.contains("more items"));
+    // The graph's box says how many.
+    assert!(page.contains("· 3 items"));
+}
+
+#[test]
+fn a_large_map_shows_its_first_items_and_counts_the_others() {
+    let (snapshot, page) = map_page(1_234);
+    assert_eq!(snapshot.steps[1].items.len(), 1_234);
+    let rows = asyncjob::visual::MAX_ITEM_ROWS;
+    assert!(page.contains(
+        "<details class=\"items\"><summary>1,234 items: 1,233 succeeded, 1 failed</summary>"
+    ));
+    assert_eq!(page.matches("<li value=\"").count(), rows);
+    assert!(page.contains(&format!("<li value=\"{}\">hash[f{}]", rows - 1, rows - 1)));
+    assert!(!page.contains(&format!("hash[f{rows}]")));
+    assert!(page.contains("<p class=\"note\">… and the other 1,214 items: 1,214 succeeded</p>"));
+    // The timeline: a row per item up to the limit, then one for the others, spanning them.
+    assert_eq!(
+        page.matches("<g class=\"row item\" data-step=\"1\">")
+            .count(),
+        rows + 1
+    );
+    assert!(page.contains(
+        "<title>… and 1,214 more items (succeeded)</title>↳ … and 1,214 more items</text>"
+    ));
+    assert!(page.contains("<rect class=\"bar attempt items st-succeeded\""));
+    assert!(page.contains("<title>hash: the other 1,214 items: 1,214 succeeded; from "));
+    // The page grows with the rows it draws, not with the items.
+    let (_, small) = map_page(rows + 1);
+    assert!(
+        page.len() < small.len() + 1_000,
+        "{} vs {}",
+        page.len(),
+        small.len()
+    );
+    assert!(page.contains("· 1,234 items"));
+}

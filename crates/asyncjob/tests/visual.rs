@@ -17,7 +17,9 @@ use asyncjob::{
 };
 use futures::channel::oneshot;
 use futures::executor::{LocalPool, LocalSpawner};
-use graphviz_rust::dot_structures::{Edge, EdgeTy, Graph, Id, Node, NodeId, Stmt, Vertex};
+use graphviz_rust::dot_structures::{
+    Edge, EdgeTy, Graph, GraphAttributes, Id, Node, NodeId, Stmt, Subgraph, Vertex,
+};
 
 /// A timer whose sleeps end at once, for the jobs here that retry or have a deadline.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +46,8 @@ type Attrs = BTreeMap<String, String>;
 struct Dot {
     nodes: BTreeMap<String, Attrs>,
     edges: Vec<(String, String, Attrs)>,
+    /// By cluster id: its graph attributes and the ids of the nodes declared in it.
+    clusters: BTreeMap<String, (Attrs, Vec<String>)>,
 }
 
 impl Dot {
@@ -107,11 +111,32 @@ fn parse_dot(text: &str) -> Dot {
     let mut dot = Dot {
         nodes: BTreeMap::new(),
         edges: Vec::new(),
+        clusters: BTreeMap::new(),
     };
+    read_statements(&mut dot, stmts, None);
+    // Every edge joins declared nodes.
+    for (from, to, attrs) in &dot.edges {
+        assert!(dot.nodes.contains_key(from) && dot.nodes.contains_key(to));
+        // An edge cut at a cluster's border starts inside it.
+        if let Some(cluster) = attrs.get("ltail") {
+            let members = &dot.clusters.get(cluster).expect("ltail names a cluster").1;
+            assert!(members.contains(from), "{from} is not in {cluster}");
+        }
+    }
+    dot
+}
+
+/// Reads `stmts` into `dot`; `cluster`: the id of the cluster they are in.
+fn read_statements(dot: &mut Dot, stmts: Vec<Stmt>, cluster: Option<&str>) {
     for stmt in stmts {
         match stmt {
             Stmt::Node(Node { id, attributes }) => {
-                let previous = dot.nodes.insert(node_id(&id), attrs(&attributes));
+                let id = node_id(&id);
+                if let Some(cluster) = cluster {
+                    let members = &mut dot.clusters.get_mut(cluster).expect("opened").1;
+                    members.push(id.clone());
+                }
+                let previous = dot.nodes.insert(id.clone(), attrs(&attributes));
                 assert!(previous.is_none(), "node {id:?} declared twice");
             }
             Stmt::Edge(Edge {
@@ -121,14 +146,23 @@ fn parse_dot(text: &str) -> Dot {
                 .edges
                 .push((node_id(&from), node_id(&to), attrs(&attributes))),
             Stmt::Edge(other) => panic!("unexpected edge {other:?}"),
+            Stmt::Subgraph(Subgraph { id, stmts }) => {
+                assert!(cluster.is_none(), "a cluster in a cluster");
+                let id = id_text(&id);
+                assert!(id.starts_with("cluster_"), "subgraph {id} is not a cluster");
+                let graph_attrs = stmts.iter().find_map(|stmt| match stmt {
+                    Stmt::GAttribute(GraphAttributes::Graph(list)) => Some(attrs(list)),
+                    _ => None,
+                });
+                let previous = dot
+                    .clusters
+                    .insert(id.clone(), (graph_attrs.unwrap_or_default(), Vec::new()));
+                assert!(previous.is_none(), "cluster {id} declared twice");
+                read_statements(dot, stmts, Some(&id));
+            }
             _ => {}
         }
     }
-    // Every edge joins declared nodes.
-    for (from, to, _) in &dot.edges {
-        assert!(dot.nodes.contains_key(from) && dot.nodes.contains_key(to));
-    }
-    dot
 }
 
 /// Renders DOT with Graphviz, if `dot` is installed; `false` if it is not.
@@ -1234,5 +1268,378 @@ impl futures::task::LocalSpawn for Refuse {
         _: futures::task::LocalFutureObj<'static, ()>,
     ) -> Result<(), futures::task::SpawnError> {
         Err(futures::task::SpawnError::shutdown())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Map steps: their items in every picture.
+
+/// The keys of the small map: hostile, and one (with `:`) whose item fails.
+const MAP_KEYS: [&str; 3] = ["a.rs", "say \"hi\"\n<&>", "colon: #;%%"];
+
+/// `find` lists the input's keys; `hash` maps over them (failing the items whose key has a
+/// `:`); `total` takes the hashes, `notify` waits for them. The input is cloned for each item:
+/// an `Arc`.
+fn map_job() -> JobDefinition<Arc<Vec<String>>> {
+    let mut job = JobBuilder::<Arc<Vec<String>>>::new("maps");
+    let files = job
+        .step("find")
+        .run(|keys: Arc<Vec<String>>| async move { Ok::<_, Error>((*keys).clone()) })
+        .expect("valid");
+    let hashes = job
+        .step("hash")
+        .map(&files)
+        .key(|key: &String| key.clone())
+        .run(|_, key: String| async move {
+            match key.contains(':') {
+                true => Err(Error::from(format!("cannot hash {key}"))),
+                false => Ok(key.len()),
+            }
+        })
+        .expect("valid");
+    job.step("total")
+        .after(&hashes)
+        .run(|_, lens: Vec<usize>| async move { Ok::<_, Error>(lens.iter().sum::<usize>()) })
+        .expect("valid");
+    job.step("notify")
+        .wait_for(&hashes)
+        .run(|_| async { Ok::<_, Error>(()) })
+        .expect("valid");
+    job.seal()
+}
+
+fn run_map(keys: Vec<String>) -> JobSnapshot {
+    let mut pool = LocalPool::new();
+    let instance = map_job().on(executor(&pool)).start_local(Arc::new(keys));
+    let _ = pool.run_until(instance.wait());
+    let snapshot = instance.snapshot();
+    assert!(snapshot.finished);
+    snapshot
+}
+
+#[test]
+fn a_small_map_is_drawn_as_a_cluster_of_its_items() {
+    let snapshot = run_map(MAP_KEYS.map(String::from).to_vec());
+    let map = &snapshot.steps[1];
+    assert_eq!(map.state, StepState::Failed);
+    let text = snapshot.to_dot();
+    assert!(text.contains("compound=true"));
+    let dot = parse_dot(&text);
+    let (attrs, members) = &dot.clusters["cluster_s1"];
+    assert_eq!(members, &["s1", "s1i0", "s1i1", "s1i2"]);
+    assert_eq!(attrs["color"], line_color(StepState::Failed));
+    assert!(attrs["tooltip"].ends_with("\n3 items: 2 succeeded, 1 failed"));
+    assert_eq!(dot.clusters.len(), 1);
+    // The map's node: its state and its counts.
+    let node = dot.node("s1");
+    assert!(
+        node["label"].starts_with("hash\nfailed"),
+        "{:?}",
+        node["label"]
+    );
+    assert!(node["label"].ends_with("\n3 items: 2 succeeded, 1 failed"));
+    assert_eq!(node["fillcolor"], fill_color(StepState::Failed));
+    assert!(!node.contains_key("peripheries"));
+    // One node per item, by name, in its state's colours, linked to the map's.
+    for (position, key) in MAP_KEYS.iter().enumerate() {
+        let item = &map.items[position];
+        let node = dot.node(&format!("s1i{position}"));
+        let name = dot_form(&format!("hash[{key}]"));
+        let state = if key.contains(':') {
+            StepState::Failed
+        } else {
+            StepState::Succeeded
+        };
+        assert_eq!(item.state, state);
+        assert!(node["label"].starts_with(&format!("{name}\n{state} · ")));
+        assert!(node["tooltip"].starts_with(&format!("{name}\nitem {position} of hash, key ")));
+        assert!(node["tooltip"].contains("\nattempts: 1"));
+        assert_eq!(node["fillcolor"], fill_color(state));
+        assert_eq!(node["color"], line_color(state));
+        if state == StepState::Failed {
+            assert!(node["tooltip"].contains("cannot hash colon: #;%%"));
+        }
+        let fan = dot.edge("s1", &format!("s1i{position}"));
+        assert_eq!((&*fan["style"], &*fan["arrowhead"]), ("dotted", "none"));
+    }
+    // Into the map's node; out of the cluster's border, to each dependent, as before.
+    assert_eq!(dot.edge("s0", "s1")["style"], "solid");
+    for (child, style) in [("s2", "solid"), ("s3", "dashed")] {
+        let edge = dot.edge("s1i1", child);
+        assert_eq!(edge["ltail"], "cluster_s1");
+        assert_eq!(edge["style"], style);
+        assert_eq!(edge["color"], line_color(StepState::Failed));
+        assert!(edge["tooltip"].starts_with("hash → "));
+    }
+    assert_eq!(dot.edges.len(), 1 + 1 + 3 + 2); // job→find, find→hash, the fan, the dependents
+    render_with_graphviz(&text);
+
+    // A job without maps has no cluster and no `compound`.
+    let mut pool = LocalPool::new();
+    let plain = summary_job().on(executor(&pool)).start_local(());
+    pool.run_until(plain.wait()).expect("succeeds");
+    let plain = plain.to_dot();
+    assert!(!plain.contains("compound") && !plain.contains("subgraph"));
+}
+
+#[test]
+fn a_small_map_has_a_row_and_a_slice_per_item() {
+    let snapshot = run_map(MAP_KEYS.map(String::from).to_vec());
+    let map = &snapshot.steps[1];
+
+    let gantt = parse_gantt(&snapshot.to_mermaid_gantt());
+    let (section, bars) = &gantt.sections[1];
+    assert_eq!(section, "hash");
+    let labels: Vec<&str> = bars.iter().map(|bar| bar.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "waiting",
+            "running",
+            "↳ hash[a.rs]",
+            "↳ hash[say \"hi\" ‹&›]",
+            "↳ hash[colon∶ ♯,٪٪] (failed)",
+        ]
+    );
+    for (bar, item) in bars[2..].iter().zip(&map.items) {
+        assert_eq!(bar.id, format!("s1i{}", item.position));
+        let ms = |offset: Option<Duration>| (offset.expect("ran").as_nanos() + 500_000) / 1_000_000;
+        assert_eq!(
+            (bar.start, bar.end),
+            (ms(item.start_offset), ms(item.end_offset))
+        );
+        let tags: &[&str] = match item.state {
+            StepState::Failed => &["crit"],
+            _ => &[],
+        };
+        assert_eq!(bar.tags, tags);
+    }
+
+    let trace: serde_json::Value =
+        serde_json::from_str(&snapshot.to_chrome_trace()).expect("valid JSON");
+    let events = trace["traceEvents"].as_array().expect("events");
+    let slices: Vec<&serde_json::Value> = events.iter().filter(|e| e["cat"] == "item").collect();
+    assert_eq!(slices.len(), 3);
+    for (slice, item) in slices.iter().zip(&map.items) {
+        assert_eq!(slice["name"], &*item.name);
+        let args = &slice["args"];
+        assert_eq!(args["step"], "hash");
+        assert_eq!(args["index"], 1);
+        assert_eq!(args["key"], &*item.key);
+        assert_eq!(args["position"], item.position);
+        assert_eq!(args["state"], item.state.as_str());
+        assert_eq!(args["attempts"], 1);
+        assert_eq!(args["error"].is_string(), item.state == StepState::Failed);
+        let start = item.start_offset.expect("ran").as_nanos() as f64 / 1_000.0;
+        assert!((slice["ts"].as_f64().expect("ts") - start).abs() < 0.002);
+        // On a track of the map's items, after the steps' tracks.
+        let tid = slice["tid"].as_u64().expect("tid");
+        assert!(tid > snapshot.steps.len() as u64);
+        let track = events
+            .iter()
+            .find(|e| e["name"] == "thread_name" && e["tid"] == tid)
+            .expect("a named track");
+        assert!(
+            track["args"]["name"]
+                .as_str()
+                .expect("name")
+                .starts_with("hash · items ")
+        );
+    }
+}
+
+/// The map's slices in a trace, by track: `(ts, end)` in nanoseconds (the trace writes
+/// microseconds with three decimals: exact in nanoseconds, not in floating point); checks that
+/// no two slices of a track overlap.
+fn item_tracks(trace: &str) -> BTreeMap<u64, Vec<(u64, u64)>> {
+    let trace: serde_json::Value = serde_json::from_str(trace).expect("valid JSON");
+    let nanos =
+        |value: &serde_json::Value| (value.as_f64().expect("a number") * 1_000.0).round() as u64;
+    let mut tracks: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+    for event in trace["traceEvents"].as_array().expect("events") {
+        if event["cat"] == "item" {
+            let ts = nanos(&event["ts"]);
+            let end = ts + nanos(&event["dur"]);
+            tracks
+                .entry(event["tid"].as_u64().expect("tid"))
+                .or_default()
+                .push((ts, end));
+        }
+    }
+    for slices in tracks.values_mut() {
+        slices.sort();
+        for pair in slices.windows(2) {
+            assert!(pair[0].1 <= pair[1].0, "items overlap on a track: {pair:?}");
+        }
+    }
+    tracks
+}
+
+#[test]
+fn items_running_at_once_are_on_as_many_tracks() {
+    type Gates = Arc<Mutex<Vec<Option<oneshot::Receiver<()>>>>>;
+    let mut job = JobBuilder::<Gates>::new("gated");
+    let count = job
+        .step("count")
+        .run(|gates: Gates| async move {
+            Ok::<_, Error>((0..gates.lock().expect("unpoisoned").len()).collect::<Vec<usize>>())
+        })
+        .expect("valid");
+    job.step("wait")
+        .map(&count)
+        .limit(2)
+        .run(|gates: Gates, i: usize| async move {
+            let gate = gates.lock().expect("unpoisoned")[i]
+                .take()
+                .expect("one gate per item");
+            gate.await.map_err(Error::from)
+        })
+        .expect("valid");
+    let job = job.seal();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..5).map(|_| oneshot::channel()).unzip();
+    let gates: Gates = Arc::new(Mutex::new(receivers.into_iter().map(Some).collect()));
+    let mut pool = LocalPool::new();
+    let instance = job.on(executor(&pool)).start_local(gates);
+    pool.run_until_stalled();
+    // While it runs: two items running, three waiting for a place, in every picture.
+    let snapshot = instance.snapshot();
+    let dot = parse_dot(&snapshot.to_dot());
+    for (position, state) in [
+        (0, StepState::Running),
+        (1, StepState::Running),
+        (2, StepState::Waiting),
+    ] {
+        let node = dot.node(&format!("s1i{position}"));
+        assert_eq!(node["fillcolor"], fill_color(state));
+        assert!(node["label"].starts_with(&format!("wait[{position}]\n{state}")));
+    }
+    assert!(dot.node("s1")["label"].ends_with("\n5 items: 3 waiting, 2 running"));
+    let gantt = parse_gantt(&snapshot.to_mermaid_gantt());
+    let items: Vec<(&str, &[String])> = gantt.sections[1].1[2..]
+        .iter()
+        .map(|bar| (bar.label.as_str(), bar.tags.as_slice()))
+        .collect();
+    let active = ["active".to_owned()];
+    assert_eq!(
+        items,
+        [
+            ("↳ wait[0]", &active[..]),
+            ("↳ wait[1]", &active[..]),
+            ("↳ wait[2] (waiting)", &active[..]),
+            ("↳ wait[3] (waiting)", &active[..]),
+            ("↳ wait[4] (waiting)", &active[..]),
+        ]
+    );
+    let waiting = &gantt.sections[1].1[4];
+    assert_eq!(waiting.start, waiting.end); // not started: no width
+    assert_eq!(
+        item_tracks(&snapshot.to_chrome_trace())
+            .values()
+            .map(Vec::len)
+            .sum::<usize>(),
+        5
+    );
+    // Item k is let go once it runs; until the last one, two run at once.
+    for (k, sender) in senders.into_iter().enumerate() {
+        let steps = instance.steps();
+        let running = steps[1]
+            .items
+            .iter()
+            .filter(|i| i.state == StepState::Running);
+        assert_eq!(running.count(), 2.min(5 - k));
+        sender.send(()).expect("the item waits");
+        pool.run_until_stalled();
+    }
+    pool.run_until(instance.wait())
+        .expect("every item succeeds");
+    // Two at once: two tracks, named after the map, each item on one.
+    let trace = instance.to_chrome_trace();
+    let tracks = item_tracks(&trace);
+    assert_eq!(tracks.len(), 2);
+    assert_eq!(tracks.values().map(Vec::len).sum::<usize>(), 5);
+    assert!(
+        trace.contains("\"name\":\"wait · items 1\"")
+            && trace.contains("\"name\":\"wait · items 2\"")
+    );
+    assert!(!trace.contains("wait · items 3"));
+}
+
+#[test]
+fn a_map_of_ten_thousand_items_is_drawn_compactly() {
+    const ITEMS: usize = 10_000;
+    let keys: Vec<String> = (0..ITEMS)
+        .map(|i| match i {
+            4_321 | 9_876 => format!("f{i}:bad"),
+            _ => format!("f{i}"),
+        })
+        .collect();
+    let snapshot = run_map(keys);
+    let map = &snapshot.steps[1];
+    assert_eq!(map.items.len(), ITEMS);
+
+    // DOT: one node, with the counts and the failed items in its tooltip; a few KB.
+    let text = snapshot.to_dot();
+    assert!(text.len() < 10_000, "{} bytes", text.len());
+    let dot = parse_dot(&text);
+    assert!(dot.clusters.is_empty() && !text.contains("compound"));
+    assert_eq!(dot.nodes.len(), 1 + 4);
+    let node = dot.node("s1");
+    assert!(node["label"].ends_with("\n10,000 items: 9,998 succeeded, 2 failed"));
+    assert_eq!(node["fillcolor"], fill_color(StepState::Failed));
+    assert_eq!(node["peripheries"], "2");
+    let tooltip = &node["tooltip"];
+    assert!(tooltip.contains("\nitems: 10,000 items: 9,998 succeeded, 2 failed"));
+    assert!(tooltip.contains("\nhash[f4321:bad]: failed\nhash[f9876:bad]: failed"));
+    assert_eq!(dot.edge("s1", "s2")["color"], line_color(StepState::Failed));
+    render_with_graphviz(&text);
+
+    // Gantt: the map's bars, 20 item rows, then one for the other 9,980.
+    let gantt = parse_gantt(&snapshot.to_mermaid_gantt());
+    let (_, bars) = &gantt.sections[1];
+    assert_eq!(bars.len(), 2 + asyncjob::visual::MAX_ITEM_ROWS + 1);
+    for (position, bar) in bars[2..22].iter().enumerate() {
+        assert_eq!(bar.label, format!("↳ hash[f{position}]"));
+    }
+    let rest = &bars[22];
+    assert_eq!(
+        rest.label,
+        "↳ … and 9,980 more items (9,978 succeeded, 2 failed)"
+    );
+    assert_eq!(rest.id, "s1more");
+    assert_eq!(rest.tags, ["crit"]);
+    let ms = |d: Duration| (d.as_nanos() + 500_000) / 1_000_000;
+    let others = &map.items[20..];
+    let first = others
+        .iter()
+        .filter_map(|i| i.start_offset)
+        .min()
+        .expect("started");
+    let last = others
+        .iter()
+        .filter_map(|i| i.end_offset)
+        .max()
+        .expect("ended");
+    assert_eq!((rest.start, rest.end), (ms(first), ms(last)));
+
+    // The trace: every item, once, by name.
+    let trace = snapshot.to_chrome_trace();
+    let tracks = item_tracks(&trace);
+    assert_eq!(tracks.values().map(Vec::len).sum::<usize>(), ITEMS);
+    let parsed: serde_json::Value = serde_json::from_str(&trace).expect("valid JSON");
+    let names: HashSet<&str> = parsed["traceEvents"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["cat"] == "item")
+        .map(|e| e["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names.len(), ITEMS);
+    assert!(names.contains("hash[f0]") && names.contains("hash[f9876:bad]"));
+
+    #[cfg(feature = "critical-path")]
+    {
+        let gantt = parse_gantt(&snapshot.to_mermaid_gantt_with_critical_path());
+        let (_, bars) = &gantt.sections[1];
+        assert_eq!(bars.len(), 2 + asyncjob::visual::MAX_ITEM_ROWS + 1);
     }
 }

@@ -7,8 +7,10 @@
 //! nothing but its input, so the same definition (or snapshot) gives byte-identical DOT.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use super::escape::{LABEL_CHARS, dot_escape_into, dot_quoted, shorten};
+use super::items::{Grouped, ItemSummary, MAX_CLUSTER_ITEMS};
 use super::{Marks, error_chain, fill_color, job_state, line_color, time};
 use crate::graph::definition::JobDefinition;
 use crate::instance::{JobSnapshot, StepSnapshot};
@@ -75,6 +77,17 @@ impl JobSnapshot {
     /// whole name, the state, the start time (RFC 3339, UTC), the time waiting for
     /// dependencies, in the executor's queue, running and in back-off, the attempts, and the
     /// error with its causes, if any.
+    ///
+    /// A [map step](crate::StepBuilder::map) that has read its items adds their counts by
+    /// state to its label (`10,000 items: 9,998 succeeded, 2 failed`). With at most
+    /// [`MAX_CLUSTER_ITEMS`] items, it is drawn as a cluster (`cluster_s<index>`, outlined in
+    /// the colour of the map's state): the map's node, linked by dotted lines to a node per
+    /// item (`s<index>i<position>`, labelled with the item's name, its state and how long it
+    /// ran, coloured by its state; its tooltip has its key, times, attempts and error); the
+    /// edges to the map's dependents leave from the cluster's border (`ltail`, with
+    /// `compound=true` on the graph). With more items, the map stays one node, with a double
+    /// outline, and its tooltip names the first 8 items that failed or were cancelled. A graph
+    /// without maps is drawn as before: no cluster, no `compound`.
     pub fn to_dot(&self) -> String {
         self.render_dot(None)
     }
@@ -110,7 +123,16 @@ fn render(
     out.push_str("digraph ");
     dot_quoted(&mut out, job);
     out.push_str(" {\n");
-    let _ = writeln!(out, "  graph [rankdir=TB newrank=true fontname=\"{FONT}\"]");
+    // Edges out of a cluster end at its border (`ltail`), which needs `compound`.
+    let compound = if nodes.iter().filter_map(|node| node.live).any(clustered) {
+        " compound=true"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "  graph [rankdir=TB newrank=true{compound} fontname=\"{FONT}\"]"
+    );
     let _ = writeln!(
         out,
         "  node [shape=box style=\"rounded,filled\" fontname=\"{FONT}\" fontsize=12 \
@@ -139,35 +161,25 @@ fn render(
     }
     out.push_str("]\n");
 
-    // The steps.
+    // The steps; a map with few items as a cluster of its items.
     for (index, node) in nodes.iter().enumerate() {
-        let _ = write!(out, "  \"s{index}\" [label=\"");
-        dot_escape_into(&mut out, &shorten(node.name, LABEL_CHARS));
-        if let Some(step) = node.live {
-            let _ = write!(out, "\\n{}", step.state);
-            if let Some(running) = step.running {
-                let _ = write!(out, " · {}", time::human(running));
-            }
-            if !step.backoff.is_zero() {
-                let _ = write!(out, " (+{} back-off)", time::human(step.backoff));
-            }
+        let items = node.live.filter(|step| !step.items.is_empty());
+        let summary = items.map(|step| ItemSummary::of(&step.items));
+        let cluster = node.live.filter(|step| clustered(step));
+        if let (Some(step), Some(summary)) = (cluster, &summary) {
+            cluster_start(&mut out, index, step, summary);
         }
-        out.push_str("\" tooltip=");
-        match node.live {
-            None => {
-                out.push('"');
-                dot_escape_into(&mut out, node.name);
-                let _ = write!(out, "\\nstep {index}\"");
-            }
-            Some(step) => {
-                step_tooltip(&mut out, step, live, on_path(index));
-                push_colours(&mut out, step.state);
-                if on_path(index) {
-                    out.push_str(PATH_PEN);
-                }
-            }
+        step_node(
+            &mut out,
+            index,
+            node,
+            live,
+            on_path(index),
+            summary.as_ref(),
+        );
+        if let Some(step) = cluster {
+            cluster_items(&mut out, index, step, live);
         }
-        out.push_str("]\n");
     }
 
     // The edges, by child, in the order the child lists its dependencies.
@@ -190,8 +202,25 @@ fn render(
             } else {
                 "style=dashed arrowhead=onormal"
             };
-            let _ = write!(out, "  \"s{parent}\" -> \"s{index}\" [{style} tooltip=\"");
             let parent_node = nodes.get(parent);
+            match parent_node
+                .and_then(|p| p.live)
+                .filter(|step| clustered(step))
+            {
+                // From the cluster's border: from its middle item, cut at the border.
+                Some(map) => {
+                    let middle = map.items.get(map.items.len() / 2);
+                    let middle = middle.map_or(0, |item| item.position);
+                    let _ = write!(
+                        out,
+                        "  \"s{parent}i{middle}\" -> \"s{index}\" [ltail=\"cluster_s{parent}\" "
+                    );
+                }
+                None => {
+                    let _ = write!(out, "  \"s{parent}\" -> \"s{index}\" [");
+                }
+            }
+            let _ = write!(out, "{style} tooltip=\"");
             dot_escape_into(&mut out, parent_node.map_or("?", |p| p.name));
             out.push_str(" → ");
             dot_escape_into(&mut out, node.name);
@@ -220,6 +249,140 @@ fn render(
     }
     out.push_str("}\n");
     out
+}
+
+/// `true` if `step` is a map drawn as a cluster of its items: it has some, and at most
+/// [`MAX_CLUSTER_ITEMS`].
+fn clustered(step: &StepSnapshot) -> bool {
+    (1..=MAX_CLUSTER_ITEMS).contains(&step.items.len())
+}
+
+/// How many of its failed or cancelled items the tooltip of a map drawn as one node names.
+const TOOLTIP_ITEMS: usize = 8;
+
+/// A step's node; for a map, with its item counts (`summary`, of its items if it has some).
+fn step_node(
+    out: &mut String,
+    index: usize,
+    node: &Node<'_>,
+    live: Option<&JobSnapshot>,
+    on_path: bool,
+    summary: Option<&ItemSummary>,
+) {
+    let indent = if node.live.is_some_and(clustered) {
+        "    "
+    } else {
+        "  "
+    };
+    let _ = write!(out, "{indent}\"s{index}\" [label=\"");
+    dot_escape_into(out, &shorten(node.name, LABEL_CHARS));
+    if let Some(step) = node.live {
+        let _ = write!(out, "\\n{}", step.state);
+        if let Some(running) = step.running {
+            let _ = write!(out, " · {}", time::human(running));
+        }
+        if !step.backoff.is_zero() {
+            let _ = write!(out, " (+{} back-off)", time::human(step.backoff));
+        }
+        if let Some(summary) = summary {
+            let _ = write!(out, "\\n{summary}");
+        }
+    }
+    out.push_str("\" tooltip=");
+    match node.live {
+        None => {
+            out.push('"');
+            dot_escape_into(out, node.name);
+            let _ = write!(out, "\\nstep {index}\"");
+        }
+        Some(step) => {
+            step_tooltip(out, step, live, on_path, summary);
+            push_colours(out, step.state);
+            if summary.is_some() && !clustered(step) {
+                out.push_str(" peripheries=2");
+            }
+            if on_path {
+                out.push_str(PATH_PEN);
+            }
+        }
+    }
+    out.push_str("]\n");
+}
+
+/// Opens the cluster of map `index`: outlined in the colour of the map's state.
+fn cluster_start(out: &mut String, index: usize, step: &StepSnapshot, summary: &ItemSummary) {
+    let _ = write!(
+        out,
+        "  subgraph \"cluster_s{index}\" {{\n    graph [style=\"rounded,dashed\" color=\"{}\" \
+         tooltip=\"",
+        line_color(step.state)
+    );
+    dot_escape_into(out, &step.name);
+    let _ = writeln!(out, "\\n{summary}\"]");
+}
+
+/// The items of map `index`, each a node linked to the map's (dotted, no arrowhead), then the
+/// end of the cluster.
+fn cluster_items(out: &mut String, index: usize, step: &StepSnapshot, live: Option<&JobSnapshot>) {
+    let now = live.map_or(Duration::ZERO, |snapshot| snapshot.elapsed);
+    for item in &step.items {
+        let position = item.position;
+        let _ = write!(out, "    \"s{index}i{position}\" [label=\"");
+        dot_escape_into(out, &shorten(&item.name, LABEL_CHARS));
+        let _ = write!(out, "\\n{}", item.state);
+        if let Some(start) = item.start_offset {
+            let end = item.end_offset.unwrap_or(now);
+            let _ = write!(out, " · {}", time::human(end.saturating_sub(start)));
+        }
+        out.push_str("\" tooltip=\"");
+        dot_escape_into(out, &item.name);
+        let _ = write!(out, "\\nitem {position} of ");
+        dot_escape_into(out, &step.name);
+        out.push_str(", key ");
+        dot_escape_into(out, &item.key);
+        let _ = write!(out, "\\nstate: {}", item.state);
+        if let Some(start) = item.start_offset {
+            let _ = write!(out, "\\nstarted: {} after the job", time::human(start));
+        }
+        if let Some(end) = item.end_offset {
+            let _ = write!(out, "\\nended: {} after the job", time::human(end));
+        }
+        let _ = write!(out, "\\nattempts: {}", item.attempts);
+        if let Some(error) = &item.error {
+            out.push_str("\\nerror: ");
+            dot_escape_into(out, &error_chain(error));
+        }
+        out.push('"');
+        push_colours(out, item.state);
+        out.push_str("]\n");
+    }
+    let colour = line_color(step.state);
+    for item in &step.items {
+        let _ = writeln!(
+            out,
+            "    \"s{index}\" -> \"s{index}i{}\" [style=dotted arrowhead=none color=\"{colour}\"]",
+            item.position
+        );
+    }
+    out.push_str("  }\n");
+}
+
+/// For a map drawn as one node: the first [`TOOLTIP_ITEMS`] items that failed or were
+/// cancelled, by name and state, and how many others did.
+fn unsuccessful_items(out: &mut String, step: &StepSnapshot) {
+    let mut others = step
+        .items
+        .iter()
+        .filter(|item| matches!(item.state, StepState::Failed | StepState::Cancelled));
+    for item in others.by_ref().take(TOOLTIP_ITEMS) {
+        out.push_str("\\n");
+        dot_escape_into(out, &shorten(&item.name, LABEL_CHARS));
+        let _ = write!(out, ": {}", item.state);
+    }
+    let rest = others.count();
+    if rest > 0 {
+        let _ = write!(out, "\\n… and {} more failed or cancelled", Grouped(rest));
+    }
 }
 
 fn push_colours(out: &mut String, state: StepState) {
@@ -263,7 +426,13 @@ fn job_tooltip(out: &mut String, snapshot: &JobSnapshot, marks: Option<&Marks>) 
     out.push('"');
 }
 
-fn step_tooltip(out: &mut String, step: &StepSnapshot, live: Option<&JobSnapshot>, on_path: bool) {
+fn step_tooltip(
+    out: &mut String,
+    step: &StepSnapshot,
+    live: Option<&JobSnapshot>,
+    on_path: bool,
+    summary: Option<&ItemSummary>,
+) {
     let elapsed = live.map(|snapshot| snapshot.elapsed);
     let so_far = if step.state.is_finished() {
         ""
@@ -307,6 +476,12 @@ fn step_tooltip(out: &mut String, step: &StepSnapshot, live: Option<&JobSnapshot
         let _ = write!(out, "\\nback-off: {}{so_far}", time::human(step.backoff));
     }
     let _ = write!(out, "\\nattempts: {}", step.attempts);
+    if let Some(summary) = summary {
+        let _ = write!(out, "\\nitems: {summary}");
+        if !clustered(step) {
+            unsuccessful_items(out, step);
+        }
+    }
     if let Some(error) = &step.error {
         out.push_str("\\nerror: ");
         dot_escape_into(out, &error_chain(error));

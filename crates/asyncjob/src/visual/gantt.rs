@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::escape::{LABEL_CHARS, mermaid_text};
+use super::items::{self, Grouped};
 use super::{Marks, job_state, time};
 use crate::instance::{JobSnapshot, StepSnapshot};
 use crate::state::StepState;
@@ -29,7 +30,14 @@ impl JobSnapshot {
     /// * for a step that was retried, a **back-off** bar after each failed attempt, from its
     ///   failure until the next attempt started (or the step ended, or the snapshot, while
     ///   it lasts), called `back-off 1` (after attempt 1), `back-off 2`, …: the time the retry
-    ///   policy made the step wait is not drawn as running.
+    ///   policy made the step wait is not drawn as running;
+    /// * for a [map step](crate::StepBuilder::map), a bar per item, named `↳ ` and the item's
+    ///   name (`↳ hash[src/main.rs]`, with its state if it did not succeed and its attempts if
+    ///   it made several), from the item's first start to its end (an item that never started,
+    ///   a bar of no width where it ended); after the first
+    ///   [`MAX_ITEM_ROWS`](super::MAX_ITEM_ROWS) items, one bar for all the others, from the
+    ///   first of them to start to the last to end, with their counts:
+    ///   `↳ … and 9,980 more items (9,978 succeeded, 2 failed)`.
     ///
     /// Bars are tagged for Mermaid's colours: waiting and back-off bars are `done` (grey), or
     /// `active` while the step waits; a running bar is `active` while it runs, `crit` (red) if
@@ -105,8 +113,72 @@ impl JobSnapshot {
                     at(bar.end.max(bar.start))
                 );
             }
+            if !step.items.is_empty() {
+                item_bars(&mut out, step, self.elapsed, at);
+            }
         }
         out
+    }
+}
+
+/// The rows of a map's items, in its section: one per item up to
+/// [`MAX_ITEM_ROWS`](super::MAX_ITEM_ROWS), then one for the others.
+fn item_bars(out: &mut String, step: &StepSnapshot, now: Duration, at: impl Fn(Duration) -> u128) {
+    let (shown, rest) = items::rows(&step.items);
+    let index = step.index;
+    for item in shown {
+        // An item that never started is a bar of no width where it ended (or at the snapshot).
+        let (start, end) = match item.start_offset {
+            Some(start) => (start, item.end_offset.unwrap_or(now)),
+            None => {
+                let at = item.end_offset.unwrap_or(now);
+                (at, at)
+            }
+        };
+        let fallback = format!("item {}", item.position);
+        let mut label = format!("↳ {}", mermaid_text(&item.name, LABEL_CHARS, &fallback));
+        let attempts = (item.attempts > 1).then(|| format!("{} attempts", item.attempts));
+        let unusual = !matches!(item.state, StepState::Succeeded | StepState::Running);
+        let state = unusual.then(|| item.state.to_string());
+        let notes: Vec<String> = state.into_iter().chain(attempts).collect();
+        if !notes.is_empty() {
+            let _ = write!(label, " ({})", notes.join(", "));
+        }
+        let _ = writeln!(
+            out,
+            "    {label} :{}s{index}i{}, {}, {}",
+            item_tag(item.state),
+            item.position,
+            at(start),
+            at(end.max(start))
+        );
+    }
+    if let Some(rest) = rest {
+        let fallback = step.start_offset.unwrap_or(now);
+        let (start, end) = rest.span(now).unwrap_or((fallback, fallback));
+        let counts: Vec<String> = rest
+            .counts()
+            .map(|(state, count)| format!("{} {state}", Grouped(count)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "    ↳ … and {} more items ({}) :{}s{index}more, {}, {}",
+            Grouped(rest.len()),
+            counts.join(", "),
+            item_tag(rest.state()),
+            at(start),
+            at(end.max(start))
+        );
+    }
+}
+
+/// The tag (with its `, `) of an item's bar: `active` until it ends, `crit` if it failed or was
+/// cancelled.
+fn item_tag(state: StepState) -> &'static str {
+    match state {
+        StepState::Failed | StepState::Cancelled => "crit, ",
+        state if !state.is_finished() => "active, ",
+        _ => "",
     }
 }
 

@@ -4,9 +4,9 @@
 //! | what | method | shows |
 //! |---|---|---|
 //! | the graph of a definition | [`JobDefinition::to_dot`](crate::JobDefinition::to_dot) | every step, the job's root, data and ordering dependencies |
-//! | the graph of an instance | [`JobInstance::to_dot`](crate::JobInstance::to_dot) | the same, coloured by state, with times in tooltips |
-//! | a timeline, for Markdown | [`JobInstance::to_mermaid_gantt`](crate::JobInstance::to_mermaid_gantt) | per step: a "waiting" bar and a "running" bar |
-//! | a timeline, for tools | [`JobInstance::to_chrome_trace`](crate::JobInstance::to_chrome_trace) | per step a track, with its waiting, queued and running slices |
+//! | the graph of an instance | [`JobInstance::to_dot`](crate::JobInstance::to_dot) | the same, coloured by state, with times in tooltips; a map step's items as a cluster (up to [`MAX_CLUSTER_ITEMS`]) or as counts |
+//! | a timeline, for Markdown | [`JobInstance::to_mermaid_gantt`](crate::JobInstance::to_mermaid_gantt) | per step: a "waiting" bar and a "running" bar; per item of a map, a bar (up to [`MAX_ITEM_ROWS`], then one for the rest) |
+//! | a timeline, for tools | [`JobInstance::to_chrome_trace`](crate::JobInstance::to_chrome_trace) | per step a track, with its waiting, queued and running slices; per item of a map, a slice, on the map's item tracks |
 //!
 //! With the `critical-path` feature, the `critical_path` module finds the chain of steps that
 //! determined an instance's total time, and `to_dot_with_critical_path` /
@@ -46,6 +46,14 @@
 //! assert!(trace.starts_with("{\"displayTimeUnit\""));
 //! # Ok::<_, asyncjob::DefinitionError>(())
 //! ```
+//!
+//! # Map steps
+//!
+//! The items of a [map step](crate::StepBuilder::map) are in every instance picture, within
+//! limits that keep a map of 10,000 items legible: [`MAX_CLUSTER_ITEMS`] (the DOT draws a node
+//! per item up to it, else the map's counts), [`MAX_ITEM_ROWS`] (the Gantt chart and the report
+//! page draw a row per item up to it, then one for the rest); the trace has every item.
+//! [`ItemSummary`] is what they write of many items. A job without maps pays nothing for it.
 //!
 //! # Colours
 //!
@@ -98,10 +106,13 @@ pub mod critical_path;
 mod dot;
 mod escape;
 mod gantt;
+mod items;
 #[cfg(feature = "serde")]
 mod ser;
 mod time;
 mod trace;
+
+pub use items::{ItemSummary, MAX_CLUSTER_ITEMS, MAX_ITEM_ROWS};
 
 /// The fill colour of a step in the state `state` in [`JobInstance::to_dot`], as `#rrggbb` (see
 /// the [table](self#colours)).
@@ -144,6 +155,11 @@ pub fn line_color(state: StepState) -> &'static str {
 /// should read like the pictures.
 pub fn format_duration(duration: Duration) -> String {
     time::human(duration)
+}
+
+/// A count as the pictures write it, its thousands grouped by commas: `10,000`.
+pub fn format_count(count: usize) -> String {
+    items::Grouped(count).to_string()
 }
 
 /// A wall-clock time as the pictures write it: RFC 3339 in UTC with microseconds, e.g.

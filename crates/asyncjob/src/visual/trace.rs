@@ -1,6 +1,8 @@
 //! Chrome trace-event JSON of an instance ([`JobSnapshot::to_chrome_trace`]), for
 //! [Perfetto](https://ui.perfetto.dev) and `chrome://tracing`.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -8,6 +10,7 @@ use super::escape::json_quoted;
 use super::{error_chain, job_state, time};
 use crate::instance::JobSnapshot;
 use crate::state::StepState;
+use crate::state::items::ItemSnapshot;
 
 /// The process id all events are under: one instance is one process.
 const PID: u32 = 1;
@@ -35,6 +38,15 @@ impl JobSnapshot {
     /// any (a retried attempt's own error, the last attempt's with its causes); a back-off the
     /// attempt it follows (`after_attempt`) and the delay the retry policy asked for, in
     /// microseconds (`delay_us`). The job's start time (RFC 3339) is in `otherData`.
+    ///
+    /// The items of a [map step](crate::StepBuilder::map) are slices too (category `item`),
+    /// one per item, named after the item (`hash[src/main.rs]`), from its first start to its
+    /// end (or the snapshot); an item that never started is an instant where it ended (or at
+    /// the snapshot). Items run at once, so they are on tracks of their own, right after the
+    /// map's: `hash · items 1`, `hash · items 2`, … (`tid`s after the steps'), as many as items
+    /// ran at once, each item on the first track free when it started. Their `args` have the
+    /// map's name and index, the item's name, key, position, state, attempts (the item's
+    /// attempts and back-offs are not timed one by one) and error, if any.
     ///
     /// [Trace Event Format]: https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAySU
     /// [Perfetto]: https://ui.perfetto.dev
@@ -77,10 +89,15 @@ impl JobSnapshot {
             let _ = write!(out, ",\"state\":\"{}\"", job_state(self));
         });
 
+        // Tracks in order: the job, each step, each map's item lanes right after the map (as
+        // `tid`s after the steps').
+        let mut track = 0;
+        let mut next_tid = self.steps.len().saturating_add(1);
         for step in &self.steps {
             let tid = step.index.saturating_add(1);
+            track += 1;
             events.metadata("thread_name", tid, "name", &step.name);
-            events.sort_index(tid, step.index.saturating_add(1));
+            events.sort_index(tid, track);
             let step_args = |out: &mut String| {
                 job_args(out);
                 out.push_str(",\"step\":");
@@ -150,10 +167,92 @@ impl JobSnapshot {
                     });
                 }
             }
+            if !step.items.is_empty() {
+                let lanes = lanes(&step.items, self.elapsed);
+                for lane in 0..lanes.count {
+                    let lane_tid = next_tid.saturating_add(lane);
+                    let name = format!("{} · items {}", step.name, lane + 1);
+                    track += 1;
+                    events.metadata("thread_name", lane_tid, "name", &name);
+                    events.sort_index(lane_tid, track);
+                }
+                for (item, &lane) in step.items.iter().zip(&lanes.of) {
+                    let (start, end) = span(item, self.elapsed);
+                    let tid = next_tid.saturating_add(lane);
+                    events.slice(&item.name, "item", tid, start, end, |out| {
+                        job_args(out);
+                        out.push_str(",\"step\":");
+                        json_quoted(out, &step.name);
+                        let _ = write!(out, ",\"index\":{},\"item\":", step.index);
+                        json_quoted(out, &item.name);
+                        out.push_str(",\"key\":");
+                        json_quoted(out, &item.key);
+                        let _ = write!(
+                            out,
+                            ",\"position\":{},\"state\":\"{}\",\"attempts\":{}",
+                            item.position, item.state, item.attempts
+                        );
+                        if let Some(error) = &item.error {
+                            out.push_str(",\"error\":");
+                            json_quoted(out, &error_chain(error));
+                        }
+                    });
+                }
+                next_tid = next_tid.saturating_add(lanes.count);
+            }
         }
         out.push_str("\n]}\n");
         out
     }
+}
+
+/// From an item's first start to its end (or `now`); for an item that never started, an instant
+/// where it ended (or `now`).
+fn span(item: &ItemSnapshot, now: Duration) -> (Duration, Duration) {
+    match item.start_offset {
+        Some(start) => (start, item.end_offset.unwrap_or(now).max(start)),
+        None => {
+            let at = item.end_offset.unwrap_or(now);
+            (at, at)
+        }
+    }
+}
+
+/// The lanes of a map's items: tracks on which no two items overlap.
+struct Lanes {
+    /// The lane of each item, by position.
+    of: Vec<usize>,
+    count: usize,
+}
+
+/// Puts each item, in the order they started, on a lane that is free by then (the one that
+/// became free first), or on a new one: as many lanes as items ran at once at most.
+fn lanes(items: &[ItemSnapshot], now: Duration) -> Lanes {
+    let spans: Vec<(Duration, Duration)> = items.iter().map(|item| span(item, now)).collect();
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| (spans[i].0, i));
+    let mut lanes = Lanes {
+        of: vec![0; items.len()],
+        count: 0,
+    };
+    // (when the lane is free, the lane), the earliest first.
+    let mut free: BinaryHeap<Reverse<(Duration, usize)>> = BinaryHeap::new();
+    for i in order {
+        let (start, end) = spans[i];
+        let lane = match free.peek() {
+            Some(&Reverse((until, lane))) if until <= start => {
+                free.pop();
+                lane
+            }
+            _ => {
+                lanes.count += 1;
+                lanes.count - 1
+            }
+        };
+        lanes.of[i] = lane;
+        free.push(Reverse((end, lane)));
+    }
+    lanes
 }
 
 fn ended_name(state: StepState) -> &'static str {
