@@ -150,8 +150,13 @@ fn job_state(snapshot: &JobSnapshot) -> (&'static str, StepState) {
     }
 }
 
+/// The CSS class of a state: `st-` and its name, spaces as dashes (`st-awaiting-permit`).
+pub(crate) fn state_class(state: StepState) -> String {
+    format!("st-{}", state.as_str().replace(' ', "-"))
+}
+
 fn badge(out: &mut String, state: StepState, text: &str) {
-    let _ = write!(out, "<span class=\"badge st-{}\">", state.as_str());
+    let _ = write!(out, "<span class=\"badge {}\">", state_class(state));
     escape_into(out, text);
     out.push_str("</span>");
 }
@@ -182,10 +187,10 @@ pub(crate) fn render(snapshot: &JobSnapshot, max_graph_steps: usize) -> String {
     escape_into(&mut out, &id);
     let _ = write!(out, " · {state_word}</title>\n<style>{STYLE}");
     for state in StepState::ALL {
-        let (name, fill, line) = (state.as_str(), fill_color(state), line_color(state));
+        let (class, fill, line) = (state_class(state), fill_color(state), line_color(state));
         let _ = writeln!(
             out,
-            ".st-{name} {{ fill: {fill}; stroke: {line}; background: {fill}; border-color: {line}; }}"
+            ".{class} {{ fill: {fill}; stroke: {line}; background: {fill}; border-color: {line}; }}"
         );
     }
     let _ = write!(

@@ -15,6 +15,7 @@ use asyncjob::visual::{ItemSummary, MAX_ITEM_ROWS, format_count, format_duration
 use asyncjob::{CriticalPath, JobSnapshot, StepSnapshot, StepState};
 
 use crate::html::{escape, escape_into, num, shorten};
+use crate::page::state_class;
 
 /// What a step was doing during a [`Phase`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub(crate) enum Doing {
     Waiting,
     /// Ready, in the executor's queue.
     Queued,
+    /// Waiting for a permit of a limit before its first attempt.
+    Permit,
     /// An attempt running; the state it ended in (`Failed` for a retried attempt), or
     /// `Running` while it runs.
     Attempt(u32, StepState),
@@ -57,8 +60,8 @@ pub(crate) fn phases(step: &StepSnapshot, now: Duration) -> Vec<Phase> {
     let Some(ready) = step.ready_offset else {
         return phases;
     };
-    let (queued_until, open) = match step.start_offset {
-        Some(start) => (start, false),
+    let (queued_until, open) = match step.permit_offset.or(step.start_offset) {
+        Some(taken) => (taken, false),
         None => until(step.end_offset),
     };
     phases.push(Phase {
@@ -67,6 +70,18 @@ pub(crate) fn phases(step: &StepSnapshot, now: Duration) -> Vec<Phase> {
         end: queued_until,
         open,
     });
+    if let Some(permit) = step.permit_offset {
+        let (end, open) = match step.start_offset {
+            Some(start) => (start, false),
+            None => until(step.end_offset),
+        };
+        phases.push(Phase {
+            doing: Doing::Permit,
+            start: permit,
+            end,
+            open,
+        });
+    }
     let Some(first_start) = step.start_offset else {
         return phases;
     };
@@ -133,8 +148,12 @@ fn describe(doing: Doing) -> (String, String) {
     match doing {
         Doing::Waiting => ("waiting".into(), "waiting for dependencies".into()),
         Doing::Queued => ("queued st-queued".into(), "queued".into()),
+        Doing::Permit => (
+            "permit st-awaiting-permit".into(),
+            "awaiting a permit".into(),
+        ),
         Doing::Attempt(n, outcome) => (
-            format!("attempt st-{}", outcome.as_str()),
+            format!("attempt {}", state_class(outcome)),
             format!("attempt {n} ({})", outcome.as_str()),
         ),
         Doing::Backoff(n) => (
@@ -289,7 +308,7 @@ fn item_rows(
             let open = item.end_offset.is_none();
             bar(
                 out,
-                &format!("attempt st-{}", item.state.as_str()),
+                &format!("attempt {}", state_class(item.state)),
                 top,
                 (x(start), x(end)),
                 1.5,
@@ -314,7 +333,7 @@ fn item_rows(
         let label = format!("… and {} more items", format_count(rest.len()));
         let top = row_start(out, step.index, row, &label, summary.state());
         if let Some((start, end)) = summary.span(now) {
-            let class = format!("attempt items st-{}", summary.state().as_str());
+            let class = format!("attempt items {}", state_class(summary.state()));
             bar(out, &class, top, (x(start), x(end)), 1.5, |out| {
                 escape_into(out, &step.name);
                 let _ = write!(

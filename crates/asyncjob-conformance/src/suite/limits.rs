@@ -145,6 +145,12 @@ macro_rules! __suite_limits {
                 }
                 let events = events_of(h, &instance, &result);
                 let waited = snapshot.steps.iter().find(|s| s.permit_wait == ms(30)).expect("a last one");
+                // The pictures draw the wait.
+                let gantt = snapshot.to_mermaid_gantt();
+                let bar = format!("    awaiting permit :done, s{}p, 0, 30\n", waited.index);
+                assert!(gantt.contains(&bar), "on {}:\n{gantt}", h.name());
+                assert!(snapshot.to_dot().contains("permit wait: 30.000ms"), "on {}", h.name());
+                assert!(snapshot.to_chrome_trace().contains("\"name\":\"awaiting permit\""), "on {}", h.name());
                 assert_eq!(
                     kinds_of(&events, &waited.name),
                     ["queued", "awaiting db", "running 1", "succeeded"],

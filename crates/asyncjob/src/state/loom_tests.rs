@@ -36,6 +36,8 @@ fn topology(deps: &[&[usize]]) -> Arc<Topology> {
             soft_children: Vec::new(),
             failure_tolerated: false,
             needs_context: false,
+            limits: Box::default(),
+            priority: 0,
         })
         .collect();
     for (index, deps) in deps.iter().enumerate() {
@@ -52,6 +54,8 @@ fn topology(deps: &[&[usize]]) -> Arc<Topology> {
         interceptors: Interceptors::default(),
         fail_fast: false,
         needs_timer: false,
+        has_limits: false,
+        max_running: None,
     })
 }
 
@@ -364,5 +368,59 @@ fn loom_tolerant_child_is_released_once_while_cancel_scans() {
                 Some(StepState::Succeeded)
             );
         }
+    });
+}
+
+#[test]
+fn loom_cancel_reaches_a_step_awaiting_a_permit() {
+    loom::model(|| {
+        let machine = Arc::new(Machine::new(topology(&[&[]]), None));
+        assert!(machine.queue(0, at(1)));
+        let driver = {
+            let machine = machine.clone();
+            thread::spawn(move || {
+                // The driver takes the step to wait for a permit, gets it, and starts it; or,
+                // if cancellation reached it first, ends it.
+                if !machine.await_permit(0, &"db".into(), at(2)) {
+                    return;
+                }
+                let outcome = if machine.start(0, at(3)) {
+                    Ok(())
+                } else {
+                    Err(JobError::cancelled(&"loom".into(), &"s0".into()))
+                };
+                machine.finish(0, outcome, at(4), &mut Vec::new(), || {});
+            })
+        };
+        let cancelled = machine.cancel(cancel_reason(), at(5), || {});
+        driver.join().expect("the driver");
+        assert_consistent(&machine, cancelled);
+    });
+}
+
+#[test]
+fn loom_a_permit_is_never_lost_when_its_waiter_leaves() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+
+    use crate::limit::Limit;
+
+    loom::model(|| {
+        let limit = Limit::new("one", 1);
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        let held = {
+            let mut first = Box::pin(limit.acquire(0));
+            match first.as_mut().poll(&mut cx) {
+                Poll::Ready(permit) => permit,
+                Poll::Pending => panic!("the first permit is free"),
+            }
+        };
+        // A waiter queues, then gives up while the holder gives the permit back.
+        let mut waiter = Box::pin(limit.acquire(0));
+        assert!(waiter.as_mut().poll(&mut cx).is_pending());
+        let holder = thread::spawn(move || drop(held));
+        drop(waiter);
+        holder.join().expect("the holder");
+        assert_eq!((limit.available(), limit.waiting()), (1, 0));
     });
 }

@@ -469,6 +469,17 @@ fn step_tooltip(
     if let Some((queued, suffix)) = queued {
         let _ = write!(out, "\\nqueued: {}{suffix}", time::human(queued));
     }
+    if let Some(limit) = &step.awaiting_permit {
+        out.push_str("\\nawaiting a permit of ");
+        dot_escape_into(out, limit);
+    }
+    if !step.permit_wait.is_zero() {
+        let _ = write!(
+            out,
+            "\\npermit wait: {}{so_far}",
+            time::human(step.permit_wait)
+        );
+    }
     if let Some(running) = step.running {
         let _ = write!(out, "\\nrunning: {}{so_far}", time::human(running));
     }

@@ -185,7 +185,8 @@ fn item_tag(state: StepState) -> &'static str {
 /// One bar of a section.
 struct Bar {
     label: String,
-    /// Unique within the step: `w`, `a<attempt>` or `b<attempt>` (the back-off after it).
+    /// Unique within the step: `w`, `p` (awaiting a permit), `a<attempt>` or `b<attempt>`
+    /// (the back-off after it).
     id: String,
     tag: Option<&'static str>,
     start: Duration,
@@ -254,13 +255,36 @@ fn bars(step: &StepSnapshot, now: Duration) -> Vec<Bar> {
         }
         (None, None) => (now, "waiting", Some("active")),
     };
-    bars.push(Bar {
-        label: label.to_owned(),
-        id: "w".to_owned(),
-        tag,
-        start: Duration::ZERO,
-        end: waited_until,
-    });
+    // A wait for a permit before the first attempt is a bar of its own, after the wait.
+    match step.permit_offset {
+        Some(permit) if permit <= waited_until => {
+            bars.push(Bar {
+                label: "waiting".to_owned(),
+                id: "w".to_owned(),
+                tag: Some("done"),
+                start: Duration::ZERO,
+                end: permit,
+            });
+            let label = match (attempts.first(), step.end_offset) {
+                (None, Some(_)) => format!("awaiting permit ({})", step.state),
+                _ => "awaiting permit".to_owned(),
+            };
+            bars.push(Bar {
+                label,
+                id: "p".to_owned(),
+                tag,
+                start: permit,
+                end: waited_until,
+            });
+        }
+        _ => bars.push(Bar {
+            label: label.to_owned(),
+            id: "w".to_owned(),
+            tag,
+            start: Duration::ZERO,
+            end: waited_until,
+        }),
+    }
     let several = !step.retried.is_empty();
     for attempt in &attempts {
         let (label, id, tag) = if attempt.outcome == StepState::Retrying {

@@ -25,7 +25,8 @@ impl JobSnapshot {
     ///
     /// * a `waiting` slice from the start of the job until the step was ready (or was skipped,
     ///   or the snapshot, if it still waits);
-    /// * a `queued` slice from then until its future started;
+    /// * a `queued` slice from then until its future started (or it began to wait for a
+    ///   permit: an `awaiting permit` slice, category `permit`, then lasts until it started);
     /// * one slice per attempt (category `attempt`), named after the step, until it ended (or
     ///   the snapshot);
     /// * for a retried step, one slice per back-off (category `backoff`) between two attempts,
@@ -122,11 +123,15 @@ impl JobSnapshot {
                 step_args,
             );
             if let Some(ready) = step.ready_offset {
-                let queued_end = step.start_offset.unwrap_or(match step.end_offset {
+                let taken = step.start_offset.unwrap_or(match step.end_offset {
                     Some(ended) => ended,
                     None => self.elapsed,
                 });
+                let queued_end = step.permit_offset.unwrap_or(taken);
                 events.slice("queued", "queued", tid, ready, queued_end, step_args);
+                if let Some(permit) = step.permit_offset {
+                    events.slice("awaiting permit", "permit", tid, permit, taken, step_args);
+                }
             }
             if let Some(first_start) = step.start_offset {
                 for retried in &step.retried {
