@@ -165,7 +165,9 @@ impl<'a, I, M: Mode, C, K> MapBuilder<'a, I, M, C, K> {
     /// Makes each item need a permit of `limit` for each of its attempts: see
     /// [`StepBuilder::needs`]. An item waiting for a permit is
     /// [`AwaitingPermit`](crate::StepState::AwaitingPermit) (and counts against the map's own
-    /// [`limit`](Self::limit) of items at once). Can be called for several limits.
+    /// [`limit`](Self::limit) of items at once). Can be called for several limits. A limit the
+    /// map step itself needs ([`StepBuilder::needs`] before `map`) cannot be one of them: `run`
+    /// reports [`LimitNeededTwice`](crate::DefinitionErrorKind::LimitNeededTwice).
     pub fn needs(mut self, limit: &Limit) -> Self {
         self.needs.push(limit.clone());
         self
@@ -251,6 +253,7 @@ where
         O: Clone + Send + Sync + 'static,
         E: Into<BoxError> + 'static,
     {
+        self.step.check_item_limits(&self.needs)?;
         let (key, limit, needs) = (self.key, self.limit, self.needs);
         self.step.finish_step::<Vec<O>, C>(
             true,
@@ -283,6 +286,7 @@ where
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
     {
+        self.step.check_item_limits(&self.needs)?;
         let (key, limit, needs) = (self.key, self.limit, self.needs);
         self.step.finish_step::<Vec<O>, C>(
             true,
