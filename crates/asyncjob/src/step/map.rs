@@ -11,7 +11,7 @@ use crate::cell::{OutputCell, StepCell, StepResult};
 use crate::env::RunEnv;
 use crate::error::{BoxError, JobError};
 use crate::graph::definition::StepDef;
-use crate::graph::map::{ItemKey, MapFn, MapNode};
+use crate::graph::map::{Gather, ItemKey, MapFn, MapNode};
 use crate::graph::parents::Parents;
 use crate::mode::private::Sealed;
 use crate::mode::{Local, Mode, OutputRef, Sendable};
@@ -39,14 +39,16 @@ impl Drop for EndUnfinished<'_> {
 }
 
 /// The future of a map step.
-async fn map_body<M, C, I, F, Fut, O, E, K>(
+async fn map_body<M, C, I, F, Fut, O, E, K, G>(
     captured: OutputRef<M, C>,
     input: I,
     map: Arc<MapFn<F, K>>,
     env: Arc<RunEnv>,
     index: usize,
-) -> StepResult<Vec<O>>
+) -> StepResult<G::Output<O>>
 where
+    G: Gather,
+    O: Clone + 'static,
     M: Mode,
     C: IntoIterator + Clone + 'static,
     C::Item: Clone,
@@ -85,15 +87,14 @@ where
     let Some(results) = env.guard(index, all).await else {
         return Err(env.cancelled_error(index));
     };
-    let mut outputs = Vec::with_capacity(count);
+    let mut outcomes = Vec::with_capacity(count);
     for result in results {
         match result {
-            Some(Ok(output)) => outputs.push(output),
-            Some(Err(error)) => return Err(JobError::item_failed(job, &step, &error)),
+            Some(outcome) => outcomes.push(outcome),
             None => return internal("an item of a map ended without an outcome"),
         }
     }
-    Ok(outputs)
+    G::gather(outcomes).map_err(|error| JobError::item_failed(job, &step, &error))
 }
 
 /// Runs every item, at most the map's limit at once; their outcomes in item order.
@@ -240,8 +241,9 @@ where
 /// The `StepDef` of a map node in one mode.
 macro_rules! map_def {
     ($mode:ty, send: $send:literal, functions: [$($fn_bounds:tt)*], where $($bounds:tt)*) => {
-        impl<I, C, F, K, Fut, O, E> StepDef<I, $mode> for MapNode<C, F, K, Fut, O, E>
+        impl<I, C, F, K, Fut, O, E, G> StepDef<I, $mode> for MapNode<C, F, K, Fut, O, E, G>
         where
+            G: Gather,
             F: Fn(I, C::Item) -> Fut + $($fn_bounds)* 'static,
             E: Into<BoxError> + 'static,
             K: ItemKey<C::Item>,
@@ -256,8 +258,9 @@ macro_rules! map_def {
             ) -> Option<Arc<<$mode as Sealed>::Cell>> {
                 let captured = Parents::<$mode>::capture(&self.parent, cells)?;
                 let (input, map, env) = (input.clone(), self.map.clone(), env.clone());
-                let body = map_body::<$mode, C, I, F, Fut, O, E, K>(captured, input, map, env, index);
-                Some(StepCell::<_, Vec<O>, $send>::new(body))
+                let body =
+                    map_body::<$mode, C, I, F, Fut, O, E, K, G>(captured, input, map, env, index);
+                Some(StepCell::<_, G::Output<O>, $send>::new(body))
             }
         }
     };
@@ -269,6 +272,7 @@ map_def!(Sendable, send: true, functions: [Send + Sync +], where
     C::Item: Clone + Send + 'static,
     Fut: Future<Output = Result<O, E>> + Send + 'static,
     O: Clone + Send + Sync + 'static,
+    G::Output<O>: Send + Sync,
 );
 
 map_def!(Local, send: false, functions: [], where
