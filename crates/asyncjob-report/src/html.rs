@@ -89,3 +89,8 @@ mod tests {
         assert_eq!(out, "1 2.35 0 0 0 100000000000000000000 ");
     }
 }
+
+/// The CSS class of a state: `st-` and its name, spaces as dashes (`st-awaiting-permit`).
+pub(crate) fn state_class(state: asyncjob::StepState) -> String {
+    format!("st-{}", state.as_str().replace(' ', "-"))
+}
