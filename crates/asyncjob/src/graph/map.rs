@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{BoxError, DefinitionError, JobError};
+use crate::intercept::{Interceptor, Interceptors};
 use crate::limit::{self, Limit};
 use crate::mode::{Local, Mode, Sendable};
 use crate::retry::RetryPolicy;
@@ -267,6 +268,14 @@ impl<'a, I, M: Mode, C, K, G> MapBuilder<'a, I, M, C, K, G> {
         self
     }
 
+    /// Runs `interceptor` around every attempt of every item (inside the job's interceptors,
+    /// which run around items too): see [`StepBuilder::intercept`]. The
+    /// [`StepContext`](crate::intercept::StepContext) names the item (`hash[src/main.rs]`).
+    pub fn intercept(mut self, interceptor: impl Interceptor) -> Self {
+        self.step = self.step.intercept(interceptor);
+        self
+    }
+
     /// Makes the map wait for `dependencies` too: see [`StepBuilder::wait_for`].
     pub fn wait_for<D: Dependencies>(mut self, dependencies: D) -> Self {
         self.step = self.step.wait_for(dependencies);
@@ -282,6 +291,8 @@ pub(crate) struct MapFn<F, K> {
     pub(crate) limit: usize,
     pub(crate) retry: Option<Arc<dyn RetryPolicy>>,
     pub(crate) timeout: Option<Duration>,
+    /// Run around every attempt of every item (inside the job's).
+    pub(crate) interceptors: Interceptors,
     /// The limits each item needs, in acquisition order.
     pub(crate) limits: Arc<[Limit]>,
     pub(crate) priority: i32,
@@ -313,6 +324,7 @@ impl<C, F, K, Fut, O, E, G> MapNode<C, F, K, Fut, O, E, G> {
                 limit: limit.unwrap_or(usize::MAX),
                 retry: options.retry,
                 timeout: options.timeout,
+                interceptors: options.interceptors,
                 limits: needs.into(),
                 priority: options.priority,
             }),

@@ -20,7 +20,10 @@ use crate::state::items::ItemTable;
 
 use crate::limit::AcquireAll;
 
-use super::{Failure, attempt, context, take_permits, yield_now};
+use crate::intercept::Scoped;
+use crate::topology::Topology;
+
+use super::{Failure, attempt, context, scopes_of, take_permits, yield_now};
 
 /// Ends the items that had not ended when the map's future goes (the run was cancelled, or
 /// the executor dropped the map): they end `Cancelled`.
@@ -82,8 +85,12 @@ where
     let _end = EndUnfinished { table: &table, job };
     let count = items.len();
     // The items wait for permits at the map's priority in this run.
-    let priority = context::priority().unwrap_or(map.priority);
-    let all = run_items(items, &input, &map, &table, job, priority);
+    let run = ItemRun {
+        table: &table,
+        topology,
+        priority: context::priority().unwrap_or(map.priority),
+    };
+    let all = run_items(items, &input, &map, &run);
     let Some(results) = env.guard(index, all).await else {
         return Err(env.cancelled_error(index));
     };
@@ -97,14 +104,20 @@ where
     G::gather(outcomes).map_err(|error| JobError::item_failed(job, &step, &error))
 }
 
+/// What the items of one run of a map share.
+struct ItemRun<'a> {
+    table: &'a ItemTable,
+    topology: &'a Topology,
+    /// The map's priority in this run, for the permits its items need.
+    priority: i32,
+}
+
 /// Runs every item, at most the map's limit at once; their outcomes in item order.
 async fn run_items<I, T, F, Fut, O, E, K>(
     items: Vec<T>,
     input: &I,
     map: &MapFn<F, K>,
-    table: &ItemTable,
-    job: &Arc<str>,
-    priority: i32,
+    run: &ItemRun<'_>,
 ) -> Vec<Option<Result<O, JobError>>>
 where
     I: Clone,
@@ -121,15 +134,7 @@ where
             let Some((position, item)) = waiting.next() else {
                 break;
             };
-            running.push(run_item(
-                position,
-                item,
-                input.clone(),
-                map,
-                table,
-                job,
-                priority,
-            ));
+            running.push(run_item(position, item, input.clone(), map, run));
         }
         match running.next().await {
             Some((position, result)) => {
@@ -142,15 +147,14 @@ where
     }
 }
 
-/// Runs one item: its attempts under the map's retry policy and timeout.
+/// Runs one item: its attempts under the map's retry policy and timeout, inside the job's and
+/// the map's interceptors.
 async fn run_item<I, T, F, Fut, O, E, K>(
     position: usize,
     item: T,
     input: I,
     map: &MapFn<F, K>,
-    table: &ItemTable,
-    job: &Arc<str>,
-    priority: i32,
+    run: &ItemRun<'_>,
 ) -> (usize, Result<O, JobError>)
 where
     I: Clone,
@@ -159,6 +163,7 @@ where
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
 {
+    let (table, job) = (run.table, &run.topology.name);
     let name = table.name(position);
     let mut number: u32 = 1;
     loop {
@@ -166,7 +171,7 @@ where
         let permits = if map.limits.is_empty() {
             Vec::new()
         } else {
-            let acquire = AcquireAll::new(map.limits.clone(), priority);
+            let acquire = AcquireAll::new(map.limits.clone(), run.priority);
             let taken = take_permits(acquire, |_, limit| {
                 let limit = limit.clone();
                 context::item(table, position, EventKind::AwaitingPermit { limit });
@@ -186,7 +191,14 @@ where
         };
         context::item(table, position, EventKind::Running { attempt: number });
         // (The permits are given back after the item's end is recorded.)
-        let attempted = attempt(&map.function, (), input.clone(), item.clone(), map.timeout).await;
+        let scopes = scopes_of(run.topology, &map.interceptors, &name, number);
+        let attempted =
+            scopes.run(|| attempt(&map.function, (), input.clone(), item.clone(), map.timeout));
+        let attempted = Scoped {
+            scopes,
+            future: std::pin::pin!(attempted),
+        }
+        .await;
         let failure = match attempted {
             Ok(output) => {
                 context::item(table, position, EventKind::Succeeded);
