@@ -204,6 +204,47 @@ macro_rules! __suite_maps {
             }
 
 
+            /// A map with a condition over the input and its items: when it does not hold the
+            /// map is `Omitted` without running an item (its dependents omitted, or given `None`
+            /// if they take it as optional), and the job succeeds; when it holds the map runs.
+            fn a_conditional_map_is_omitted_or_runs(h) {
+                let calls = Arc::new(AtomicUsize::new(0));
+                let counted = calls.clone();
+                let mut job = JobBuilder::<u32>::$new("conditional");
+                let numbers = build(job.step("numbers").run(|n| async move { Res::Ok((0..n).collect::<Vec<u32>>()) }));
+                let doubled = build(
+                    job.step("double")
+                        .map(&numbers)
+                        .when(|_, items: &Vec<u32>| items.len() > 2)
+                        .run(move |_, n: u32| {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            async move { Res::Ok(n * 2) }
+                        }),
+                );
+                let strict = build(job.step("sum").after(&doubled).run(|_, v: Vec<u32>| async move { Res::Ok(v.iter().sum::<u32>()) }));
+                let loose = build(job.step("maybe").after(asyncjob::optional(&doubled)).run(
+                    |_, v: Option<Vec<u32>>| async move { Res::Ok(v.map_or(0, |v| v.len())) },
+                ));
+                let job = job.seal();
+
+                let instance = h.start(&job, 2, JobOptions::new().record_events());
+                let result = h.block_on(instance.wait());
+                result.clone().unwrap_or_else(|error| panic!("on {}: {error:#}", h.name()));
+                let map = instance.step(&doubled).expect("a step");
+                assert_eq!((map.state, map.attempts, map.items.len()), (StepState::Omitted, 0, 0), "on {}", h.name());
+                assert_eq!(instance.step(&strict).map(|s| s.state), Some(StepState::Omitted));
+                assert_eq!(h.block_on(instance.output_of(&loose)).expect("ran"), 0);
+                assert_eq!(calls.load(Ordering::SeqCst), 0);
+                events_of(h, &instance, &result);
+
+                let instance = h.start(&job, 4, JobOptions::new());
+                h.block_on(instance.wait()).unwrap_or_else(|error| panic!("on {}: {error:#}", h.name()));
+                assert_eq!(h.block_on(instance.output_of(&strict)).expect("ran"), 12);
+                assert_eq!(h.block_on(instance.output_of(&loose)).expect("ran"), 4);
+                assert_eq!(calls.load(Ordering::SeqCst), 4);
+            }
+
+
             /// Cancelling a job during a map ends the items that had not ended `Cancelled`, the
             /// map `Cancelled`, and `wait()` resolves; a map of 10,000 items runs, and one of
             /// 10,000 pending items cancels and drops.

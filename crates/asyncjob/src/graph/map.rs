@@ -15,7 +15,7 @@ use crate::mode::{Local, Mode, Sendable};
 use crate::retry::RetryPolicy;
 
 use super::builder::{NoParents, StepBuilder, StepOptions, Types};
-use super::extras::{Always, NoFallback};
+use super::extras::{Always, Condition, NoFallback, When};
 use super::handle::StepHandle;
 use super::parents::{After, Dependencies};
 
@@ -104,6 +104,7 @@ impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents, Always, NoFallback> {
             limit: None,
             needs: Vec::new(),
             gather: FailOnItem,
+            condition: Always,
         }
     }
 }
@@ -114,13 +115,16 @@ impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents, Always, NoFallback> {
 /// outputs; a failed item fails the map) or, after
 /// [`collect_failures`](Self::collect_failures), [`CollectFailures`] (a `Vec` of every item's
 /// `Result`).
-pub struct MapBuilder<'a, I, M: Mode, C, K = ByPosition, G = FailOnItem> {
+///
+/// `W` is the map's [condition](Self::when), if it has one ([`Always`] if not).
+pub struct MapBuilder<'a, I, M: Mode, C, K = ByPosition, G = FailOnItem, W = Always> {
     pub(crate) step: StepBuilder<'a, I, M, After<StepHandle<C>>>,
     pub(crate) key: K,
     pub(crate) limit: Option<usize>,
     /// The limits each item needs.
     pub(crate) needs: Vec<Limit>,
     pub(crate) gather: G,
+    pub(crate) condition: W,
 }
 
 /// How a map step makes its output from its items' outcomes: [`FailOnItem`] or
@@ -168,7 +172,7 @@ impl Gather for CollectFailures {
     }
 }
 
-impl<I, M: Mode, C, K, G> fmt::Debug for MapBuilder<'_, I, M, C, K, G> {
+impl<I, M: Mode, C, K, G, W> fmt::Debug for MapBuilder<'_, I, M, C, K, G, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MapBuilder")
             .field("step", &self.step)
@@ -177,10 +181,10 @@ impl<I, M: Mode, C, K, G> fmt::Debug for MapBuilder<'_, I, M, C, K, G> {
     }
 }
 
-impl<'a, I, M: Mode, C, G> MapBuilder<'a, I, M, C, ByPosition, G> {
+impl<'a, I, M: Mode, C, G, W> MapBuilder<'a, I, M, C, ByPosition, G, W> {
     /// Names each item by a key made from it (`hash[src/main.rs]`) rather than by its position
     /// (`hash[0]`). Keys need not be unique; positions are.
-    pub fn key<Kf, S>(self, key: Kf) -> MapBuilder<'a, I, M, C, KeyWith<Kf>, G>
+    pub fn key<Kf, S>(self, key: Kf) -> MapBuilder<'a, I, M, C, KeyWith<Kf>, G, W>
     where
         C: IntoIterator,
         Kf: Fn(&C::Item) -> S + Send + Sync + 'static,
@@ -192,11 +196,48 @@ impl<'a, I, M: Mode, C, G> MapBuilder<'a, I, M, C, ByPosition, G> {
             limit: self.limit,
             needs: self.needs,
             gather: self.gather,
+            condition: self.condition,
         }
     }
 }
 
-impl<'a, I, M: Mode, C, K> MapBuilder<'a, I, M, C, K, FailOnItem> {
+impl<'a, I, M: Mode, C, K, G> MapBuilder<'a, I, M, C, K, G, Always> {
+    /// Makes the map conditional: once its parent has succeeded, `condition` is asked, with the
+    /// job input and the parent's output (the items), and if it returns `false` the map is
+    /// [omitted](crate::StepState::Omitted) — no item runs, the job does not fail — as a
+    /// conditional step is (see [`StepBuilder::when`]). A panicking condition fails the map.
+    ///
+    /// ```
+    /// # use asyncjob::{FuturesExecutor, JobBuilder, StepState};
+    /// let mut job = JobBuilder::<bool>::new("upload");
+    /// let files = job.step("files").try_run(|_| async { Ok(vec!["a.txt", "b.txt"]) })?;
+    /// let uploads = job.step("upload").map(&files)
+    ///     .when(|dry_run: &bool, files: &Vec<&str>| !*dry_run && !files.is_empty())
+    ///     .try_run(|_, file: &str| async move { Ok(file.len()) })?;
+    /// let job = job.seal();
+    /// # let pool = FuturesExecutor::new(futures::executor::ThreadPool::new().unwrap());
+    /// let run = job.on(pool).start(true);
+    /// futures::executor::block_on(run.wait())?;
+    /// let map = run.step(&uploads).unwrap();
+    /// assert_eq!((map.state, map.items.len()), (StepState::Omitted, 0));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn when<Wf>(self, condition: Wf) -> MapBuilder<'a, I, M, C, K, G, When<Wf>>
+    where
+        Wf: Fn(&I, &C) -> bool + Send + Sync + 'static,
+    {
+        MapBuilder {
+            step: self.step,
+            key: self.key,
+            limit: self.limit,
+            needs: self.needs,
+            gather: self.gather,
+            condition: When(condition),
+        }
+    }
+}
+
+impl<'a, I, M: Mode, C, K, W> MapBuilder<'a, I, M, C, K, FailOnItem, W> {
     /// Makes the map's output every item's outcome, in item order — `Ok(output)` or the item's
     /// `Err(error)` (failed after its retries, named `map[key]`) — instead of failing the map when
     /// an item fails: the map succeeds once every item has ended, and its dependents decide what
@@ -220,18 +261,19 @@ impl<'a, I, M: Mode, C, K> MapBuilder<'a, I, M, C, K, FailOnItem> {
     /// assert_eq!(run.step(&pings).unwrap().items[1].state, StepState::Failed);
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// ```
-    pub fn collect_failures(self) -> MapBuilder<'a, I, M, C, K, CollectFailures> {
+    pub fn collect_failures(self) -> MapBuilder<'a, I, M, C, K, CollectFailures, W> {
         MapBuilder {
             step: self.step,
             key: self.key,
             limit: self.limit,
             needs: self.needs,
             gather: CollectFailures,
+            condition: self.condition,
         }
     }
 }
 
-impl<'a, I, M: Mode, C, K, G> MapBuilder<'a, I, M, C, K, G> {
+impl<'a, I, M: Mode, C, K, G, W> MapBuilder<'a, I, M, C, K, G, W> {
     /// Runs at most `limit` items at once (at least one); the others wait, in item order.
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit.max(1));
@@ -283,10 +325,11 @@ impl<'a, I, M: Mode, C, K, G> MapBuilder<'a, I, M, C, K, G> {
     }
 }
 
-/// A map's function, key, limit and options, shared by every run.
-pub(crate) struct MapFn<F, K> {
+/// A map's function, key, condition, limit and options, shared by every run.
+pub(crate) struct MapFn<F, K, W = Always> {
     pub(crate) function: F,
     pub(crate) key: K,
+    pub(crate) condition: W,
     /// At most this many items at once; `usize::MAX` for no limit.
     pub(crate) limit: usize,
     pub(crate) retry: Option<Arc<dyn RetryPolicy>>,
@@ -299,18 +342,18 @@ pub(crate) struct MapFn<F, K> {
 }
 
 /// The map node of a definition: its parent and its function; `G` gathers its items' outcomes.
-pub(crate) struct MapNode<C, F, K, Fut, O, E, G = FailOnItem> {
+pub(crate) struct MapNode<C, F, K, Fut, O, E, G = FailOnItem, W = Always> {
     pub(crate) parent: StepHandle<C>,
-    pub(crate) map: Arc<MapFn<F, K>>,
+    pub(crate) map: Arc<MapFn<F, K, W>>,
     _types: Types<Fut, O, E>,
     _gather: PhantomData<fn() -> G>,
 }
 
-impl<C, F, K, Fut, O, E, G> MapNode<C, F, K, Fut, O, E, G> {
+impl<C, F, K, Fut, O, E, G, W> MapNode<C, F, K, Fut, O, E, G, W> {
     pub(crate) fn new(
         parent: StepHandle<C>,
         function: F,
-        key: K,
+        (key, condition): (K, W),
         limit: Option<usize>,
         mut needs: Vec<Limit>,
         options: StepOptions,
@@ -321,6 +364,7 @@ impl<C, F, K, Fut, O, E, G> MapNode<C, F, K, Fut, O, E, G> {
             map: Arc::new(MapFn {
                 function,
                 key,
+                condition,
                 limit: limit.unwrap_or(usize::MAX),
                 retry: options.retry,
                 timeout: options.timeout,
@@ -334,7 +378,7 @@ impl<C, F, K, Fut, O, E, G> MapNode<C, F, K, Fut, O, E, G> {
     }
 }
 
-impl<'a, I, C, K, G: Gather> MapBuilder<'a, I, Sendable, C, K, G>
+impl<'a, I, C, K, G: Gather, W: Condition<I, C>> MapBuilder<'a, I, Sendable, C, K, G, W>
 where
     I: Clone + Send + Sync + 'static,
     C: IntoIterator + Clone + Send + Sync + 'static,
@@ -358,19 +402,25 @@ where
         G::Output<O>: Send + Sync,
     {
         self.step.check_item_limits(&self.needs)?;
-        let (key, limit, needs) = (self.key, self.limit, self.needs);
+        let (key, condition) = (self.key, self.condition);
+        let (limit, needs) = (self.limit, self.needs);
         self.step.finish_step::<G::Output<O>, C>(
             true,
             move |After(parent), options, Always, NoFallback| {
-                Box::new(MapNode::<C, F, K, Fut, O, E, G>::new(
-                    parent, function, key, limit, needs, options,
+                Box::new(MapNode::<C, F, K, Fut, O, E, G, W>::new(
+                    parent,
+                    function,
+                    (key, condition),
+                    limit,
+                    needs,
+                    options,
                 ))
             },
         )
     }
 }
 
-impl<'a, I, C, K, G: Gather> MapBuilder<'a, I, Local, C, K, G>
+impl<'a, I, C, K, G: Gather, W: Condition<I, C>> MapBuilder<'a, I, Local, C, K, G, W>
 where
     I: Clone + 'static,
     C: IntoIterator + Clone + 'static,
@@ -391,12 +441,18 @@ where
         E: Into<BoxError> + 'static,
     {
         self.step.check_item_limits(&self.needs)?;
-        let (key, limit, needs) = (self.key, self.limit, self.needs);
+        let (key, condition) = (self.key, self.condition);
+        let (limit, needs) = (self.limit, self.needs);
         self.step.finish_step::<G::Output<O>, C>(
             true,
             move |After(parent), options, Always, NoFallback| {
-                Box::new(MapNode::<C, F, K, Fut, O, E, G>::new(
-                    parent, function, key, limit, needs, options,
+                Box::new(MapNode::<C, F, K, Fut, O, E, G, W>::new(
+                    parent,
+                    function,
+                    (key, condition),
+                    limit,
+                    needs,
+                    options,
                 ))
             },
         )

@@ -125,7 +125,7 @@ where
     }
 }
 
-impl<I, C, K, G: Gather> MapBuilder<'_, I, Sendable, C, K, G>
+impl<I, C, K, G: Gather, W: Condition<I, C>> MapBuilder<'_, I, Sendable, C, K, G, W>
 where
     I: Clone + Send + Sync + 'static,
     C: IntoIterator + Clone + Send + Sync + 'static,
@@ -152,7 +152,7 @@ where
     }
 }
 
-impl<I, C, K, G: Gather> MapBuilder<'_, I, Local, C, K, G>
+impl<I, C, K, G: Gather, W: Condition<I, C>> MapBuilder<'_, I, Local, C, K, G, W>
 where
     I: Clone + 'static,
     C: IntoIterator + Clone + 'static,

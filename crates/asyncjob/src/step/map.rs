@@ -3,6 +3,7 @@
 //! the map's own future, at most its limit at a time — and collect the outputs in item order.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -11,6 +12,7 @@ use crate::cell::{OutputCell, StepCell, StepResult};
 use crate::env::RunEnv;
 use crate::error::{BoxError, JobError};
 use crate::graph::definition::StepDef;
+use crate::graph::extras::Condition;
 use crate::graph::map::{Gather, ItemKey, MapFn, MapNode};
 use crate::graph::parents::Parents;
 use crate::mode::private::Sealed;
@@ -42,15 +44,16 @@ impl Drop for EndUnfinished<'_> {
 }
 
 /// The future of a map step.
-async fn map_body<M, C, I, F, Fut, O, E, K, G>(
+async fn map_body<M, C, I, F, Fut, O, E, K, G, W>(
     captured: OutputRef<M, C>,
     input: I,
-    map: Arc<MapFn<F, K>>,
+    map: Arc<MapFn<F, K, W>>,
     env: Arc<RunEnv>,
     index: usize,
 ) -> StepResult<G::Output<O>>
 where
     G: Gather,
+    W: Condition<I, C>,
     O: Clone + 'static,
     M: Mode,
     C: IntoIterator + Clone + 'static,
@@ -65,6 +68,16 @@ where
     let job = &topology.name;
     let step = topology.step_name(index);
     let internal = |message| Err(JobError::internal(job, &step, message));
+    if W::PRESENT {
+        let Some(items) = captured.peek() else {
+            return internal("a dependency's output is missing");
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| map.condition.holds(&input, items))) {
+            Ok(true) => {}
+            Ok(false) => return Err(JobError::omitted(job, &step)),
+            Err(panic) => return Err(Failure::panic(panic).into_error_of(job, &step, 0)),
+        }
+    }
     if !context::attempt_started(1) {
         return internal("a map step ran outside its run");
     }
@@ -113,10 +126,10 @@ struct ItemRun<'a> {
 }
 
 /// Runs every item, at most the map's limit at once; their outcomes in item order.
-async fn run_items<I, T, F, Fut, O, E, K>(
+async fn run_items<I, T, F, Fut, O, E, K, W>(
     items: Vec<T>,
     input: &I,
-    map: &MapFn<F, K>,
+    map: &MapFn<F, K, W>,
     run: &ItemRun<'_>,
 ) -> Vec<Option<Result<O, JobError>>>
 where
@@ -149,11 +162,11 @@ where
 
 /// Runs one item: its attempts under the map's retry policy and timeout, inside the job's and
 /// the map's interceptors.
-async fn run_item<I, T, F, Fut, O, E, K>(
+async fn run_item<I, T, F, Fut, O, E, K, W>(
     position: usize,
     item: T,
     input: I,
-    map: &MapFn<F, K>,
+    map: &MapFn<F, K, W>,
     run: &ItemRun<'_>,
 ) -> (usize, Result<O, JobError>)
 where
@@ -253,9 +266,10 @@ where
 /// The `StepDef` of a map node in one mode.
 macro_rules! map_def {
     ($mode:ty, send: $send:literal, functions: [$($fn_bounds:tt)*], where $($bounds:tt)*) => {
-        impl<I, C, F, K, Fut, O, E, G> StepDef<I, $mode> for MapNode<C, F, K, Fut, O, E, G>
+        impl<I, C, F, K, Fut, O, E, G, W> StepDef<I, $mode> for MapNode<C, F, K, Fut, O, E, G, W>
         where
             G: Gather,
+            W: Condition<I, C>,
             F: Fn(I, C::Item) -> Fut + $($fn_bounds)* 'static,
             E: Into<BoxError> + 'static,
             K: ItemKey<C::Item>,
@@ -271,7 +285,7 @@ macro_rules! map_def {
                 let captured = Parents::<$mode>::capture(&self.parent, cells)?;
                 let (input, map, env) = (input.clone(), self.map.clone(), env.clone());
                 let body =
-                    map_body::<$mode, C, I, F, Fut, O, E, K, G>(captured, input, map, env, index);
+                    map_body::<$mode, C, I, F, Fut, O, E, K, G, W>(captured, input, map, env, index);
                 Some(StepCell::<_, G::Output<O>, $send>::new(body))
             }
         }
