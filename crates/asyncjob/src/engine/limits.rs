@@ -31,6 +31,9 @@ pub(crate) struct StepLimits {
     priority: i32,
     /// The permits of the attempt under way.
     held: Mutex<Vec<Permit>>,
+    /// The permits its driver is taking before the first attempt (kept here rather than in the
+    /// driver, so that drivers of steps without limits stay small).
+    acquiring: Mutex<Option<AcquireAll>>,
     /// The position in `limits` of the one the step waits for, or [`NOT_WAITING`].
     waiting_on: AtomicUsize,
 }
@@ -64,6 +67,7 @@ impl RunLimits {
                     limits: limits.into(),
                     priority,
                     held: Mutex::new(Vec::new()),
+                    acquiring: Mutex::new(None),
                     waiting_on: AtomicUsize::new(NOT_WAITING),
                 }
             })
@@ -72,6 +76,7 @@ impl RunLimits {
     }
 
     /// The limits of step `index`, if it takes any.
+    #[inline]
     pub(crate) fn of(&self, index: usize) -> Option<&StepLimits> {
         self.steps.get(index).filter(|step| !step.limits.is_empty())
     }
@@ -81,6 +86,31 @@ impl StepLimits {
     /// Takes a permit of each of the step's limits.
     pub(crate) fn acquire(&self) -> AcquireAll {
         AcquireAll::new(self.limits.clone(), self.priority)
+    }
+
+    /// The driver starts taking the step's permits before its first attempt.
+    pub(crate) fn begin_acquire(&self) {
+        let acquire = self.acquire();
+        let previous = self.acquiring().replace(acquire);
+        drop(previous);
+    }
+
+    /// Runs `f` on the acquisition under way (its driver's only).
+    pub(crate) fn with_acquire<R>(&self, f: impl FnOnce(Option<&mut AcquireAll>) -> R) -> R {
+        f(self.acquiring().as_mut())
+    }
+
+    /// The acquisition is over (or given up): it leaves the limits' queues.
+    pub(crate) fn end_acquire(&self) {
+        let acquire = self.acquiring().take();
+        // Dropped outside the lock: leaving a queue may pass a permit on.
+        drop(acquire);
+    }
+
+    fn acquiring(&self) -> std::sync::MutexGuard<'_, Option<AcquireAll>> {
+        self.acquiring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The name of the limit at `position`.

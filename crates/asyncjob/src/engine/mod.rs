@@ -157,6 +157,7 @@ impl<X: Sealed> Run<X> {
     }
 
     /// The limits step `index` takes, if any.
+    #[inline]
     pub(crate) fn limits_of(&self, index: usize) -> Option<&StepLimits> {
         self.limits.as_ref()?.of(index)
     }
@@ -413,17 +414,15 @@ impl<X: Sealed> Drop for Run<X> {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// The step is queued; this driver has not taken it yet.
     Queued,
-    /// The step waits for the permits of its limits. Until the first wait, it is still
-    /// `Queued` (nobody's); once it waits, it is `AwaitingPermit`, and the driver's.
-    Permits {
-        acquire: AcquireAll,
-        /// The step is `AwaitingPermit` (the driver has taken it).
-        taken: bool,
-    },
+    /// The step waits for the permits of its limits (taken by its [`StepLimits`]' acquisition);
+    /// it is still `Queued` (nobody's) until it first has to wait.
+    Permits,
+    /// As `Permits`, once the step had to wait: it is `AwaitingPermit`, and the driver's.
+    AwaitingPermit,
     /// The driver has taken the step (`Running`): only it may end it.
     Running,
     /// The driver has nothing left to do.
@@ -507,17 +506,20 @@ impl<X: Sealed> Future for Driver<X> {
                         this.phase = Phase::Running;
                     }
                     Some(limits) => {
-                        this.phase = Phase::Permits {
-                            acquire: limits.acquire(),
-                            taken: false,
-                        };
+                        limits.begin_acquire();
+                        this.phase = Phase::Permits;
                     }
                 }
             }
-            let outcome = match &mut this.phase {
-                Phase::Permits { acquire, taken } => {
+            let outcome = match this.phase {
+                Phase::Permits | Phase::AwaitingPermit => {
                     let run = &this.run;
-                    match permits(run, index, acquire, taken, &mut ready_at, cx) {
+                    let mut taken = this.phase == Phase::AwaitingPermit;
+                    let polled = permits(run, index, &mut taken, &mut ready_at, cx);
+                    if taken {
+                        this.phase = Phase::AwaitingPermit;
+                    }
+                    match polled {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Ok(true)) => {
                             this.phase = Phase::Running;
@@ -559,12 +561,32 @@ impl<X: Sealed> Future for Driver<X> {
 fn permits<X: Sealed>(
     run: &Arc<Run<X>>,
     index: usize,
-    acquire: &mut AcquireAll,
     taken: &mut bool,
     ready_at: &mut Option<Stamp>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<bool, Result<(), JobError>>> {
     let Some(limits) = run.limits_of(index) else {
+        return Poll::Ready(Ok(false));
+    };
+    let polled = limits
+        .with_acquire(|acquire| poll_permits(run, index, limits, acquire, taken, ready_at, cx));
+    if polled.is_ready() {
+        // Whatever it got to, the wait is over: its queues left, its permits held or given back.
+        limits.end_acquire();
+    }
+    polled
+}
+
+fn poll_permits<X: Sealed>(
+    run: &Arc<Run<X>>,
+    index: usize,
+    limits: &StepLimits,
+    acquire: Option<&mut AcquireAll>,
+    taken: &mut bool,
+    ready_at: &mut Option<Stamp>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<bool, Result<(), JobError>>> {
+    let Some(acquire) = acquire else {
         return Poll::Ready(Ok(false));
     };
     let topology = run.topology();
@@ -621,10 +643,12 @@ impl<X: Sealed> Drop for Driver<X> {
     fn drop(&mut self) {
         match self.phase {
             Phase::Done => {}
-            Phase::Permits { .. } => {
+            Phase::Permits | Phase::AwaitingPermit => {
                 // The executor dropped the driver while the step waited for its permits: the
                 // wait ends here (its place in each queue is given up), and the step with it.
-                self.phase = Phase::Done;
+                if let Some(limits) = self.run.limits_of(self.current) {
+                    limits.end_acquire();
+                }
                 self.run.abandon(self.current, None);
             }
             Phase::Queued => {

@@ -263,6 +263,7 @@ impl Machine {
     }
 
     /// Holds the event log's lock, if there is a log, while one transition is made.
+    #[inline]
     fn record(&self) -> Option<Recording<'_>> {
         self.log.as_deref().map(EventLog::record)
     }
@@ -477,6 +478,7 @@ impl Machine {
         Some(ended)
     }
 
+    #[inline]
     fn ended(&self, index: usize, ended: Ended, at: Stamp, released: &mut Vec<usize>) {
         match ended {
             Ended::Failed => {
@@ -606,6 +608,7 @@ impl Machine {
     }
 
     /// A step has ended (at `at`): counts it, and wakes who waits for steps to end.
+    #[inline]
     fn end_one(&self, at: Stamp) {
         let before = self.remaining.fetch_sub(1, Ordering::AcqRel);
         if before & WATCHERS != 0 {
