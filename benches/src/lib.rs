@@ -1,4 +1,5 @@
-//! Shared code of the asyncjob benches (`benches/scheduling.rs`, `benches/memory.rs`).
+//! Shared code of the asyncjob benches (`benches/scheduling.rs`, `benches/limits.rs`,
+//! `benches/memory.rs`).
 //!
 //! * [`Shape`] and [`Graph`]: the job shapes measured (chain, fan-out/fan-in, lattice), as a
 //!   plain list of parents per step;
@@ -6,6 +7,8 @@
 //! * [`baseline`]: the same shape wired by hand — (a) the floor, one task awaiting ready futures
 //!   in topological order; (b) `Shared` outputs driven by one task; (c) one spawned task per step
 //!   awaiting its parents' `Shared` handles;
+//! * [`limits`]: jobs of independent steps that need a [`Limit`](asyncjob::Limit) and their
+//!   semaphore baseline, and a map job (`benches/limits.rs`);
 //! * [`Runner`]: one runtime (local executor, tokio current-thread, tokio multi-thread with two
 //!   workers, smol) and how each implementation runs one job on it.
 //!
@@ -22,6 +25,8 @@ use asyncjob::{DefinitionError, JobBuilder, JobDefinition, JobOptions, StepHandl
 use asyncjob_local::LocalRuntime;
 use asyncjob_smol::SmolExecutor;
 use asyncjob_tokio::TokioExecutor;
+
+pub mod limits;
 
 /// The work of one step: one addition the optimiser cannot see through.
 #[inline]
