@@ -154,8 +154,8 @@ use std::time::Duration;
 use asyncjob::retry::Retry;
 use asyncjob::{
     DefinitionError, JobBuilder, JobError, JobErrorKind, JobInstance, JobOptions, JobSnapshot,
-    Local, Mode, NoParents, Parents, SendParents, Sendable, StepBuilder, StepHandle, StepSnapshot,
-    StepState, allow_failure, optional,
+    Limit, Local, Mode, NoParents, Parents, SendParents, Sendable, StepBuilder, StepHandle,
+    StepSnapshot, StepState, allow_failure, optional,
 };
 use futures::future::BoxFuture;
 use proptest::prelude::*;
@@ -351,6 +351,10 @@ struct Step {
     script: Vec<Attempt>,
     condition: Option<Cond>,
     fallback: Option<Recovery>,
+    /// The limits it needs (indices into [`Dag::limits`], distinct, at most two).
+    needs: Vec<usize>,
+    /// Its priority (`StepBuilder::priority`; 0, the default, is not set).
+    priority: i32,
 }
 
 impl Step {
@@ -391,6 +395,11 @@ struct Dag {
     inject: Inject,
     /// Run with `JobOptions::sequential`.
     sequential: bool,
+    /// The permits of each limit of the case (`Limit::new`, 1 to 4 permits), which its steps
+    /// may need.
+    limits: Vec<usize>,
+    /// `JobOptions::max_running`, if the case caps its running steps.
+    max_running: Option<usize>,
 }
 
 /// Something a case does to the job at a random point, besides running it.
@@ -460,6 +469,8 @@ impl DagSpec {
             steps,
             inject: Inject::None,
             sequential: false,
+            limits: Vec::new(),
+            max_running: None,
         }
     }
 }
@@ -635,6 +646,8 @@ fn resolve_step(i: usize, spec: &StepSpec, dag: &DagSpec, ends: &[End]) -> Step 
         script: behaviour.script.clone(),
         condition: spec.condition,
         fallback: spec.fallback,
+        needs: Vec::new(),
+        priority: 0,
     }
 }
 
@@ -664,6 +677,20 @@ impl fmt::Display for Dag {
                 "parallel"
             }
         )?;
+        if !self.limits.is_empty() || self.max_running.is_some() {
+            let limits: Vec<String> = self
+                .limits
+                .iter()
+                .enumerate()
+                .map(|(l, permits)| format!("l{l}: {permits}"))
+                .collect();
+            writeln!(
+                f,
+                "  limits (permits): [{}]; max_running: {:?}",
+                limits.join(", "),
+                self.max_running
+            )?;
+        }
         for (i, step) in self.steps.iter().enumerate() {
             write!(f, "  s{i}:")?;
             if step.fan != Fan::None {
@@ -686,6 +713,12 @@ impl fmt::Display for Dag {
             }
             if let Some(limit) = step.timeout {
                 write!(f, " timeout({limit:?})")?;
+            }
+            for l in &step.needs {
+                write!(f, " needs(l{l})")?;
+            }
+            if step.priority != 0 {
+                write!(f, " priority({})", step.priority)?;
             }
             writeln!(f, " script {:?}", step.script)?;
         }
@@ -962,15 +995,58 @@ fn inject(len: usize, spawn_faults: bool, kind: u8, pick: Index) -> Inject {
     }
 }
 
+impl Step {
+    /// It may be left hanging until the test cancels the job (an attempt that hangs, without a
+    /// timeout): a permit it held would never come back, so it needs no limit.
+    fn may_hang(&self) -> bool {
+        self.timeout.is_none() && self.script.contains(&Attempt::Hang)
+    }
+}
+
+/// Draws, from one random `u64`, the limits of `dag` and what its steps need of them: 0 to 3
+/// limits of 1 to 4 permits (none in one case in four), each step needing 0 to 2 of them (a
+/// quarter, half or nine tenths of the steps need one at least, but never a step that may
+/// hang), a priority from -5 to 5 for a third of the steps, and in one case in four a cap on
+/// the running steps (above the number of steps that may hang, which hold their place until
+/// the test cancels them; down to 1 otherwise). Drawn apart from the steps so that the graphs
+/// of a seed stay those drawn before limits existed.
+fn draw_limits(dag: &mut Dag, raw: u64) {
+    let mut state = raw;
+    let mut next = |below: u64| {
+        state = mix(state);
+        state % below
+    };
+    let limits = next(4) as usize;
+    dag.limits = (0..limits).map(|_| 1 + next(4) as usize).collect();
+    let share = [250, 500, 900][next(3) as usize];
+    for step in &mut dag.steps {
+        step.needs.clear();
+        if limits > 0 && !step.may_hang() && next(1000) < share {
+            let first = next(limits as u64) as usize;
+            step.needs.push(first);
+            if limits > 1 && next(3) == 0 {
+                let second = (first + 1 + next(limits as u64 - 1) as usize) % limits;
+                step.needs.push(second);
+            }
+        }
+        step.priority = if next(3) == 0 { next(11) as i32 - 5 } else { 0 };
+    }
+    dag.max_running = (next(4) == 0).then(|| {
+        let hanging = dag.steps.iter().filter(|step| step.may_hang()).count();
+        hanging + 1 + next(4) as usize
+    });
+}
+
 impl Strategy for Dags {
     type Tree = DagTree;
     type Value = Dag;
 
     fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
         let mut dag = dag_spec().new_tree(runner)?.current().resolve();
-        let (kind, pick, mode) = (any::<u8>(), any::<Index>(), any::<u8>())
+        let (kind, pick, mode, limits) = (any::<u8>(), any::<Index>(), any::<u8>(), any::<u64>())
             .new_tree(runner)?
             .current();
+        draw_limits(&mut dag, limits);
         dag.inject = inject(dag.steps.len(), self.spawn_faults, kind, pick);
         // In sequential mode, a job spawns one driver: spawn faults are drawn in parallel mode.
         dag.sequential = !self.spawn_faults && mode % 6 == 0;
@@ -1007,7 +1083,7 @@ enum Shrink {
 }
 
 /// The ways [`Dag::simplified`] simplifies a step, numbered from 0.
-const SIMPLIFICATIONS: u8 = 7;
+const SIMPLIFICATIONS: u8 = 8;
 
 #[derive(Debug)]
 struct DagTree {
@@ -1185,7 +1261,8 @@ impl Dag {
 
     /// The DAG with step `i` simpler in the way numbered `how` (0: a plain success; 1: no
     /// ordering dependencies; 2: no data dependencies; 3: no yields; 4: no condition; 5: no
-    /// fallback; 6: plain edges only), or `None` if it is already.
+    /// fallback; 6: plain edges only; 7: no limits needed, no priority), or `None` if it is
+    /// already.
     fn simplified(&self, i: usize, how: u8) -> Option<Dag> {
         let mut step = self.steps.get(i)?.clone();
         match how {
@@ -1232,6 +1309,10 @@ impl Dag {
                     step.fan = Fan::Vec(Edge::Strict, n);
                 }
                 step.fan = fit(step.fan, &mut step.data, &mut step.data_edges);
+            }
+            7 if !step.needs.is_empty() || step.priority != 0 => {
+                step.needs.clear();
+                step.priority = 0;
             }
             _ => return None,
         }
@@ -1626,6 +1707,14 @@ struct Ctx {
     cancelled: AtomicU8,
     /// `wait()` has returned: no step function may be called any more.
     waited: AtomicBool,
+    /// The permits of each limit, the limits each step needs, and the cap on running steps.
+    permits: Vec<usize>,
+    needs: Vec<Vec<usize>>,
+    max_running: Option<usize>,
+    /// Per limit: the step futures alive that need it; and the step futures running at all
+    /// (for the cap). Checked against the permits at every start.
+    gauges: Vec<AtomicUsize>,
+    running: AtomicUsize,
 }
 
 impl fmt::Debug for Ctx {
@@ -1663,6 +1752,11 @@ impl Ctx {
             cancelling: AtomicBool::new(false),
             cancelled: AtomicU8::new(0),
             waited: AtomicBool::new(false),
+            permits: dag.limits.clone(),
+            needs: dag.steps.iter().map(|s| s.needs.clone()).collect(),
+            max_running: dag.max_running,
+            gauges: dag.limits.iter().map(|_| AtomicUsize::new(0)).collect(),
+            running: AtomicUsize::new(0),
         }
     }
 
@@ -1775,6 +1869,48 @@ impl Drop for Live {
     }
 }
 
+/// Holds step `i`'s place in the gauges of the limits it needs (and of the cap) while its
+/// future runs: the gauges go up when it starts, and must then be within the permits; they go
+/// down when it is dropped.
+struct Holding {
+    ctx: Arc<Ctx>,
+    i: usize,
+}
+
+impl Holding {
+    fn new(ctx: &Arc<Ctx>, i: usize, attempt: u32) -> Self {
+        let over = |what: String, now: usize, permits: usize| {
+            ctx.problem(format!(
+                "s{i} attempt {attempt}: {now} step futures running that need {what}, which has \
+                 {permits} permits"
+            ));
+        };
+        for &l in &ctx.needs[i] {
+            let now = ctx.gauges[l].fetch_add(1, Ordering::SeqCst) + 1;
+            if now > ctx.permits[l] {
+                over(format!("l{l}"), now, ctx.permits[l]);
+            }
+        }
+        let now = ctx.running.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(cap) = ctx.max_running.filter(|&cap| now > cap) {
+            over("max_running".to_owned(), now, cap);
+        }
+        Holding {
+            ctx: ctx.clone(),
+            i,
+        }
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        for &l in &self.ctx.needs[self.i] {
+            self.ctx.gauges[l].fetch_sub(1, Ordering::SeqCst);
+        }
+        self.ctx.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn error_text(i: usize, attempt: u32) -> String {
     format!("s{i} attempt {attempt} failed")
 }
@@ -1835,6 +1971,7 @@ fn call(ctx: Arc<Ctx>, i: usize, got: Vec<Got>) -> BoxFuture<'static, Result<u64
     let live = Live::new(&ctx);
     Box::pin(async move {
         let _live = live;
+        let _holding = Holding::new(&ctx, i, attempt);
         let log = &ctx.steps[i];
         let end = |ctx: &Ctx| {
             let tick = ctx.step_tick(i);
@@ -2072,11 +2209,17 @@ define_tails!(tail_local, root_local, Local, Parents<Local>);
 /// in both modes, only the builder's `run` differs.
 macro_rules! define_build {
     ($name:ident, $mode:ty, $new:ident, $tail:ident, $root:ident) => {
-        fn $name(dag: &Dag, ctx: &Weak<Ctx>) -> Result<Built<$mode>, String> {
+        fn $name(dag: &Dag, ctx: &Weak<Ctx>, limits: &[Limit]) -> Result<Built<$mode>, String> {
             let mut job = JobBuilder::<Arc<Ctx>>::$new("model");
             let mut handles: Vec<StepHandle<u64>> = Vec::with_capacity(dag.steps.len());
             for (i, step) in dag.steps.iter().enumerate() {
                 let mut b = job.step(format!("s{i}"));
+                for &l in &step.needs {
+                    b = b.needs(&limits[l]);
+                }
+                if step.priority != 0 {
+                    b = b.priority(step.priority);
+                }
                 if step.policies_first {
                     b = policies(b, step);
                 }
@@ -2139,10 +2282,14 @@ macro_rules! define_build {
 define_build!(build_sendable, Sendable, new, tail_sendable, root_sendable);
 define_build!(build_local, Local, new_local, tail_local, root_local);
 
-/// Builds `dag` as a definition of mode `M`, whose fallbacks reach the test through `ctx`.
-fn build<M: Mode>(dag: &Dag, ctx: &Weak<Ctx>) -> Result<Built<M>, String> {
-    for_mode::<M, _, _, _>(|| build_sendable(dag, ctx), || build_local(dag, ctx))
-        .unwrap_or_else(|| Err("a definition mode is Sendable or Local".to_owned()))
+/// Builds `dag` as a definition of mode `M`, whose fallbacks reach the test through `ctx` and
+/// whose steps need `limits` (one per [`Dag::limits`]).
+fn build<M: Mode>(dag: &Dag, ctx: &Weak<Ctx>, limits: &[Limit]) -> Result<Built<M>, String> {
+    for_mode::<M, _, _, _>(
+        || build_sendable(dag, ctx, limits),
+        || build_local(dag, ctx, limits),
+    )
+    .unwrap_or_else(|| Err("a definition mode is Sendable or Local".to_owned()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2239,7 +2386,13 @@ fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Ve
     };
     let deadline_timer = matches!(inject, Inject::Deadline(At::Tick(_))).then(|| timer.clone());
     let ctx = Arc::new(Ctx::new(dag, deadline_timer));
-    let (job, handles) = match build::<S::Definitions>(dag, &Arc::downgrade(&ctx)) {
+    let limits: Vec<Limit> = dag
+        .limits
+        .iter()
+        .enumerate()
+        .map(|(l, &permits)| Limit::new(format!("l{l}"), permits))
+        .collect();
+    let (job, handles) = match build::<S::Definitions>(dag, &Arc::downgrade(&ctx), &limits) {
         Ok(built) => built,
         Err(problem) => return vec![problem],
     };
@@ -2248,6 +2401,9 @@ fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Ve
     let mut options = JobOptions::new().record_events();
     if dag.sequential {
         options = options.sequential();
+    }
+    if let Some(cap) = dag.max_running {
+        options = options.max_running(cap);
     }
     match inject {
         Inject::FailFast => options = options.fail_fast(),
@@ -2369,6 +2525,18 @@ fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Ve
         problems.push(format!(
             "{live} step futures still alive when wait() returned"
         ));
+    }
+    // Every permit is back, and nobody waits for one.
+    for limit in &limits {
+        if limit.available() != limit.permits() || limit.waiting() != 0 {
+            problems.push(format!(
+                "limit {} when wait() returned: {} of {} permits free, {} waiting",
+                limit.name(),
+                limit.available(),
+                limit.permits(),
+                limit.waiting()
+            ));
+        }
     }
     *ctx.canceller.lock().unwrap_or_else(|e| e.into_inner()) = None;
     join_racer(racer);
