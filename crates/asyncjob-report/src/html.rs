@@ -54,6 +54,11 @@ pub(crate) fn num(out: &mut String, value: f64) {
     let _ = write!(out, "{rounded}");
 }
 
+/// The CSS class of a state: `st-` and its name, spaces as dashes (`st-awaiting-permit`).
+pub(crate) fn state_class(state: asyncjob::StepState) -> String {
+    format!("st-{}", state.as_str().replace(' ', "-"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use asyncjob::visual::{
 };
 use asyncjob::{CriticalLink, CriticalPath, JobSnapshot, StepSnapshot, StepState};
 
-use crate::html::{escape, escape_into};
+use crate::html::{escape, escape_into, state_class};
 use crate::{graph, timeline};
 
 /// The page's only script. It records script errors and unhandled rejections on the root
@@ -148,11 +148,6 @@ fn job_state(snapshot: &JobSnapshot) -> (&'static str, StepState) {
         }
         (Some(_), true) => ("failed", StepState::Failed),
     }
-}
-
-/// The CSS class of a state: `st-` and its name, spaces as dashes (`st-awaiting-permit`).
-pub(crate) fn state_class(state: StepState) -> String {
-    format!("st-{}", state.as_str().replace(' ', "-"))
 }
 
 fn badge(out: &mut String, state: StepState, text: &str) {

@@ -14,8 +14,7 @@ use std::time::Duration;
 use asyncjob::visual::{ItemSummary, MAX_ITEM_ROWS, format_count, format_duration};
 use asyncjob::{CriticalPath, JobSnapshot, StepSnapshot, StepState};
 
-use crate::html::{escape, escape_into, num, shorten};
-use crate::page::state_class;
+use crate::html::{escape, escape_into, num, shorten, state_class};
 
 /// What a step was doing during a [`Phase`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -185,3 +185,65 @@ fn runtime_shut_down_during_a_back_off_a_timeout_or_a_deadline_ends_the_job() {
         assert_eq!(states, [StepState::Failed, StepState::Skipped], "{case}");
     }
 }
+
+/// The runtime shuts down while one step holds the only permit of a limit and another waits for
+/// it: the waiting step's driver is dropped, the step ends `Failed` (executor shut down) without
+/// an attempt, both permits' holders give them back, and `wait()` ends.
+#[test]
+fn runtime_shut_down_while_a_step_awaits_a_permit_gives_everything_back() {
+    use asyncjob::{Limit, StepState};
+
+    let one = Limit::new("one", 1);
+    let holding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut job = JobBuilder::<()>::new("permits");
+    let held = holding.clone();
+    let hold = job
+        .step("hold")
+        .needs(&one)
+        .run(move |()| {
+            held.store(true, std::sync::atomic::Ordering::SeqCst);
+            std::future::pending::<Result<(), BoxError>>()
+        })
+        .expect("a well-formed step");
+    // `waits` asks for the permit once `hold` has it.
+    let gate = job
+        .step("gate")
+        .run(move |()| {
+            let holding = holding.clone();
+            async move {
+                while !holding.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::task::yield_now().await;
+                }
+                Ok::<_, BoxError>(())
+            }
+        })
+        .expect("a well-formed step");
+    let waits = job
+        .step("waits")
+        .wait_for(&gate)
+        .needs(&one)
+        .run(|()| async { Ok::<_, BoxError>(()) })
+        .expect("a well-formed step");
+    let job = job.seal();
+    let runtime = multi_thread();
+    let instance = job
+        .on(TokioExecutor::with_handle(runtime.handle().clone()))
+        .start(());
+    until("a step waits for the permit", || one.waiting() == 1);
+    drop(runtime);
+    let result = multi_thread().block_on(async {
+        tokio::time::timeout(WAIT, instance.wait())
+            .await
+            .expect("the job ends")
+    });
+    let error = result.expect_err("the runtime shut down");
+    assert!(error.root_cause().is_spawn_failed(), "{error:#}");
+    let (running, waiting) = (
+        instance.step(&hold).expect("a step"),
+        instance.step(&waits).expect("a step"),
+    );
+    assert_eq!((running.state, running.attempts), (StepState::Failed, 1));
+    assert_eq!((waiting.state, waiting.attempts), (StepState::Failed, 0));
+    assert!(waiting.permit_offset.is_some() && waiting.start_offset.is_none());
+    assert_eq!((one.available(), one.waiting()), (1, 0));
+}

@@ -29,6 +29,11 @@ pub enum DefinitionErrorKind {
     /// The result step given to [`JobDefinition::with_result`](crate::JobDefinition::with_result)
     /// belongs to another job definition.
     ForeignResultStep,
+    /// A map step and its items need the same [`Limit`](crate::Limit)
+    /// ([`StepBuilder::needs`](crate::StepBuilder::needs) before `map`, and
+    /// [`MapBuilder::needs`](crate::MapBuilder::needs)): the items would wait for the permit
+    /// the map holds, forever with a limit of one. [`DefinitionError::limit`] names it.
+    LimitNeededTwice,
 }
 
 /// A mistake in a job definition, reported when the step is added (or the result chosen).
@@ -76,7 +81,19 @@ impl DefinitionError {
     /// The name of the dependency at fault, for [`ForeignHandle`](DefinitionErrorKind::ForeignHandle)
     /// and [`DuplicateDependency`](DefinitionErrorKind::DuplicateDependency).
     pub fn dependency(&self) -> Option<&str> {
-        self.dependency.as_deref()
+        match self.kind {
+            DefinitionErrorKind::LimitNeededTwice => None,
+            _ => self.dependency.as_deref(),
+        }
+    }
+
+    /// The name of the limit at fault, for
+    /// [`LimitNeededTwice`](DefinitionErrorKind::LimitNeededTwice).
+    pub fn limit(&self) -> Option<&str> {
+        match self.kind {
+            DefinitionErrorKind::LimitNeededTwice => self.dependency.as_deref(),
+            _ => None,
+        }
     }
 }
 
@@ -116,6 +133,10 @@ impl fmt::Display for DefinitionError {
             DefinitionErrorKind::ForeignResultStep => write!(
                 f,
                 "job {job:?}: result step {step:?} belongs to another job definition"
+            ),
+            DefinitionErrorKind::LimitNeededTwice => write!(
+                f,
+                "job {job:?}, map step {step:?}: the map and its items both need the limit {dep:?}"
             ),
         }
     }

@@ -219,7 +219,9 @@ pub use error::{BoxError, DefinitionError, DefinitionErrorKind, JobError, JobErr
 pub use graph::builder::{JobBuilder, NoParents, StepBuilder, StepHandle};
 pub use graph::definition::{JobDefinition, JobWithResult, StepInfo};
 pub use graph::extras::{Always, Condition, Fallback, FallbackWith, NoFallback, When, WhenInput};
-pub use graph::map::{ByPosition, ItemKey, KeyWith, MapBuilder};
+pub use graph::map::{
+    ByPosition, CollectFailures, FailOnItem, Gather, ItemKey, KeyWith, MapBuilder,
+};
 pub use graph::parents::{
     After, AllowFailure, Dependencies, IntoParents, Optional, Parents, SendParents, Single,
     allow_failure, optional,

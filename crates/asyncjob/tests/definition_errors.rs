@@ -304,3 +304,42 @@ fn hostile_names_in_every_definition_error_message() {
         }
     }
 }
+
+/// A map step and its items cannot need the same limit (its items would wait for the permit the
+/// map holds): `run` says which, and the definition is unchanged.
+#[test]
+fn a_map_and_its_items_cannot_need_the_same_limit() {
+    use asyncjob::Limit;
+
+    let (db, api) = (Limit::new("db", 1), Limit::new("api", 2));
+    let mut job = JobBuilder::<()>::new("j");
+    let rows = job
+        .step("rows")
+        .run(|()| async { Res::Ok(vec![1, 2, 3]) })
+        .expect("well formed");
+    let error = job
+        .step("each")
+        .needs(&db)
+        .map(&rows)
+        .needs(&api)
+        .needs(&db)
+        .run(|(), n: i32| async move { Res::Ok(n) })
+        .expect_err("db twice");
+    assert_eq!(error.kind(), DefinitionErrorKind::LimitNeededTwice);
+    assert_eq!(
+        (error.step(), error.limit(), error.dependency()),
+        ("each", Some("db"), None)
+    );
+    assert_eq!(
+        error.to_string(),
+        "job \"j\", map step \"each\": the map and its items both need the limit \"db\""
+    );
+    assert_eq!(job.len(), 1);
+    // The map may hold one limit while its items need another.
+    job.step("each")
+        .needs(&db)
+        .map(&rows)
+        .needs(&api)
+        .run(|(), n: i32| async move { Res::Ok(n) })
+        .expect("well formed");
+}

@@ -176,6 +176,55 @@ macro_rules! __suite_interceptors {
                 }
             }
 
+            /// A map's items run inside the job's interceptors and the map's own, one scope per
+            /// attempt of each item, named after the item.
+            fn interceptors_run_around_each_item_of_a_map(h) {
+                use asyncjob::intercept::{AttemptScope, Interceptor, StepContext};
+                use asyncjob::retry::Retry;
+
+                type Log = Arc<Mutex<Vec<String>>>;
+                struct Recorder(&'static str, Log);
+                struct Scope;
+                impl Interceptor for Recorder {
+                    fn attempt(&self, c: &StepContext<'_>) -> Box<dyn AttemptScope> {
+                        let label = format!("{} {}#{}", self.0, c.step, c.attempt);
+                        self.1.lock().unwrap_or_else(|e| e.into_inner()).push(label);
+                        Box::new(Scope)
+                    }
+                }
+                impl AttemptScope for Scope {
+                    fn enter(&self) {}
+                    fn exit(&self) {}
+                }
+
+                let log: Log = Arc::default();
+                let calls = Arc::new(AtomicUsize::new(0));
+                let counted = calls.clone();
+                let mut job = JobBuilder::<()>::$new("items");
+                job.intercept(Recorder("job", log.clone()));
+                let numbers = build(job.step("numbers").run(|_| async { Res::Ok(vec![0u32, 1, 2]) }));
+                build(
+                    job.step("each")
+                        .map(&numbers)
+                        .retry(Retry::fixed(2, std::time::Duration::ZERO))
+                        .intercept(Recorder("map", log.clone()))
+                        .run(move |_, n: u32| {
+                            // Item 1 fails its first attempt.
+                            let first = n == 1 && counted.fetch_add(1, Ordering::SeqCst) == 0;
+                            async move { if first { Err("once") } else { Ok(n) } }
+                        }),
+                );
+                let instance = h.start(&job.seal(), (), JobOptions::new());
+                h.block_on(instance.wait()).unwrap_or_else(|error| panic!("on {}: {error:#}", h.name()));
+                let mut log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                log.sort();
+                let expected = [
+                    "job each[0]#1", "job each[1]#1", "job each[1]#2", "job each[2]#1", "job numbers#1",
+                    "map each[0]#1", "map each[1]#1", "map each[1]#2", "map each[2]#1",
+                ];
+                assert_eq!(log, expected, "on {}", h.name());
+            }
+
             /// With the `tracing` feature, `TracingInterceptor` puts each attempt in a `step` span with the
             /// job, instance id, step and attempt as fields, and enters it.
             fn tracing_spans_carry_job_step_and_attempt(h) {

@@ -159,6 +159,92 @@ macro_rules! __suite_maps {
                 assert_eq!(peak.load(Ordering::SeqCst), 3, "on {}", h.name());
             }
 
+            /// `collect_failures()`: the map's output is every item's outcome in item order —
+            /// failed items (after their retries) as their typed errors — and the map succeeds,
+            /// its dependents run; the failed items are `Failed` in the snapshot and the events.
+            fn a_map_can_collect_its_items_failures(h) {
+                let mut job = JobBuilder::<()>::$new("collect");
+                let numbers = build(job.step("numbers").run(|_| async { Res::Ok((0..6u32).collect::<Vec<_>>()) }));
+                let checked = build(
+                    job.step("check")
+                        .map(&numbers)
+                        .collect_failures()
+                        .retry(Retry::fixed(2, std::time::Duration::ZERO))
+                        .run(|_, n: u32| async move {
+                            if n % 3 == 1 { Err(format!("{n} is odd one out")) } else { Ok(n * 10) }
+                        }),
+                );
+                let counted = build(job.step("count").after(&checked).run(
+                    |_, outcomes: Vec<Result<u32, asyncjob::JobError>>| async move {
+                        Res::Ok(outcomes.iter().filter(|o| o.is_ok()).count())
+                    },
+                ));
+                let instance = h.start(&job.seal(), (), JobOptions::new().record_events());
+                let result = h.block_on(instance.wait());
+                result.clone().unwrap_or_else(|error| panic!("on {}: {error:#}", h.name()));
+                assert_eq!(h.block_on(instance.output_of(&counted)).expect("ran"), 4);
+                let outcomes = h.block_on(instance.output_of(&checked)).expect("the map succeeded");
+                assert_eq!(outcomes.len(), 6);
+                for (n, outcome) in outcomes.iter().enumerate() {
+                    match outcome {
+                        Ok(value) => assert_eq!(*value, n as u32 * 10),
+                        Err(error) => {
+                            assert_eq!(n % 3, 1, "on {}", h.name());
+                            let name = format!("check[{n}]");
+                            assert_eq!((error.kind(), error.step(), error.attempts()), (JobErrorKind::StepFailed, Some(&*name), 2));
+                            assert_eq!(error.source().map(|s| s.to_string()), Some(format!("{n} is odd one out")));
+                        }
+                    }
+                }
+                let map = instance.step(&checked).expect("a step");
+                assert_eq!(map.state, StepState::Succeeded);
+                let failed: Vec<_> = map.items.iter().filter(|i| i.state == StepState::Failed).map(|i| i.position).collect();
+                assert_eq!(failed, [1, 4]);
+                events_of(h, &instance, &result);
+            }
+
+
+            /// A map with a condition over the input and its items: when it does not hold the
+            /// map is `Omitted` without running an item (its dependents omitted, or given `None`
+            /// if they take it as optional), and the job succeeds; when it holds the map runs.
+            fn a_conditional_map_is_omitted_or_runs(h) {
+                let calls = Arc::new(AtomicUsize::new(0));
+                let counted = calls.clone();
+                let mut job = JobBuilder::<u32>::$new("conditional");
+                let numbers = build(job.step("numbers").run(|n| async move { Res::Ok((0..n).collect::<Vec<u32>>()) }));
+                let doubled = build(
+                    job.step("double")
+                        .map(&numbers)
+                        .when(|_, items: &Vec<u32>| items.len() > 2)
+                        .run(move |_, n: u32| {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            async move { Res::Ok(n * 2) }
+                        }),
+                );
+                let strict = build(job.step("sum").after(&doubled).run(|_, v: Vec<u32>| async move { Res::Ok(v.iter().sum::<u32>()) }));
+                let loose = build(job.step("maybe").after(asyncjob::optional(&doubled)).run(
+                    |_, v: Option<Vec<u32>>| async move { Res::Ok(v.map_or(0, |v| v.len())) },
+                ));
+                let job = job.seal();
+
+                let instance = h.start(&job, 2, JobOptions::new().record_events());
+                let result = h.block_on(instance.wait());
+                result.clone().unwrap_or_else(|error| panic!("on {}: {error:#}", h.name()));
+                let map = instance.step(&doubled).expect("a step");
+                assert_eq!((map.state, map.attempts, map.items.len()), (StepState::Omitted, 0, 0), "on {}", h.name());
+                assert_eq!(instance.step(&strict).map(|s| s.state), Some(StepState::Omitted));
+                assert_eq!(h.block_on(instance.output_of(&loose)).expect("ran"), 0);
+                assert_eq!(calls.load(Ordering::SeqCst), 0);
+                events_of(h, &instance, &result);
+
+                let instance = h.start(&job, 4, JobOptions::new());
+                h.block_on(instance.wait()).unwrap_or_else(|error| panic!("on {}: {error:#}", h.name()));
+                assert_eq!(h.block_on(instance.output_of(&strict)).expect("ran"), 12);
+                assert_eq!(h.block_on(instance.output_of(&loose)).expect("ran"), 4);
+                assert_eq!(calls.load(Ordering::SeqCst), 4);
+            }
+
+
             /// Cancelling a job during a map ends the items that had not ended `Cancelled`, the
             /// map `Cancelled`, and `wait()` resolves; a map of 10,000 items runs, and one of
             /// 10,000 pending items cancels and drops.

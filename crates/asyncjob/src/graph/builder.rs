@@ -506,6 +506,24 @@ impl<'a, I, M: Mode, P: Dependencies, C, F> StepBuilder<'a, I, M, P, C, F> {
     /// Checks and adds the step made by `make`; `with_context`: its function takes the step
     /// context ([`crate::step`] adds such steps), so it runs the full step body, as a step
     /// with a condition or a fallback does.
+    /// `Err` if the step itself needs one of `limits` (those its items need, for a map).
+    pub(crate) fn check_item_limits(&self, limits: &[Limit]) -> Result<(), DefinitionError> {
+        let shared = self
+            .options
+            .limits
+            .iter()
+            .find(|limit| limits.iter().any(|item| item.same_as(limit)));
+        match shared {
+            None => Ok(()),
+            Some(limit) => Err(DefinitionError::new(
+                DefinitionErrorKind::LimitNeededTwice,
+                &self.job.name,
+                &self.name,
+                Some(limit.name_arc().clone()),
+            )),
+        }
+    }
+
     pub(crate) fn finish_step<O, A>(
         self,
         with_context: bool,

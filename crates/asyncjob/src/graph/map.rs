@@ -8,13 +8,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{BoxError, DefinitionError};
+use crate::error::{BoxError, DefinitionError, JobError};
+use crate::intercept::{Interceptor, Interceptors};
 use crate::limit::{self, Limit};
 use crate::mode::{Local, Mode, Sendable};
 use crate::retry::RetryPolicy;
 
 use super::builder::{NoParents, StepBuilder, StepOptions, Types};
-use super::extras::{Always, NoFallback};
+use super::extras::{Always, Condition, NoFallback, When};
 use super::handle::StepHandle;
 use super::parents::{After, Dependencies};
 
@@ -102,20 +103,76 @@ impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents, Always, NoFallback> {
             key: ByPosition,
             limit: None,
             needs: Vec::new(),
+            gather: FailOnItem,
+            condition: Always,
         }
     }
 }
 
 /// Describes a map step: made by [`StepBuilder::map`], added by `run`.
-pub struct MapBuilder<'a, I, M: Mode, C, K = ByPosition> {
+///
+/// `G` is how the items' outcomes make the map's output: [`FailOnItem`] (a `Vec` of the items'
+/// outputs; a failed item fails the map) or, after
+/// [`collect_failures`](Self::collect_failures), [`CollectFailures`] (a `Vec` of every item's
+/// `Result`).
+///
+/// `W` is the map's [condition](Self::when), if it has one ([`Always`] if not).
+pub struct MapBuilder<'a, I, M: Mode, C, K = ByPosition, G = FailOnItem, W = Always> {
     pub(crate) step: StepBuilder<'a, I, M, After<StepHandle<C>>>,
     pub(crate) key: K,
     pub(crate) limit: Option<usize>,
     /// The limits each item needs.
     pub(crate) needs: Vec<Limit>,
+    pub(crate) gather: G,
+    pub(crate) condition: W,
 }
 
-impl<I, M: Mode, C, K> fmt::Debug for MapBuilder<'_, I, M, C, K> {
+/// How a map step makes its output from its items' outcomes: [`FailOnItem`] or
+/// [`CollectFailures`]. Sealed.
+pub trait Gather: private::Sealed + Send + Sync + 'static {
+    /// The map's output, for items whose outputs are `O`.
+    type Output<O: Clone + 'static>: Clone + 'static;
+
+    /// The map's output from the items' outcomes, in item order; `Err` with the first failed
+    /// item's error if that fails the map.
+    #[doc(hidden)]
+    fn gather<O: Clone + 'static>(
+        outcomes: Vec<Result<O, JobError>>,
+    ) -> Result<Self::Output<O>, JobError>;
+}
+
+impl private::Sealed for FailOnItem {}
+impl private::Sealed for CollectFailures {}
+
+/// A map's output is the `Vec` of its items' outputs; an item that fails fails the map (the
+/// default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FailOnItem;
+
+/// A map's output is the `Vec` of every item's outcome, `Ok(output)` or `Err(error)`: failed
+/// items do not fail the map ([`MapBuilder::collect_failures`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CollectFailures;
+
+impl Gather for FailOnItem {
+    type Output<O: Clone + 'static> = Vec<O>;
+
+    fn gather<O: Clone + 'static>(outcomes: Vec<Result<O, JobError>>) -> Result<Vec<O>, JobError> {
+        outcomes.into_iter().collect()
+    }
+}
+
+impl Gather for CollectFailures {
+    type Output<O: Clone + 'static> = Vec<Result<O, JobError>>;
+
+    fn gather<O: Clone + 'static>(
+        outcomes: Vec<Result<O, JobError>>,
+    ) -> Result<Vec<Result<O, JobError>>, JobError> {
+        Ok(outcomes)
+    }
+}
+
+impl<I, M: Mode, C, K, G, W> fmt::Debug for MapBuilder<'_, I, M, C, K, G, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MapBuilder")
             .field("step", &self.step)
@@ -124,13 +181,13 @@ impl<I, M: Mode, C, K> fmt::Debug for MapBuilder<'_, I, M, C, K> {
     }
 }
 
-impl<'a, I, M: Mode, C> MapBuilder<'a, I, M, C, ByPosition> {
+impl<'a, I, M: Mode, C, G, W> MapBuilder<'a, I, M, C, ByPosition, G, W> {
     /// Names each item by a key made from it (`hash[src/main.rs]`) rather than by its position
     /// (`hash[0]`). Keys need not be unique; positions are.
-    pub fn key<G, S>(self, key: G) -> MapBuilder<'a, I, M, C, KeyWith<G>>
+    pub fn key<Kf, S>(self, key: Kf) -> MapBuilder<'a, I, M, C, KeyWith<Kf>, G, W>
     where
         C: IntoIterator,
-        G: Fn(&C::Item) -> S + Send + Sync + 'static,
+        Kf: Fn(&C::Item) -> S + Send + Sync + 'static,
         S: Into<Arc<str>>,
     {
         MapBuilder {
@@ -138,11 +195,85 @@ impl<'a, I, M: Mode, C> MapBuilder<'a, I, M, C, ByPosition> {
             key: KeyWith(key),
             limit: self.limit,
             needs: self.needs,
+            gather: self.gather,
+            condition: self.condition,
         }
     }
 }
 
-impl<'a, I, M: Mode, C, K> MapBuilder<'a, I, M, C, K> {
+impl<'a, I, M: Mode, C, K, G> MapBuilder<'a, I, M, C, K, G, Always> {
+    /// Makes the map conditional: once its parent has succeeded, `condition` is asked, with the
+    /// job input and the parent's output (the items), and if it returns `false` the map is
+    /// [omitted](crate::StepState::Omitted) — no item runs, the job does not fail — as a
+    /// conditional step is (see [`StepBuilder::when`]). A panicking condition fails the map.
+    ///
+    /// ```
+    /// # use asyncjob::{FuturesExecutor, JobBuilder, StepState};
+    /// let mut job = JobBuilder::<bool>::new("upload");
+    /// let files = job.step("files").try_run(|_| async { Ok(vec!["a.txt", "b.txt"]) })?;
+    /// let uploads = job.step("upload").map(&files)
+    ///     .when(|dry_run: &bool, files: &Vec<&str>| !*dry_run && !files.is_empty())
+    ///     .try_run(|_, file: &str| async move { Ok(file.len()) })?;
+    /// let job = job.seal();
+    /// # let pool = FuturesExecutor::new(futures::executor::ThreadPool::new().unwrap());
+    /// let run = job.on(pool).start(true);
+    /// futures::executor::block_on(run.wait())?;
+    /// let map = run.step(&uploads).unwrap();
+    /// assert_eq!((map.state, map.items.len()), (StepState::Omitted, 0));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn when<Wf>(self, condition: Wf) -> MapBuilder<'a, I, M, C, K, G, When<Wf>>
+    where
+        Wf: Fn(&I, &C) -> bool + Send + Sync + 'static,
+    {
+        MapBuilder {
+            step: self.step,
+            key: self.key,
+            limit: self.limit,
+            needs: self.needs,
+            gather: self.gather,
+            condition: When(condition),
+        }
+    }
+}
+
+impl<'a, I, M: Mode, C, K, W> MapBuilder<'a, I, M, C, K, FailOnItem, W> {
+    /// Makes the map's output every item's outcome, in item order — `Ok(output)` or the item's
+    /// `Err(error)` (failed after its retries, named `map[key]`) — instead of failing the map when
+    /// an item fails: the map succeeds once every item has ended, and its dependents decide what
+    /// a failed item means. The failed items are still `Failed` in
+    /// [`StepSnapshot::items`](crate::StepSnapshot::items), the events and the pictures.
+    ///
+    /// ```
+    /// # use asyncjob::{FuturesExecutor, JobBuilder, StepState};
+    /// let mut job = JobBuilder::<()>::new("pings");
+    /// let hosts = job.step("hosts").try_run(|_| async { Ok(vec!["a", "b", "c"]) })?;
+    /// let pings = job.step("ping").map(&hosts).collect_failures()
+    ///     .try_run(|_, host: &str| async move {
+    ///         if host == "b" { Err("unreachable".into()) } else { Ok(host.len()) }
+    ///     })?;
+    /// let job = job.seal().with_result(&pings)?;
+    /// # let pool = FuturesExecutor::new(futures::executor::ThreadPool::new().unwrap());
+    /// let run = job.on(pool).start(());
+    /// let outcomes = futures::executor::block_on(run.result())?; // the map succeeded
+    /// assert!(outcomes[0].is_ok() && outcomes[2].is_ok());
+    /// assert_eq!(outcomes[1].as_ref().unwrap_err().step(), Some("ping[1]"));
+    /// assert_eq!(run.step(&pings).unwrap().items[1].state, StepState::Failed);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn collect_failures(self) -> MapBuilder<'a, I, M, C, K, CollectFailures, W> {
+        MapBuilder {
+            step: self.step,
+            key: self.key,
+            limit: self.limit,
+            needs: self.needs,
+            gather: CollectFailures,
+            condition: self.condition,
+        }
+    }
+}
+
+impl<'a, I, M: Mode, C, K, G, W> MapBuilder<'a, I, M, C, K, G, W> {
     /// Runs at most `limit` items at once (at least one); the others wait, in item order.
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit.max(1));
@@ -165,7 +296,9 @@ impl<'a, I, M: Mode, C, K> MapBuilder<'a, I, M, C, K> {
     /// Makes each item need a permit of `limit` for each of its attempts: see
     /// [`StepBuilder::needs`]. An item waiting for a permit is
     /// [`AwaitingPermit`](crate::StepState::AwaitingPermit) (and counts against the map's own
-    /// [`limit`](Self::limit) of items at once). Can be called for several limits.
+    /// [`limit`](Self::limit) of items at once). Can be called for several limits. A limit the
+    /// map step itself needs ([`StepBuilder::needs`] before `map`) cannot be one of them: `run`
+    /// reports [`LimitNeededTwice`](crate::DefinitionErrorKind::LimitNeededTwice).
     pub fn needs(mut self, limit: &Limit) -> Self {
         self.needs.push(limit.clone());
         self
@@ -177,6 +310,14 @@ impl<'a, I, M: Mode, C, K> MapBuilder<'a, I, M, C, K> {
         self
     }
 
+    /// Runs `interceptor` around every attempt of every item (inside the job's interceptors,
+    /// which run around items too): see [`StepBuilder::intercept`]. The
+    /// [`StepContext`](crate::intercept::StepContext) names the item (`hash[src/main.rs]`).
+    pub fn intercept(mut self, interceptor: impl Interceptor) -> Self {
+        self.step = self.step.intercept(interceptor);
+        self
+    }
+
     /// Makes the map wait for `dependencies` too: see [`StepBuilder::wait_for`].
     pub fn wait_for<D: Dependencies>(mut self, dependencies: D) -> Self {
         self.step = self.step.wait_for(dependencies);
@@ -184,31 +325,35 @@ impl<'a, I, M: Mode, C, K> MapBuilder<'a, I, M, C, K> {
     }
 }
 
-/// A map's function, key, limit and options, shared by every run.
-pub(crate) struct MapFn<F, K> {
+/// A map's function, key, condition, limit and options, shared by every run.
+pub(crate) struct MapFn<F, K, W = Always> {
     pub(crate) function: F,
     pub(crate) key: K,
+    pub(crate) condition: W,
     /// At most this many items at once; `usize::MAX` for no limit.
     pub(crate) limit: usize,
     pub(crate) retry: Option<Arc<dyn RetryPolicy>>,
     pub(crate) timeout: Option<Duration>,
+    /// Run around every attempt of every item (inside the job's).
+    pub(crate) interceptors: Interceptors,
     /// The limits each item needs, in acquisition order.
     pub(crate) limits: Arc<[Limit]>,
     pub(crate) priority: i32,
 }
 
-/// The map node of a definition: its parent and its function.
-pub(crate) struct MapNode<C, F, K, Fut, O, E> {
+/// The map node of a definition: its parent and its function; `G` gathers its items' outcomes.
+pub(crate) struct MapNode<C, F, K, Fut, O, E, G = FailOnItem, W = Always> {
     pub(crate) parent: StepHandle<C>,
-    pub(crate) map: Arc<MapFn<F, K>>,
+    pub(crate) map: Arc<MapFn<F, K, W>>,
     _types: Types<Fut, O, E>,
+    _gather: PhantomData<fn() -> G>,
 }
 
-impl<C, F, K, Fut, O, E> MapNode<C, F, K, Fut, O, E> {
+impl<C, F, K, Fut, O, E, G, W> MapNode<C, F, K, Fut, O, E, G, W> {
     pub(crate) fn new(
         parent: StepHandle<C>,
         function: F,
-        key: K,
+        (key, condition): (K, W),
         limit: Option<usize>,
         mut needs: Vec<Limit>,
         options: StepOptions,
@@ -219,18 +364,21 @@ impl<C, F, K, Fut, O, E> MapNode<C, F, K, Fut, O, E> {
             map: Arc::new(MapFn {
                 function,
                 key,
+                condition,
                 limit: limit.unwrap_or(usize::MAX),
                 retry: options.retry,
                 timeout: options.timeout,
+                interceptors: options.interceptors,
                 limits: needs.into(),
                 priority: options.priority,
             }),
             _types: PhantomData,
+            _gather: PhantomData,
         }
     }
 }
 
-impl<'a, I, C, K> MapBuilder<'a, I, Sendable, C, K>
+impl<'a, I, C, K, G: Gather, W: Condition<I, C>> MapBuilder<'a, I, Sendable, C, K, G, W>
 where
     I: Clone + Send + Sync + 'static,
     C: IntoIterator + Clone + Send + Sync + 'static,
@@ -239,31 +387,40 @@ where
 {
     /// Adds the map with its function, which receives the job input and one item and returns
     /// a future of `Result<O, E>`. Returns the handle of the map's output, the items' outputs
-    /// in item order.
+    /// in item order (a `Vec<O>`; after [`collect_failures`](Self::collect_failures), their
+    /// outcomes, a `Vec<Result<O, JobError>>`).
     ///
     /// # Errors
     ///
     /// As for [`StepBuilder::run`].
-    pub fn run<F, Fut, O, E>(self, function: F) -> Result<StepHandle<Vec<O>>, DefinitionError>
+    pub fn run<F, Fut, O, E>(self, function: F) -> Result<StepHandle<G::Output<O>>, DefinitionError>
     where
         F: Fn(I, C::Item) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O, E>> + Send + 'static,
         O: Clone + Send + Sync + 'static,
         E: Into<BoxError> + 'static,
+        G::Output<O>: Send + Sync,
     {
-        let (key, limit, needs) = (self.key, self.limit, self.needs);
-        self.step.finish_step::<Vec<O>, C>(
+        self.step.check_item_limits(&self.needs)?;
+        let (key, condition) = (self.key, self.condition);
+        let (limit, needs) = (self.limit, self.needs);
+        self.step.finish_step::<G::Output<O>, C>(
             true,
             move |After(parent), options, Always, NoFallback| {
-                Box::new(MapNode::<C, F, K, Fut, O, E>::new(
-                    parent, function, key, limit, needs, options,
+                Box::new(MapNode::<C, F, K, Fut, O, E, G, W>::new(
+                    parent,
+                    function,
+                    (key, condition),
+                    limit,
+                    needs,
+                    options,
                 ))
             },
         )
     }
 }
 
-impl<'a, I, C, K> MapBuilder<'a, I, Local, C, K>
+impl<'a, I, C, K, G: Gather, W: Condition<I, C>> MapBuilder<'a, I, Local, C, K, G, W>
 where
     I: Clone + 'static,
     C: IntoIterator + Clone + 'static,
@@ -276,19 +433,26 @@ where
     /// # Errors
     ///
     /// As for [`StepBuilder::run`].
-    pub fn run<F, Fut, O, E>(self, function: F) -> Result<StepHandle<Vec<O>>, DefinitionError>
+    pub fn run<F, Fut, O, E>(self, function: F) -> Result<StepHandle<G::Output<O>>, DefinitionError>
     where
         F: Fn(I, C::Item) -> Fut + 'static,
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
     {
-        let (key, limit, needs) = (self.key, self.limit, self.needs);
-        self.step.finish_step::<Vec<O>, C>(
+        self.step.check_item_limits(&self.needs)?;
+        let (key, condition) = (self.key, self.condition);
+        let (limit, needs) = (self.limit, self.needs);
+        self.step.finish_step::<G::Output<O>, C>(
             true,
             move |After(parent), options, Always, NoFallback| {
-                Box::new(MapNode::<C, F, K, Fut, O, E>::new(
-                    parent, function, key, limit, needs, options,
+                Box::new(MapNode::<C, F, K, Fut, O, E, G, W>::new(
+                    parent,
+                    function,
+                    (key, condition),
+                    limit,
+                    needs,
+                    options,
                 ))
             },
         )

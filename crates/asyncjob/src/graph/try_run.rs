@@ -14,7 +14,7 @@ use crate::mode::{Local, Sendable};
 
 use super::builder::{NoParents, StepBuilder, StepHandle};
 use super::extras::{Condition, Fallback};
-use super::map::{ItemKey, MapBuilder};
+use super::map::{Gather, ItemKey, MapBuilder};
 use super::parents::{Parents, SendParents};
 
 impl<I, C, Fb> StepBuilder<'_, I, Sendable, NoParents, C, Fb>
@@ -125,7 +125,7 @@ where
     }
 }
 
-impl<I, C, K> MapBuilder<'_, I, Sendable, C, K>
+impl<I, C, K, G: Gather, W: Condition<I, C>> MapBuilder<'_, I, Sendable, C, K, G, W>
 where
     I: Clone + Send + Sync + 'static,
     C: IntoIterator + Clone + Send + Sync + 'static,
@@ -138,17 +138,21 @@ where
     /// # Errors
     ///
     /// As for [`StepBuilder::run`].
-    pub fn try_run<F, Fut, O>(self, function: F) -> Result<StepHandle<Vec<O>>, DefinitionError>
+    pub fn try_run<F, Fut, O>(
+        self,
+        function: F,
+    ) -> Result<StepHandle<G::Output<O>>, DefinitionError>
     where
         F: Fn(I, C::Item) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O, BoxError>> + Send + 'static,
         O: Clone + Send + Sync + 'static,
+        G::Output<O>: Send + Sync,
     {
         self.run(function)
     }
 }
 
-impl<I, C, K> MapBuilder<'_, I, Local, C, K>
+impl<I, C, K, G: Gather, W: Condition<I, C>> MapBuilder<'_, I, Local, C, K, G, W>
 where
     I: Clone + 'static,
     C: IntoIterator + Clone + 'static,
@@ -161,7 +165,10 @@ where
     /// # Errors
     ///
     /// As for [`StepBuilder::run`].
-    pub fn try_run<F, Fut, O>(self, function: F) -> Result<StepHandle<Vec<O>>, DefinitionError>
+    pub fn try_run<F, Fut, O>(
+        self,
+        function: F,
+    ) -> Result<StepHandle<G::Output<O>>, DefinitionError>
     where
         F: Fn(I, C::Item) -> Fut + 'static,
         Fut: Future<Output = Result<O, BoxError>> + 'static,

@@ -157,7 +157,7 @@ impl JobOptions {
 /// [`ended_at`](Self::ended_at)) and as offsets from the start of the instance
 /// ([`ready_offset`](Self::ready_offset), [`start_offset`](Self::start_offset),
 /// [`end_offset`](Self::end_offset)), measured on a monotonic clock; the offsets are what the
-/// pictures of the [`visual`](crate::visual) module are drawn from.
+/// pictures of the `visual` module are drawn from.
 ///
 /// Dependencies are given as step indices (positions in the definition, as in
 /// [`index`](Self::index) and in [`JobSnapshot::steps`]): cheap, and unambiguous whatever the
@@ -259,7 +259,7 @@ pub struct StepTimes {
 }
 
 /// What a job instance knows about itself and all of its steps, at one moment: the data behind
-/// the [`visual`](crate::visual) renderings, for a dashboard of your own.
+/// the renderings of the `visual` module, for a dashboard of your own.
 ///
 /// Made by [`JobInstance::snapshot`]. Every time in it was read before
 /// [`elapsed`](Self::elapsed), so no offset of a step is later than `elapsed`.

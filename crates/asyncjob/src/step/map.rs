@@ -3,6 +3,7 @@
 //! the map's own future, at most its limit at a time — and collect the outputs in item order.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -11,7 +12,8 @@ use crate::cell::{OutputCell, StepCell, StepResult};
 use crate::env::RunEnv;
 use crate::error::{BoxError, JobError};
 use crate::graph::definition::StepDef;
-use crate::graph::map::{ItemKey, MapFn, MapNode};
+use crate::graph::extras::Condition;
+use crate::graph::map::{Gather, ItemKey, MapFn, MapNode};
 use crate::graph::parents::Parents;
 use crate::mode::private::Sealed;
 use crate::mode::{Local, Mode, OutputRef, Sendable};
@@ -20,7 +22,10 @@ use crate::state::items::ItemTable;
 
 use crate::limit::AcquireAll;
 
-use super::{Failure, attempt, context, take_permits, yield_now};
+use crate::intercept::Scoped;
+use crate::topology::Topology;
+
+use super::{Failure, attempt, context, scopes_of, take_permits, yield_now};
 
 /// Ends the items that had not ended when the map's future goes (the run was cancelled, or
 /// the executor dropped the map): they end `Cancelled`.
@@ -39,14 +44,17 @@ impl Drop for EndUnfinished<'_> {
 }
 
 /// The future of a map step.
-async fn map_body<M, C, I, F, Fut, O, E, K>(
+async fn map_body<M, C, I, F, Fut, O, E, K, G, W>(
     captured: OutputRef<M, C>,
     input: I,
-    map: Arc<MapFn<F, K>>,
+    map: Arc<MapFn<F, K, W>>,
     env: Arc<RunEnv>,
     index: usize,
-) -> StepResult<Vec<O>>
+) -> StepResult<G::Output<O>>
 where
+    G: Gather,
+    W: Condition<I, C>,
+    O: Clone + 'static,
     M: Mode,
     C: IntoIterator + Clone + 'static,
     C::Item: Clone,
@@ -60,6 +68,16 @@ where
     let job = &topology.name;
     let step = topology.step_name(index);
     let internal = |message| Err(JobError::internal(job, &step, message));
+    if W::PRESENT {
+        let Some(items) = captured.peek() else {
+            return internal("a dependency's output is missing");
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| map.condition.holds(&input, items))) {
+            Ok(true) => {}
+            Ok(false) => return Err(JobError::omitted(job, &step)),
+            Err(panic) => return Err(Failure::panic(panic).into_error_of(job, &step, 0)),
+        }
+    }
     if !context::attempt_started(1) {
         return internal("a map step ran outside its run");
     }
@@ -80,30 +98,39 @@ where
     let _end = EndUnfinished { table: &table, job };
     let count = items.len();
     // The items wait for permits at the map's priority in this run.
-    let priority = context::priority().unwrap_or(map.priority);
-    let all = run_items(items, &input, &map, &table, job, priority);
+    let run = ItemRun {
+        table: &table,
+        topology,
+        priority: context::priority().unwrap_or(map.priority),
+    };
+    let all = run_items(items, &input, &map, &run);
     let Some(results) = env.guard(index, all).await else {
         return Err(env.cancelled_error(index));
     };
-    let mut outputs = Vec::with_capacity(count);
+    let mut outcomes = Vec::with_capacity(count);
     for result in results {
         match result {
-            Some(Ok(output)) => outputs.push(output),
-            Some(Err(error)) => return Err(JobError::item_failed(job, &step, &error)),
+            Some(outcome) => outcomes.push(outcome),
             None => return internal("an item of a map ended without an outcome"),
         }
     }
-    Ok(outputs)
+    G::gather(outcomes).map_err(|error| JobError::item_failed(job, &step, &error))
+}
+
+/// What the items of one run of a map share.
+struct ItemRun<'a> {
+    table: &'a ItemTable,
+    topology: &'a Topology,
+    /// The map's priority in this run, for the permits its items need.
+    priority: i32,
 }
 
 /// Runs every item, at most the map's limit at once; their outcomes in item order.
-async fn run_items<I, T, F, Fut, O, E, K>(
+async fn run_items<I, T, F, Fut, O, E, K, W>(
     items: Vec<T>,
     input: &I,
-    map: &MapFn<F, K>,
-    table: &ItemTable,
-    job: &Arc<str>,
-    priority: i32,
+    map: &MapFn<F, K, W>,
+    run: &ItemRun<'_>,
 ) -> Vec<Option<Result<O, JobError>>>
 where
     I: Clone,
@@ -120,15 +147,7 @@ where
             let Some((position, item)) = waiting.next() else {
                 break;
             };
-            running.push(run_item(
-                position,
-                item,
-                input.clone(),
-                map,
-                table,
-                job,
-                priority,
-            ));
+            running.push(run_item(position, item, input.clone(), map, run));
         }
         match running.next().await {
             Some((position, result)) => {
@@ -141,15 +160,14 @@ where
     }
 }
 
-/// Runs one item: its attempts under the map's retry policy and timeout.
-async fn run_item<I, T, F, Fut, O, E, K>(
+/// Runs one item: its attempts under the map's retry policy and timeout, inside the job's and
+/// the map's interceptors.
+async fn run_item<I, T, F, Fut, O, E, K, W>(
     position: usize,
     item: T,
     input: I,
-    map: &MapFn<F, K>,
-    table: &ItemTable,
-    job: &Arc<str>,
-    priority: i32,
+    map: &MapFn<F, K, W>,
+    run: &ItemRun<'_>,
 ) -> (usize, Result<O, JobError>)
 where
     I: Clone,
@@ -158,6 +176,7 @@ where
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
 {
+    let (table, job) = (run.table, &run.topology.name);
     let name = table.name(position);
     let mut number: u32 = 1;
     loop {
@@ -165,7 +184,7 @@ where
         let permits = if map.limits.is_empty() {
             Vec::new()
         } else {
-            let acquire = AcquireAll::new(map.limits.clone(), priority);
+            let acquire = AcquireAll::new(map.limits.clone(), run.priority);
             let taken = take_permits(acquire, |_, limit| {
                 let limit = limit.clone();
                 context::item(table, position, EventKind::AwaitingPermit { limit });
@@ -185,7 +204,14 @@ where
         };
         context::item(table, position, EventKind::Running { attempt: number });
         // (The permits are given back after the item's end is recorded.)
-        let attempted = attempt(&map.function, (), input.clone(), item.clone(), map.timeout).await;
+        let scopes = scopes_of(run.topology, &map.interceptors, &name, number);
+        let attempted =
+            scopes.run(|| attempt(&map.function, (), input.clone(), item.clone(), map.timeout));
+        let attempted = Scoped {
+            scopes,
+            future: std::pin::pin!(attempted),
+        }
+        .await;
         let failure = match attempted {
             Ok(output) => {
                 context::item(table, position, EventKind::Succeeded);
@@ -240,8 +266,10 @@ where
 /// The `StepDef` of a map node in one mode.
 macro_rules! map_def {
     ($mode:ty, send: $send:literal, functions: [$($fn_bounds:tt)*], where $($bounds:tt)*) => {
-        impl<I, C, F, K, Fut, O, E> StepDef<I, $mode> for MapNode<C, F, K, Fut, O, E>
+        impl<I, C, F, K, Fut, O, E, G, W> StepDef<I, $mode> for MapNode<C, F, K, Fut, O, E, G, W>
         where
+            G: Gather,
+            W: Condition<I, C>,
             F: Fn(I, C::Item) -> Fut + $($fn_bounds)* 'static,
             E: Into<BoxError> + 'static,
             K: ItemKey<C::Item>,
@@ -256,8 +284,9 @@ macro_rules! map_def {
             ) -> Option<Arc<<$mode as Sealed>::Cell>> {
                 let captured = Parents::<$mode>::capture(&self.parent, cells)?;
                 let (input, map, env) = (input.clone(), self.map.clone(), env.clone());
-                let body = map_body::<$mode, C, I, F, Fut, O, E, K>(captured, input, map, env, index);
-                Some(StepCell::<_, Vec<O>, $send>::new(body))
+                let body =
+                    map_body::<$mode, C, I, F, Fut, O, E, K, G, W>(captured, input, map, env, index);
+                Some(StepCell::<_, G::Output<O>, $send>::new(body))
             }
         }
     };
@@ -269,6 +298,7 @@ map_def!(Sendable, send: true, functions: [Send + Sync +], where
     C::Item: Clone + Send + 'static,
     Fut: Future<Output = Result<O, E>> + Send + 'static,
     O: Clone + Send + Sync + 'static,
+    G::Output<O>: Send + Sync,
 );
 
 map_def!(Local, send: false, functions: [], where

@@ -31,7 +31,7 @@ use crate::graph::definition::StepDef;
 use crate::graph::extras::{Condition, Fallback};
 use crate::graph::parents::{Ends, Parents, SendParents};
 use crate::id::JobId;
-use crate::intercept::{Scoped, Scopes, StepContext};
+use crate::intercept::{Interceptors, Scoped, Scopes, StepContext};
 use crate::limit::{AcquireAll, Acquired, Permit};
 use crate::mode::private::Sealed;
 use crate::mode::{Local, Mode, Sendable};
@@ -225,16 +225,25 @@ fn scopes(topology: &Topology, options: &StepOptions, index: usize, attempt: u32
     if topology.interceptors.is_empty() && options.interceptors.is_empty() {
         return Scopes::none();
     }
-    let job_id = context::job_id().unwrap_or_else(|| JobId::new(""));
     let step = topology.step_name(index);
+    scopes_of(topology, &options.interceptors, &step, attempt)
+}
+
+/// The interceptors' scopes for attempt `attempt` of `step` (a step, or a map's item): the
+/// job's, then `own`.
+fn scopes_of(topology: &Topology, own: &Interceptors, step: &str, attempt: u32) -> Scopes {
+    if topology.interceptors.is_empty() && own.is_empty() {
+        return Scopes::none();
+    }
+    let job_id = context::job_id().unwrap_or_else(|| JobId::new(""));
     let context = StepContext {
         job: &topology.name,
         job_id: &job_id,
-        step: &step,
+        step,
         attempt,
     };
     let mut scopes = topology.interceptors.scopes(&context);
-    scopes.extend(options.interceptors.scopes(&context));
+    scopes.extend(own.scopes(&context));
     scopes
 }
 

@@ -225,12 +225,12 @@ fn job_state(snapshot: &JobSnapshot) -> StepState {
 /// The `Display` texts of the causes of `error` along its
 /// [`source`](std::error::Error::source) chain, and whether the walk was cut short (see
 /// `JobError::causes`: each cause once, at most 64).
-fn sources(error: &crate::JobError) -> (Vec<String>, bool) {
+fn sources(error: &crate::error::JobError) -> (Vec<String>, bool) {
     error.causes()
 }
 
 /// An error with its [`sources`] joined with `: `, ending in `: …` if the chain was cut short.
-fn error_chain(error: &crate::JobError) -> String {
+fn error_chain(error: &crate::error::JobError) -> String {
     let mut text = error.to_string();
     let (causes, cut) = sources(error);
     for cause in causes {
