@@ -155,8 +155,13 @@ pub fn check_log_with(
                         | StepState::Failed
                         | StepState::Cancelled
                 ) | (
+                    // An item gives its permits back while it backs off: its next attempt
+                    // waits for them again.
                     StepState::Retrying,
-                    StepState::Running | StepState::Failed | StepState::Cancelled
+                    StepState::AwaitingPermit
+                        | StepState::Running
+                        | StepState::Failed
+                        | StepState::Cancelled
                 )
             );
             if !item_allowed {
