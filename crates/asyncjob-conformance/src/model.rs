@@ -2902,12 +2902,10 @@ fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Ve
         Inject::Deadline(_) => ctx.deadline_released.load(Ordering::SeqCst),
     };
 
-    // KNOWN GAP (reported to the lead): cut short by a cancellation, on `ThreadPerTask`, a
-    // permit sometimes comes back only after `wait()` returned, though the guide promises the
-    // limit whole by then. Until the engine gives it back first, that case is checked once the
-    // job has let go of everything (below); every other case when `wait()` returns.
+    // Every limit is whole when `wait()` returns, however the job ended (a cancellation that
+    // ends a queued step settles the permits its driver was taking before counting its end).
     for (limit, &(available, waiting)) in limits.iter().zip(&limits_at_wait) {
-        if (available != limit.permits() || waiting != 0) && !weak {
+        if available != limit.permits() || waiting != 0 {
             problems.push(format!(
                 "limit {} when wait() returned: {available} of {} permits free, {waiting} waiting",
                 limit.name(),

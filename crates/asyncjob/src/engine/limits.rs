@@ -8,7 +8,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::limit::{self, AcquireAll, Limit, Permit};
+use std::task::Context;
+
+use crate::limit::{self, AcquireAll, Acquired, Limit, Permit};
 use crate::topology::Topology;
 
 /// The name of an instance's own cap, as the snapshot, the events and the pictures show it.
@@ -16,6 +18,27 @@ pub(crate) const CAP_NAME: &str = "max_running";
 
 /// No limit is waited for.
 const NOT_WAITING: usize = usize::MAX;
+
+/// Where the acquisition of a step's permits before its first attempt is.
+#[derive(Debug)]
+enum Acquiring {
+    /// Not started, or over with the permits held.
+    Idle,
+    Active(AcquireAll),
+    /// The step ended: nothing is to be taken any more.
+    Closed,
+}
+
+/// What [`StepLimits::poll_acquire`] got to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Taking {
+    /// Every permit is held by the step.
+    Held,
+    /// It waits for the limit at `position` (`newly`: it just began to).
+    Waiting { position: usize, newly: bool },
+    /// The limit at this position has no permits at all.
+    Empty(usize),
+}
 
 /// The permits of one run.
 #[derive(Debug)]
@@ -33,7 +56,7 @@ pub(crate) struct StepLimits {
     held: Mutex<Vec<Permit>>,
     /// The permits its driver is taking before the first attempt (kept here rather than in the
     /// driver, so that drivers of steps without limits stay small).
-    acquiring: Mutex<Option<AcquireAll>>,
+    acquiring: Mutex<Acquiring>,
     /// The position in `limits` of the one the step waits for, or [`NOT_WAITING`].
     waiting_on: AtomicUsize,
 }
@@ -67,7 +90,7 @@ impl RunLimits {
                     limits: limits.into(),
                     priority,
                     held: Mutex::new(Vec::new()),
-                    acquiring: Mutex::new(None),
+                    acquiring: Mutex::new(Acquiring::Idle),
                     waiting_on: AtomicUsize::new(NOT_WAITING),
                 }
             })
@@ -88,26 +111,50 @@ impl StepLimits {
         AcquireAll::new(self.limits.clone(), self.priority)
     }
 
-    /// The driver starts taking the step's permits before its first attempt.
-    pub(crate) fn begin_acquire(&self) {
-        let acquire = self.acquire();
-        let previous = self.acquiring().replace(acquire);
-        drop(previous);
+    /// The driver starts taking the step's permits before its first attempt; `false` if the
+    /// step has ended meanwhile (cancelled or abandoned while queued): nothing is taken.
+    pub(crate) fn begin_acquire(&self) -> bool {
+        let mut acquiring = self.acquiring();
+        if matches!(*acquiring, Acquiring::Closed) {
+            return false;
+        }
+        *acquiring = Acquiring::Active(self.acquire());
+        true
     }
 
-    /// Runs `f` on the acquisition under way (its driver's only).
-    pub(crate) fn with_acquire<R>(&self, f: impl FnOnce(Option<&mut AcquireAll>) -> R) -> R {
-        f(self.acquiring().as_mut())
+    /// Polls the acquisition under way (its driver's only). Permits it gets are held by the
+    /// step at once, under the same lock, so that whoever ends the step (its driver, or a
+    /// cancellation while it is queued) finds them in [`settle`](Self::settle). `None` if there
+    /// is no acquisition (the step ended).
+    pub(crate) fn poll_acquire(&self, cx: &mut Context<'_>) -> Option<Taking> {
+        let mut acquiring = self.acquiring();
+        let Acquiring::Active(acquire) = &mut *acquiring else {
+            return None;
+        };
+        let mut newly = false;
+        let taking = match acquire.poll_acquire(cx, &mut newly) {
+            Acquired::All(permits) => {
+                *acquiring = Acquiring::Idle;
+                self.hold(permits);
+                Taking::Held
+            }
+            Acquired::Waiting(position) => Taking::Waiting { position, newly },
+            Acquired::Empty(position) => Taking::Empty(position),
+        };
+        Some(taking)
     }
 
-    /// The acquisition is over (or given up): it leaves the limits' queues.
-    pub(crate) fn end_acquire(&self) {
-        let acquire = self.acquiring().take();
+    /// The step ends, or is no longer its driver's to run: its acquisition stops (leaving the
+    /// limits' queues, giving back what it had taken) and never starts again, and the permits
+    /// of its attempt are given back.
+    pub(crate) fn settle(&self) {
+        let acquire = std::mem::replace(&mut *self.acquiring(), Acquiring::Closed);
         // Dropped outside the lock: leaving a queue may pass a permit on.
         drop(acquire);
+        self.release();
     }
 
-    fn acquiring(&self) -> std::sync::MutexGuard<'_, Option<AcquireAll>> {
+    fn acquiring(&self) -> std::sync::MutexGuard<'_, Acquiring> {
         self.acquiring
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -23,7 +23,7 @@ use crate::cell::ErasedCell;
 use crate::env::{RunContext, RunEnv};
 use crate::error::JobError;
 use crate::id::JobId;
-use crate::limit::{AcquireAll, Acquired, Permit};
+use crate::limit::{AcquireAll, Permit};
 use crate::mode::private::{Sealed, SpawnTask};
 use crate::rt::{BoxFuture, SpawnError, Timer};
 use crate::state::Machine;
@@ -33,7 +33,7 @@ use crate::state::slot::{Ended, Stamp};
 use crate::step::context::{self, RunHooks};
 use crate::topology::Topology;
 
-use limits::{RunLimits, StepLimits};
+use limits::{RunLimits, StepLimits, Taking};
 
 /// How often a driver runs a successor inline before it yields to the executor.
 const INLINE_BUDGET: u32 = 64;
@@ -162,10 +162,11 @@ impl<X: Sealed> Run<X> {
         self.limits.as_ref()?.of(index)
     }
 
-    /// Gives back the permits step `index` holds, if any (it ended).
+    /// Step `index` ended: its acquisition of permits stops for good and the permits it holds
+    /// are given back, if it takes any.
     fn release_permits(&self, index: usize) {
         if let Some(limits) = self.limits_of(index) {
-            limits.release();
+            limits.settle();
         }
     }
 
@@ -225,8 +226,12 @@ impl<X: Sealed> Run<X> {
     /// Cancels the run: steps that have not started never will, running steps are dropped at
     /// their next wake-up. `false` if the run had already ended or been cancelled.
     pub(crate) fn cancel(&self, reason: JobError) -> bool {
-        self.machine
-            .cancel(reason, self.now(), || self.env.cancel())
+        self.machine.cancel(
+            reason,
+            self.now(),
+            || self.env.cancel(),
+            |index| self.release_permits(index),
+        )
     }
 
     /// Step `index` cannot run (its driver was refused, for `reason` if the executor gave one,
@@ -506,7 +511,11 @@ impl<X: Sealed> Future for Driver<X> {
                         this.phase = Phase::Running;
                     }
                     Some(limits) => {
-                        limits.begin_acquire();
+                        if !limits.begin_acquire() {
+                            // Ended while queued (cancelled or abandoned).
+                            this.phase = Phase::Done;
+                            return Poll::Ready(());
+                        }
                         this.phase = Phase::Permits;
                     }
                 }
@@ -558,6 +567,9 @@ impl<X: Sealed> Future for Driver<X> {
 /// `Ok(true)` once it holds them all and runs, `Ok(false)` if the step is no longer its
 /// driver's to run (cancelled or abandoned while queued), `Err(outcome)` if it ended while it
 /// waited (cancelled, or a limit has no permits): the driver then reports that outcome.
+///
+/// No lock of the limits is held while the state machine moves (it records events, whose
+/// observers may cancel the run, which settles the step's permits).
 fn permits<X: Sealed>(
     run: &Arc<Run<X>>,
     index: usize,
@@ -568,49 +580,33 @@ fn permits<X: Sealed>(
     let Some(limits) = run.limits_of(index) else {
         return Poll::Ready(Ok(false));
     };
-    let polled = limits
-        .with_acquire(|acquire| poll_permits(run, index, limits, acquire, taken, ready_at, cx));
-    if polled.is_ready() {
-        // Whatever it got to, the wait is over: its queues left, its permits held or given back.
-        limits.end_acquire();
-    }
-    polled
-}
-
-fn poll_permits<X: Sealed>(
-    run: &Arc<Run<X>>,
-    index: usize,
-    limits: &StepLimits,
-    acquire: Option<&mut AcquireAll>,
-    taken: &mut bool,
-    ready_at: &mut Option<Stamp>,
-    cx: &mut Context<'_>,
-) -> Poll<Result<bool, Result<(), JobError>>> {
-    let Some(acquire) = acquire else {
-        return Poll::Ready(Ok(false));
-    };
     let topology = run.topology();
     loop {
         if *taken && run.machine.is_cancel_requested() {
             return Poll::Ready(Err(Err(run.env.cancelled_error(index))));
         }
-        let mut newly = false;
-        match acquire.poll_acquire(cx, &mut newly) {
-            Acquired::All(permits) => {
-                limits.hold(permits);
+        let Some(taking) = limits.poll_acquire(cx) else {
+            // Ended while queued: whoever ended it settled its permits.
+            return Poll::Ready(Ok(false));
+        };
+        match taking {
+            Taking::Held => {
                 let now = ready_at.take().unwrap_or_else(|| run.now());
                 if run.machine.start(index, now) {
                     return Poll::Ready(Ok(true));
                 }
-                limits.release();
                 return Poll::Ready(if *taken {
-                    // Cancellation reached it as it got its permits.
+                    // Cancellation reached it as it got its permits: it ends with them given
+                    // back by its end.
                     Err(Err(run.env.cancelled_error(index)))
                 } else {
+                    // Ended while queued, by a cancellation that settles its permits; settle
+                    // again in case it took them after.
+                    limits.settle();
                     Ok(false)
                 });
             }
-            Acquired::Empty(position) => {
+            Taking::Empty(position) => {
                 if !*taken && !run.await_permit(index, limits, position) {
                     return Poll::Ready(Ok(false));
                 }
@@ -620,7 +616,7 @@ fn poll_permits<X: Sealed>(
                     JobError::no_permits(&topology.name, &topology.step_name(index), &limit);
                 return Poll::Ready(Err(Err(error)));
             }
-            Acquired::Waiting(position) => {
+            Taking::Waiting { position, newly } => {
                 if newly {
                     ready_at.take();
                     if !run.await_permit(index, limits, position) && !*taken {
@@ -645,10 +641,8 @@ impl<X: Sealed> Drop for Driver<X> {
             Phase::Done => {}
             Phase::Permits | Phase::AwaitingPermit => {
                 // The executor dropped the driver while the step waited for its permits: the
-                // wait ends here (its place in each queue is given up), and the step with it.
-                if let Some(limits) = self.run.limits_of(self.current) {
-                    limits.end_acquire();
-                }
+                // wait ends here (its place in each queue is given up, when the step's end
+                // settles its permits), and the step with it.
                 self.run.abandon(self.current, None);
             }
             Phase::Queued => {

@@ -127,7 +127,7 @@ fn loom_cancel_races_the_last_step() {
                 }
             })
         };
-        let cancelled = machine.cancel(cancel_reason(), at(5), || {});
+        let cancelled = machine.cancel(cancel_reason(), at(5), || {}, |_| {});
         if machine.is_finished() {
             assert!(
                 !in_step.load(SeqCst),
@@ -162,7 +162,7 @@ fn loom_cancel_races_start_and_release() {
                 }
             })
         };
-        let cancelled = machine.cancel(cancel_reason(), at(5), || {});
+        let cancelled = machine.cancel(cancel_reason(), at(5), || {}, |_| {});
         driver.join().expect("the driver");
         assert_consistent(&machine, cancelled);
     });
@@ -200,7 +200,7 @@ fn loom_failure_skips_while_cancel_scans() {
                 drive(&machine, 0, Err(error));
             })
         };
-        let cancelled = machine.cancel(cancel_reason(), at(5), || {});
+        let cancelled = machine.cancel(cancel_reason(), at(5), || {}, |_| {});
         driver.join().expect("the driver");
         assert_consistent(&machine, cancelled);
         let error = machine
@@ -351,7 +351,7 @@ fn loom_tolerant_child_is_released_once_while_cancel_scans() {
             Err(JobError::failed(&"loom".into(), &"s0".into(), "no".into())),
         );
         let succeeding = driver(1, Ok(()));
-        let cancelled = machine.cancel(cancel_reason(), at(5), || {});
+        let cancelled = machine.cancel(cancel_reason(), at(5), || {}, |_| {});
         failing.join().expect("s0's driver");
         succeeding.join().expect("s1's driver");
         assert!(queued.load(SeqCst) <= 1, "s2 was queued twice");
@@ -392,7 +392,7 @@ fn loom_cancel_reaches_a_step_awaiting_a_permit() {
                 machine.finish(0, outcome, at(4), &mut Vec::new(), || {});
             })
         };
-        let cancelled = machine.cancel(cancel_reason(), at(5), || {});
+        let cancelled = machine.cancel(cancel_reason(), at(5), || {}, |_| {});
         driver.join().expect("the driver");
         assert_consistent(&machine, cancelled);
     });

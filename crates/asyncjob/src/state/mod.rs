@@ -563,7 +563,18 @@ impl Machine {
     /// called after the reason is stored and before any step is reached. `true` if the
     /// cancellation took effect (a step had not ended); `false` if the run had ended or
     /// been cancelled already, or every step had ended.
-    pub(crate) fn cancel(&self, reason: JobError, at: Stamp, signal: impl FnOnce()) -> bool {
+    ///
+    /// `settle(index)` runs for each step the cancellation ends (a waiting or queued one), once
+    /// it is final and before its end is counted, outside the event log's lock: what the step
+    /// held (a queued step's driver may be taking permits) is given back before the run can be
+    /// seen to end.
+    pub(crate) fn cancel(
+        &self,
+        reason: JobError,
+        at: Stamp,
+        signal: impl FnOnce(),
+        settle: impl Fn(usize),
+    ) -> bool {
         if self.is_finished() || self.cancel_requested.swap(true, Ordering::AcqRel) {
             return false;
         }
@@ -585,6 +596,7 @@ impl Machine {
             match effect {
                 CancelEffect::Ended => {
                     effective = true;
+                    settle(index);
                     self.end_one(at);
                 }
                 CancelEffect::Flagged | CancelEffect::WasCancelled => effective = true,
