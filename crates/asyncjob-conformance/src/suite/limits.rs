@@ -111,7 +111,14 @@ macro_rules! __suite_limits {
                 let instance = h.start_with_timer(&job, timer.clone(), JobOptions::new().record_events(), timer.clone());
                 for round in 0..4usize {
                     let left = 12 - 3 * round;
-                    h.block_on(until(|| timer.pending().len() == 3 && db.waiting() == left - 3));
+                    // (A step is counted in the limit's queue a moment before it is seen waiting.)
+                    let awaiting = || {
+                        let snapshot = instance.snapshot();
+                        snapshot.steps.iter().filter(|s| s.state == StepState::AwaitingPermit).count()
+                    };
+                    h.block_on(until(|| {
+                        timer.pending().len() == 3 && db.waiting() == left - 3 && awaiting() == left - 3
+                    }));
                     assert_eq!((gauge.now(), db.available()), (3, 0), "round {round} on {}", h.name());
                     let snapshot = instance.snapshot();
                     let count = |state| snapshot.steps.iter().filter(|s| s.state == state).count();
@@ -254,7 +261,10 @@ macro_rules! __suite_limits {
                 assert_eq!(one.available(), 0);
                 // The back-off ends (at 10 ms): flaky waits for the permit until other ends (at 21 ms).
                 assert_eq!(timer.release(ms(10)), 1);
-                h.block_on(until(|| one.waiting() == 1));
+                h.block_on(until(|| {
+                    one.waiting() == 1
+                        && instance.step(&flaky).map(|s| s.state) == Some(StepState::AwaitingPermit)
+                }));
                 let step = instance.step(&flaky).expect("a step");
                 assert_eq!(step.state, StepState::AwaitingPermit, "on {}", h.name());
                 assert_eq!(step.awaiting_permit.as_deref(), Some("one"));
@@ -295,7 +305,10 @@ macro_rules! __suite_limits {
                 let instance = h.start_with_timer(&job, timer.clone(), JobOptions::new().record_events(), timer.clone());
                 h.block_on(until(|| timer.pending().contains(&ms(100)) && timer.pending().contains(&ms(1))));
                 timer.release(ms(1));
-                h.block_on(until(|| one.waiting() == 1));
+                h.block_on(until(|| {
+                    one.waiting() == 1
+                        && instance.step(&waits).map(|s| s.state) == Some(StepState::AwaitingPermit)
+                }));
                 timer.advance(ms(4));
                 assert!(instance.cancel(), "on {}", h.name());
                 let result = h.block_on(instance.wait());
@@ -404,13 +417,17 @@ macro_rules! __suite_limits {
                 let b = h.start_with_timer(&job, timer.clone(), JobOptions::new(), timer.clone());
                 for round in 0..5usize {
                     let left = 10 - 2 * round;
-                    h.block_on(until(|| timer.pending().len() == 2 && fetch.waiting() == left - 2));
-                    let waiting: usize = [&a, &b]
-                        .iter()
-                        .filter_map(|instance| instance.step(&fetched))
-                        .map(|step| step.items.iter().filter(|i| i.state == StepState::AwaitingPermit).count())
-                        .sum();
-                    assert_eq!(waiting, left - 2, "round {round} on {}", h.name());
+                    let waiting = || -> usize {
+                        [&a, &b]
+                            .iter()
+                            .filter_map(|instance| instance.step(&fetched))
+                            .map(|step| step.items.iter().filter(|i| i.state == StepState::AwaitingPermit).count())
+                            .sum()
+                    };
+                    // (An item is counted in the limit's queue a moment before it is seen waiting.)
+                    h.block_on(until(|| {
+                        timer.pending().len() == 2 && fetch.waiting() == left - 2 && waiting() == left - 2
+                    }));
                     assert_eq!(gauge.now(), 2, "round {round} on {}", h.name());
                     assert_eq!(timer.release(ms(10)), 2);
                 }
