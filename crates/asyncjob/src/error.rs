@@ -34,6 +34,10 @@ pub enum DefinitionErrorKind {
     /// [`MapBuilder::needs`](crate::MapBuilder::needs)): the items would wait for the permit
     /// the map holds, forever with a limit of one. [`DefinitionError::limit`] names it.
     LimitNeededTwice,
+    /// A step that adds a [sub-job](crate::StepBuilder::job) was given a retry policy, a
+    /// timeout, an interceptor, a limit or a priority: a sub-job's steps keep their own, so
+    /// these would apply to nothing. Give them to the sub-job's steps.
+    SubJobOption,
 }
 
 /// A mistake in a job definition, reported when the step is added (or the result chosen).
@@ -137,6 +141,11 @@ impl fmt::Display for DefinitionError {
             DefinitionErrorKind::LimitNeededTwice => write!(
                 f,
                 "job {job:?}, map step {step:?}: the map and its items both need the limit {dep:?}"
+            ),
+            DefinitionErrorKind::SubJobOption => write!(
+                f,
+                "job {job:?}, sub-job step {step:?}: a retry policy, timeout, interceptor, limit \
+                 or priority applies to the sub-job's own steps, not to the step that adds it"
             ),
         }
     }

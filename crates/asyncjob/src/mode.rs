@@ -68,16 +68,68 @@ pub(crate) mod private {
     /// reachable from outside only through the sealed trait, which nothing outside can name.
     #[allow(private_interfaces)]
     pub trait StepDef<I, M: Sealed> {
-        /// Makes the step's cell (its `Shared` future), given the cells made so far (those of
-        /// every step before it). `None` only if a dependency's cell is of an unexpected type,
-        /// which the builder rules out.
+        /// Makes the step's cell (its future), given the cells made so far (those of every
+        /// step before it). `index` is the step's place in the run; `base` is where the step's
+        /// own definition begins in it (0, or the first step of a sub-job), so a dependency `d`
+        /// of the definition is `cells[base + d]`. `None` only if a dependency's cell is of an
+        /// unexpected type, which the builder rules out.
         fn instantiate(
             &self,
-            input: &I,
+            input: InputRef<'_, M, I>,
             index: usize,
+            base: usize,
             cells: &[Arc<M::Cell>],
             env: &Arc<RunEnv>,
         ) -> Option<Arc<M::Cell>>;
+    }
+
+    /// The input of a step, as a run gives it to [`StepDef::instantiate`]: the job's input, or,
+    /// for a step of a sub-job, the output of the step that made the sub-job's input (read
+    /// when the step runs: it is one of its dependencies).
+    pub enum InputRef<'a, M: Sealed, I: 'static> {
+        /// The job's input.
+        Given(&'a I),
+        /// The output of a sub-job's entry step.
+        Entry(&'a OutputRef<M, I>),
+    }
+
+    impl<M: Sealed, I: 'static> std::fmt::Debug for InputRef<'_, M, I> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(match self {
+                InputRef::Given(_) => "InputRef::Given",
+                InputRef::Entry(_) => "InputRef::Entry",
+            })
+        }
+    }
+
+    impl<M: Sealed, I: Clone + 'static> InputRef<'_, M, I> {
+        /// What the step's future keeps of its input.
+        pub(crate) fn to_owned(&self) -> StepInput<M, I> {
+            match self {
+                InputRef::Given(input) => StepInput::Given((*input).clone()),
+                InputRef::Entry(entry) => StepInput::Entry(Arc::clone(entry)),
+            }
+        }
+    }
+
+    /// A step future's input: the value, or the sub-job entry's output that holds it.
+    pub(crate) enum StepInput<M: Sealed, I: 'static> {
+        /// The job's input.
+        Given(I),
+        /// The output of a sub-job's entry step.
+        Entry(OutputRef<M, I>),
+    }
+
+    impl<M: Sealed, I: Clone + 'static> StepInput<M, I> {
+        /// The input; `None` if the entry has no output (which its being a dependency of the
+        /// step rules out).
+        #[inline]
+        pub(crate) fn take(self) -> Option<I> {
+            match self {
+                StepInput::Given(input) => Some(input),
+                StepInput::Entry(entry) => entry.peek().cloned(),
+            }
+        }
     }
 
     /// Spawns tasks of one concrete type `T` in mode `M`, without boxing them when the executor

@@ -68,6 +68,9 @@ pub(crate) struct StepMeta {
     pub(crate) limits: Box<[Limit]>,
     /// Its priority among the steps waiting for a permit of a limit.
     pub(crate) priority: i32,
+    /// For a step of a sub-job: the sub-job's entry step (the step that added the sub-job,
+    /// which makes its input), the innermost one if sub-jobs nest.
+    pub(crate) sub_job: Option<usize>,
 }
 
 impl StepMeta {

@@ -343,3 +343,53 @@ fn a_map_and_its_items_cannot_need_the_same_limit() {
         .run(|(), n: i32| async move { Res::Ok(n) })
         .expect("well formed");
 }
+
+/// A sub-job whose steps' nested names are taken, or a sub-job step given options that would
+/// apply to nothing: typed errors, and nothing is added.
+#[test]
+fn sub_job_mistakes() {
+    let mut sub = JobBuilder::<u32>::new("sub");
+    let x = sub.step("x").run(|n| async move { Res::Ok(n) }).expect("x");
+    let sub = sub.seal().with_result(&x).expect("its own step");
+
+    let mut job = JobBuilder::<u32>::new("job");
+    job.step("sync/x")
+        .run(|n| async move { Res::Ok(n) })
+        .expect("a step whose name a sub-job's step would take");
+    let error = job.step("sync").job(&sub, |n| n).expect_err("taken");
+    assert_eq!(error.kind(), DefinitionErrorKind::DuplicateName);
+    assert_eq!(error.step(), "sync/x");
+    assert_eq!(
+        job.len(),
+        1,
+        "neither the entry nor the sub-job's steps were added"
+    );
+
+    let error = job
+        .step("sync")
+        .retry(asyncjob::retry::Retry::fixed(2, std::time::Duration::ZERO))
+        .job(&sub, |n| n)
+        .expect_err("a retry policy would apply to nothing");
+    assert_eq!(error.kind(), DefinitionErrorKind::SubJobOption);
+    assert_eq!(error.step(), "sync");
+    assert_eq!(
+        error.to_string(),
+        "job \"job\", sub-job step \"sync\": a retry policy, timeout, interceptor, limit or \
+         priority applies to the sub-job's own steps, not to the step that adds it"
+    );
+    let limit = asyncjob::Limit::new("db", 1);
+    let error = job
+        .step("sync")
+        .needs(&limit)
+        .job(&sub, |n| n)
+        .expect_err("a limit");
+    assert_eq!(error.kind(), DefinitionErrorKind::SubJobOption);
+    assert_eq!(job.len(), 1);
+
+    let handle = job
+        .step("other")
+        .job(&sub, |n| n + 1)
+        .expect("another prefix");
+    assert_eq!(handle.name(), "other/x");
+    assert_eq!(job.len(), 3);
+}

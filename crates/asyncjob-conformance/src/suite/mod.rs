@@ -54,6 +54,7 @@ pub mod shaped;
 pub mod snapshots;
 pub mod start_races;
 pub mod step_context;
+pub mod sub_jobs;
 pub mod timeout;
 pub mod waiters;
 
@@ -340,6 +341,7 @@ macro_rules! __suite_behaviours {
             // Issue 14: graphs shaped at run time.
             shaped __suite_shaped,
             maps __suite_maps,
+            sub_jobs __suite_sub_jobs,
             // Issue 15: limits and priorities.
             limits __suite_limits,
             // Issue 19: the critical path.

@@ -15,7 +15,7 @@ use crate::limit::{self, Limit};
 use crate::mode::{Local, Mode, Sendable};
 use crate::retry::RetryPolicy;
 
-use super::definition::JobDefinition;
+use super::definition::{JobDefinition, JobWithResult, SubStep};
 use super::extras::{Always, Condition, Fallback, FallbackWith, NoFallback, When, WhenInput};
 pub use super::handle::StepHandle;
 use super::parents::{After, Dependencies, IntoParents, Parents, SendParents};
@@ -254,9 +254,67 @@ impl<I, M: Mode> JobBuilder<I, M> {
             needs_context: needs_context || tolerant,
             limits: limits.into(),
             priority,
+            sub_job: None,
         });
         self.nodes.push(node);
         index
+    }
+}
+
+impl<I, M: Mode> JobBuilder<I, M> {
+    /// The names the steps of `sub` take when added by step `prefix`: `prefix/step`. `Err` if
+    /// one is taken.
+    fn sub_job_names(
+        &self,
+        prefix: &Arc<str>,
+        sub: &Topology,
+    ) -> Result<Vec<Arc<str>>, DefinitionError> {
+        let mut names = Vec::with_capacity(sub.steps.len());
+        for meta in &sub.steps {
+            let name: Arc<str> = format!("{prefix}/{}", meta.name).into();
+            if self.names.contains(&name) {
+                let kind = DefinitionErrorKind::DuplicateName;
+                return Err(DefinitionError::new(kind, &self.name, &name, None));
+            }
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    /// Adds the steps of `sub` after its entry step `entry` (the last step added), named
+    /// `names`: each keeps its dependencies, edges, limits and priority, and a root of the
+    /// sub-job, or a step that may run although a dependency did not succeed, also depends on
+    /// the entry (so every step of the sub-job runs only once the entry has made its input).
+    fn splice<I2>(
+        &mut self,
+        entry: usize,
+        sub: &JobDefinition<I2, M>,
+        names: Vec<Arc<str>>,
+        node: impl Fn(SubStep<I2, M>) -> Box<M::Node<I>>,
+    ) {
+        let topology = sub.topology();
+        let base = entry + 1;
+        self.needs_timer |= topology.needs_timer;
+        for (position, (meta, name)) in topology.steps.iter().zip(names).enumerate() {
+            let edge = |&parent: &usize| (base + parent, topology.steps[parent].edge_to(position));
+            let data: Vec<(usize, Edge)> = meta.data.iter().map(edge).collect();
+            let mut order: Vec<(usize, Edge)> = meta.order.iter().map(edge).collect();
+            let gated = data
+                .iter()
+                .chain(&order)
+                .all(|&(_, edge)| edge == Edge::Strict);
+            if meta.dependency_count() == 0 || !gated {
+                order.push((entry, Edge::Strict));
+            }
+            let limits = (meta.limits.to_vec(), meta.priority);
+            let step = SubStep {
+                sub: sub.clone(),
+                position,
+                entry,
+            };
+            let index = self.push(name, (data, order), meta.needs_context, limits, node(step));
+            self.steps[index].sub_job = Some(meta.sub_job.map_or(entry, |inner| base + inner));
+        }
     }
 }
 
@@ -522,6 +580,40 @@ impl<'a, I, M: Mode, P: Dependencies, C, F> StepBuilder<'a, I, M, P, C, F> {
                 Some(limit.name_arc().clone()),
             )),
         }
+    }
+
+    /// Checks and adds the entry step made by `make`, then the steps of `sub` after it (see
+    /// [`StepBuilder::job`]); returns the handle of `sub`'s result step in this definition.
+    pub(crate) fn finish_sub_job<I2, O2, A>(
+        self,
+        sub: &JobWithResult<I2, O2, M>,
+        make: impl FnOnce(P, StepOptions, C, F) -> Box<M::Node<I>>,
+        node: impl Fn(SubStep<I2, M>) -> Box<M::Node<I>>,
+    ) -> Result<StepHandle<O2>, DefinitionError>
+    where
+        C: Condition<I, A>,
+        O2: Clone + 'static,
+    {
+        let options = &self.options;
+        if !options.is_plain() || !options.limits.is_empty() || options.priority != 0 {
+            let kind = DefinitionErrorKind::SubJobOption;
+            return Err(DefinitionError::new(kind, &self.job.name, &self.name, None));
+        }
+        let names = self.job.sub_job_names(&self.name, sub.topology())?;
+        let dependencies = self.job.check(&self.name, &self.parents, &self.order)?;
+        let result = sub.result_step().index();
+        let result_name = names.get(result).cloned().unwrap_or_default();
+        let entry_node = make(self.parents, self.options, self.condition, self.fallback);
+        let job = self.job;
+        let entry = job.push(
+            self.name,
+            dependencies,
+            C::PRESENT,
+            (Vec::new(), 0),
+            entry_node,
+        );
+        job.splice(entry, sub.definition(), names, node);
+        Ok(StepHandle::new(job.id, entry + 1 + result, result_name))
     }
 
     pub(crate) fn finish_step<O, A>(

@@ -8,9 +8,10 @@ use crate::error::{DefinitionError, DefinitionErrorKind, JobError};
 use crate::mode::{Mode, Sendable};
 
 use super::handle::StepHandle;
+use super::parents::capture_output;
 use crate::topology::Topology;
 
-pub(crate) use crate::mode::private::StepDef;
+pub(crate) use crate::mode::private::{InputRef, StepDef};
 
 /// A sealed, immutable job definition: a graph of named steps over the input type `I`.
 ///
@@ -84,6 +85,14 @@ impl<'a> StepInfo<'a> {
             .map(move |&index| StepInfo { topology, index })
     }
 
+    /// For a step of a [sub-job](crate::StepBuilder::job): the step that added the sub-job
+    /// (its entry, named after it), the innermost one if sub-jobs nest.
+    pub fn sub_job(&self) -> Option<StepInfo<'a>> {
+        let topology = self.topology;
+        let index = topology.steps[self.index].sub_job?;
+        Some(StepInfo { topology, index })
+    }
+
     /// The steps that depend on this one.
     pub fn dependents(&self) -> impl Iterator<Item = StepInfo<'a>> + 'a {
         let topology = self.topology;
@@ -112,6 +121,11 @@ impl<I, M: Mode> JobDefinition<I, M> {
 
     pub(crate) fn topology(&self) -> &Topology {
         &self.inner.topology
+    }
+
+    /// The node of step `position`.
+    fn node(&self, position: usize) -> Option<&M::Node<I>> {
+        self.inner.nodes.get(position).map(|node| &**node)
     }
 
     /// How many steps the job has.
@@ -169,14 +183,17 @@ impl<I, M: Mode> JobDefinition<I, M> {
     }
 
     /// Makes the cells of one run: one per step, in definition order.
-    pub(crate) fn instantiate(&self, input: &I, env: &Arc<RunEnv>) -> Vec<Arc<M::Cell>> {
+    pub(crate) fn instantiate(&self, input: &I, env: &Arc<RunEnv>) -> Vec<Arc<M::Cell>>
+    where
+        I: 'static,
+    {
         let topology = &self.inner.topology;
         let mut cells: Vec<Arc<M::Cell>> = Vec::with_capacity(self.inner.nodes.len());
         for (index, node) in self.inner.nodes.iter().enumerate() {
             // `None` cannot happen: the builder only accepts handles of this definition, whose
             // types match. Should it happen anyway, the step fails instead of the process.
             let cell = node
-                .instantiate(input, index, &cells, env)
+                .instantiate(InputRef::Given(input), index, 0, &cells, env)
                 .unwrap_or_else(|| {
                     let step = &topology.steps[index].name;
                     M::failed_cell(JobError::internal(
@@ -188,6 +205,32 @@ impl<I, M: Mode> JobDefinition<I, M> {
             cells.push(cell);
         }
         cells
+    }
+}
+
+/// Step `position` of a sub-job's definition, as a step of the definition that uses it (see
+/// [`StepBuilder::job`](crate::StepBuilder::job)): its input is the output of the sub-job's
+/// entry step, and its steps begin right after that entry.
+pub(crate) struct SubStep<I2, M: Mode> {
+    pub(crate) sub: JobDefinition<I2, M>,
+    pub(crate) position: usize,
+    /// The entry step, in the definition that uses the sub-job.
+    pub(crate) entry: usize,
+}
+
+impl<I, I2: 'static, M: Mode> StepDef<I, M> for SubStep<I2, M> {
+    fn instantiate(
+        &self,
+        _: InputRef<'_, M, I>,
+        index: usize,
+        base: usize,
+        cells: &[Arc<M::Cell>],
+        env: &Arc<RunEnv>,
+    ) -> Option<Arc<M::Cell>> {
+        let entry = base + self.entry;
+        let input = capture_output::<M, I2>(cells.get(entry)?)?;
+        let node = self.sub.node(self.position)?;
+        node.instantiate(InputRef::Entry(&input), index, entry + 1, cells, env)
     }
 }
 

@@ -9,4 +9,5 @@ pub(crate) mod extras;
 pub(crate) mod handle;
 pub(crate) mod map;
 pub(crate) mod parents;
+pub(crate) mod sub_job;
 mod try_run;

@@ -116,9 +116,13 @@ fn capture_one<M: Mode, T: Clone + 'static>(
     handle: &StepHandle<T>,
     cells: &[Arc<M::Cell>],
 ) -> Option<OutputRef<M, T>> {
-    let cell = cells.get(handle.index())?.clone();
+    capture_output::<M, T>(cells.get(handle.index())?)
+}
+
+/// A handle on the output of `cell`, a step's cell whose output is a `T`; `None` if it is not.
+pub(crate) fn capture_output<M: Mode, T: 'static>(cell: &Arc<M::Cell>) -> Option<OutputRef<M, T>> {
     let mut output: Option<OutputRef<M, T>> = None;
-    ErasedCell::capture(cell, &mut output);
+    ErasedCell::capture(cell.clone(), &mut output);
     output
 }
 

@@ -176,6 +176,10 @@ pub struct StepSnapshot {
     pub data_dependencies: Vec<usize>,
     /// The indices of the steps this step waits for without taking their outputs.
     pub ordering_dependencies: Vec<usize>,
+    /// For a step of a [sub-job](crate::StepBuilder::job): the index of the step that added
+    /// the sub-job (its entry, named after it), the innermost one if sub-jobs nest; `None`
+    /// for a step of the job itself.
+    pub sub_job: Option<usize>,
     /// How many attempts the step made, retries included: 0 until it starts (and for a step
     /// whose function was never called: omitted, or ended by its condition), 1 for a step
     /// that ran once, `1 + n` for a step its retry policy tried again `n` times. The retried
@@ -661,6 +665,7 @@ impl<X: Mode> JobInstance<X> {
             state: view.state,
             data_dependencies: meta.data.clone(),
             ordering_dependencies: meta.order.clone(),
+            sub_job: meta.sub_job,
             attempts: times.attempts,
             retried: view.retried,
             retried_omitted: view.retried_omitted,

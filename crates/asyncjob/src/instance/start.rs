@@ -256,7 +256,7 @@ impl<I, O, M: Mode> JobWithResult<I, O, M> {
     }
 }
 
-impl<I, M: Mode, E, T> Runner<'_, JobDefinition<I, M>, E, T>
+impl<I: 'static, M: Mode, E, T> Runner<'_, JobDefinition<I, M>, E, T>
 where
     E: LocalExecutor + 'static,
     T: TimerSource<E, Local>,
@@ -311,7 +311,7 @@ impl StartMode for Sendable {
     }
 }
 
-impl<I, M: Mode, E, T> Runner<'_, JobDefinition<I, M>, E, T>
+impl<I: 'static, M: Mode, E, T> Runner<'_, JobDefinition<I, M>, E, T>
 where
     E: Executor + Send + Sync + 'static,
     T: TimerSource<E, Sendable>,
@@ -343,7 +343,7 @@ where
     }
 }
 
-impl<'d, I, O: Clone + 'static, M: Mode, E, T> Runner<'d, JobWithResult<I, O, M>, E, T>
+impl<'d, I: 'static, O: Clone + 'static, M: Mode, E, T> Runner<'d, JobWithResult<I, O, M>, E, T>
 where
     E: LocalExecutor + 'static,
     T: TimerSource<E, Local>,
@@ -357,7 +357,7 @@ where
     }
 }
 
-impl<'d, I, O: Clone + 'static, M: Mode, E, T> Runner<'d, JobWithResult<I, O, M>, E, T>
+impl<'d, I: 'static, O: Clone + 'static, M: Mode, E, T> Runner<'d, JobWithResult<I, O, M>, E, T>
 where
     E: Executor + Send + Sync + 'static,
     T: TimerSource<E, Sendable>,

@@ -38,6 +38,7 @@ fn topology(deps: &[&[usize]]) -> Arc<Topology> {
             needs_context: false,
             limits: Box::default(),
             priority: 0,
+            sub_job: None,
         })
         .collect();
     for (index, deps) in deps.iter().enumerate() {

@@ -15,7 +15,7 @@ use crate::graph::definition::StepDef;
 use crate::graph::extras::Condition;
 use crate::graph::map::{Gather, ItemKey, MapFn, MapNode};
 use crate::graph::parents::Parents;
-use crate::mode::private::Sealed;
+use crate::mode::private::{InputRef, Sealed, StepInput};
 use crate::mode::{Local, Mode, OutputRef, Sendable};
 use crate::state::events::EventKind;
 use crate::state::items::ItemTable;
@@ -46,7 +46,7 @@ impl Drop for EndUnfinished<'_> {
 /// The future of a map step.
 async fn map_body<M, C, I, F, Fut, O, E, K, G, W>(
     captured: OutputRef<M, C>,
-    input: I,
+    input: StepInput<M, I>,
     map: Arc<MapFn<F, K, W>>,
     env: Arc<RunEnv>,
     index: usize,
@@ -68,6 +68,9 @@ where
     let job = &topology.name;
     let step = topology.step_name(index);
     let internal = |message| Err(JobError::internal(job, &step, message));
+    let Some(input) = input.take() else {
+        return internal("a sub-job's input is missing");
+    };
     if W::PRESENT {
         let Some(items) = captured.peek() else {
             return internal("a dependency's output is missing");
@@ -277,13 +280,14 @@ macro_rules! map_def {
         {
             fn instantiate(
                 &self,
-                input: &I,
+                input: InputRef<'_, $mode, I>,
                 index: usize,
+                base: usize,
                 cells: &[Arc<<$mode as Sealed>::Cell>],
                 env: &Arc<RunEnv>,
             ) -> Option<Arc<<$mode as Sealed>::Cell>> {
-                let captured = Parents::<$mode>::capture(&self.parent, cells)?;
-                let (input, map, env) = (input.clone(), self.map.clone(), env.clone());
+                let captured = Parents::<$mode>::capture(&self.parent, cells.get(base..)?)?;
+                let (input, map, env) = (input.to_owned(), self.map.clone(), env.clone());
                 let body =
                     map_body::<$mode, C, I, F, Fut, O, E, K, G, W>(captured, input, map, env, index);
                 Some(StepCell::<_, G::Output<O>, $send>::new(body))

@@ -33,7 +33,7 @@ use crate::graph::parents::{Ends, Parents, SendParents};
 use crate::id::JobId;
 use crate::intercept::{Interceptors, Scoped, Scopes, StepContext};
 use crate::limit::{AcquireAll, Acquired, Permit};
-use crate::mode::private::Sealed;
+use crate::mode::private::{InputRef, Sealed, StepInput};
 use crate::mode::{Local, Mode, Sendable};
 use crate::retry::AttemptFailure;
 use crate::topology::Topology;
@@ -255,12 +255,23 @@ fn missing_output(topology: &Topology, index: usize) -> JobError {
 }
 
 /// The ends of a step's dependencies, as the run knows them (read while the driver polls).
-struct RunEnds;
+/// `base`: where the step's definition begins in the run (a dependency's index is its
+/// definition's, see [`StepDef::instantiate`]).
+struct RunEnds {
+    base: usize,
+}
 
 impl Ends for RunEnds {
     fn error_of(&self, index: usize) -> Option<JobError> {
-        context::error_of(index)
+        context::error_of(self.base + index)
     }
+}
+
+/// The error of a step whose input cannot be read (a sub-job's entry without an output): a bug
+/// of asyncjob's, as [`missing_output`].
+fn missing_input(topology: &Topology, index: usize) -> JobError {
+    let message = "a sub-job's input is missing";
+    JobError::internal(&topology.name, &topology.step_name(index), message)
 }
 
 /// No dependency's end is known: a plain step takes no dependency whatever its outcome.
@@ -342,7 +353,7 @@ pub(crate) async fn yield_now() {
 /// of the input. Kept apart from [`step_body`] so that its state machine stays small.
 async fn plain_body<M, P, I, F, Fut, O, E, C, Fb>(
     captured: P::Captured,
-    input: I,
+    input: StepInput<M, I>,
     function: Arc<StepFn<F, C, Fb>>,
     env: Arc<RunEnv>,
     index: usize,
@@ -350,6 +361,7 @@ async fn plain_body<M, P, I, F, Fut, O, E, C, Fb>(
 where
     M: Mode,
     P: Parents<M>,
+    I: Clone + 'static,
     F: Fn(I, P::Output) -> Fut,
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
@@ -357,6 +369,7 @@ where
     // A step that has started is called once: its attempts count its calls. (The driver does
     // not start a step once a cancellation is under way.)
     let topology = &*env.topology;
+    let input = input.take().ok_or_else(|| missing_input(topology, index))?;
     let args = P::read(&captured, &NoEnds).ok_or_else(|| missing_output(topology, index))?;
     drop(captured);
     let called = std::panic::catch_unwind(AssertUnwindSafe(|| (function.function)(input, args)));
@@ -381,15 +394,15 @@ where
 /// into a [`JobError`] naming the step, and fall back if the step has a fallback.
 async fn step_body<M, P, I, F, Fut, O, E, C, Fb>(
     captured: P::Captured,
-    input: I,
+    input: StepInput<M, I>,
     function: Arc<StepFn<F, C, Fb>>,
     env: Arc<RunEnv>,
-    index: usize,
+    (index, base): (usize, usize),
 ) -> StepResult<O>
 where
     M: Mode,
     P: Parents<M>,
-    I: Clone,
+    I: Clone + 'static,
     F: Call<I, P::Output, Future = Fut>,
     Fut: Future<Output = Result<O, E>>,
     E: Into<BoxError>,
@@ -397,8 +410,10 @@ where
     Fb: Fallback<O>,
 {
     let topology = &*env.topology;
+    let input = input.take().ok_or_else(|| missing_input(topology, index))?;
+    let ends = RunEnds { base };
     if C::PRESENT {
-        let args = P::read(&captured, &RunEnds).ok_or_else(|| missing_output(topology, index))?;
+        let args = P::read(&captured, &ends).ok_or_else(|| missing_output(topology, index))?;
         let holds =
             std::panic::catch_unwind(AssertUnwindSafe(|| function.condition.holds(&input, &args)));
         match holds {
@@ -412,15 +427,16 @@ where
             Err(panic) => return Err(Failure::panic(panic).into_error(topology, index, 0)),
         }
     }
-    let error =
-        match attempts::<M, P, I, F, Fut, O, E, C, Fb>(&captured, input, &function, &env, index)
-            .await
-        {
-            Ok(output) => return Ok(output),
-            Err(Stop::Final(error)) => return Err(error),
-            Err(Stop::Failed(error)) if Fb::PRESENT => error,
-            Err(Stop::Failed(error)) => return Err(error),
-        };
+    let error = match attempts::<M, P, I, F, Fut, O, E, C, Fb>(
+        &captured, input, &function, &env, &ends, index,
+    )
+    .await
+    {
+        Ok(output) => return Ok(output),
+        Err(Stop::Final(error)) => return Err(error),
+        Err(Stop::Failed(error)) if Fb::PRESENT => error,
+        Err(Stop::Failed(error)) => return Err(error),
+    };
     drop(captured);
     let recovered =
         std::panic::catch_unwind(AssertUnwindSafe(|| function.fallback.recover(&error)));
@@ -458,6 +474,7 @@ async fn attempts<M, P, I, F, Fut, O, E, C, Fb>(
     input: I,
     function: &StepFn<F, C, Fb>,
     env: &Arc<RunEnv>,
+    ends: &RunEnds,
     index: usize,
 ) -> Result<O, Stop>
 where
@@ -494,8 +511,8 @@ where
                 number,
             ));
         };
-        let args = P::read(captured, &RunEnds)
-            .ok_or_else(|| Stop::Final(missing_output(topology, index)))?;
+        let args =
+            P::read(captured, ends).ok_or_else(|| Stop::Final(missing_output(topology, index)))?;
         let scopes = scopes(topology, options, index, number);
         let attempt = scopes.run(|| {
             let function = &function.function;
@@ -559,18 +576,19 @@ macro_rules! step_def {
         {
             fn instantiate(
                 &self,
-                input: &I,
+                input: InputRef<'_, $mode, I>,
                 index: usize,
+                base: usize,
                 cells: &[Arc<<$mode as Sealed>::Cell>],
                 env: &Arc<RunEnv>,
             ) -> Option<Arc<<$mode as Sealed>::Cell>> {
-                let captured = self.parents.capture(cells)?;
+                let captured = self.parents.capture(cells.get(base..)?)?;
                 let needs_context = env.topology.steps.get(index)?.needs_context;
-                let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
+                let (input, function, env) = (input.to_owned(), self.function.clone(), env.clone());
                 // Two cell types, one per body: a plain step's state stays small.
                 let cell: Arc<<$mode as Sealed>::Cell> = if needs_context {
                     StepCell::<_, O, $send>::new(step_body::<$mode, P, I, F, Fut, O, E, C, Fb>(
-                        captured, input, function, env, index,
+                        captured, input, function, env, (index, base),
                     ))
                 } else {
                     StepCell::<_, O, $send>::new(plain_body::<$mode, P, I, F, Fut, O, E, C, Fb>(
@@ -592,15 +610,16 @@ macro_rules! step_def {
         {
             fn instantiate(
                 &self,
-                input: &I,
+                input: InputRef<'_, $mode, I>,
                 index: usize,
+                base: usize,
                 cells: &[Arc<<$mode as Sealed>::Cell>],
                 env: &Arc<RunEnv>,
             ) -> Option<Arc<<$mode as Sealed>::Cell>> {
-                let captured = self.parents.capture(cells)?;
-                let (input, function, env) = (input.clone(), self.function.clone(), env.clone());
+                let captured = self.parents.capture(cells.get(base..)?)?;
+                let (input, function, env) = (input.to_owned(), self.function.clone(), env.clone());
                 let body = step_body::<$mode, P, I, WithContext<F>, Fut, O, E, C, Fb>(
-                    captured, input, function, env, index,
+                    captured, input, function, env, (index, base),
                 );
                 Some(StepCell::<_, O, $send>::new(body))
             }

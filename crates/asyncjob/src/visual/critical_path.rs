@@ -361,6 +361,7 @@ mod tests {
             state: StepState::Succeeded,
             data_dependencies: data.to_vec(),
             ordering_dependencies: order.to_vec(),
+            sub_job: None,
             attempts: 1,
             retried: Vec::new(),
             retried_omitted: 0,

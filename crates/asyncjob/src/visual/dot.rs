@@ -24,6 +24,8 @@ struct Node<'a> {
     name: &'a str,
     data: &'a [usize],
     order: &'a [usize],
+    /// The entry of the sub-job the step belongs to.
+    sub_job: Option<usize>,
     live: Option<&'a StepSnapshot>,
 }
 
@@ -59,6 +61,7 @@ impl<I, M: Mode> JobDefinition<I, M> {
                 name: &meta.name,
                 data: &meta.data,
                 order: &meta.order,
+                sub_job: meta.sub_job,
                 live: None,
             })
             .collect();
@@ -101,6 +104,7 @@ impl JobSnapshot {
                 name: &step.name,
                 data: &step.data_dependencies,
                 order: &step.ordering_dependencies,
+                sub_job: step.sub_job,
                 live: Some(step),
             })
             .collect();
@@ -161,8 +165,20 @@ fn render(
     }
     out.push_str("]\n");
 
-    // The steps; a map with few items as a cluster of its items.
+    // The steps; a map with few items as a cluster of its items; a sub-job's steps in a
+    // cluster with its entry (they follow it, so a cluster is a run of nodes; nested ones
+    // nest).
+    let ends = sub_job_ends(nodes);
+    let mut open: Vec<usize> = Vec::new();
     for (index, node) in nodes.iter().enumerate() {
+        while open.last().is_some_and(|&entry| ends[entry] <= index) {
+            open.pop();
+            out.push_str("  }\n");
+        }
+        if ends[index] > index + 1 {
+            sub_job_start(&mut out, index, node);
+            open.push(index);
+        }
         let items = node.live.filter(|step| !step.items.is_empty());
         let summary = items.map(|step| ItemSummary::of(&step.items));
         let cluster = node.live.filter(|step| clustered(step));
@@ -180,6 +196,10 @@ fn render(
         if let Some(step) = cluster {
             cluster_items(&mut out, index, step, live);
         }
+    }
+
+    for _ in open {
+        out.push_str("  }\n");
     }
 
     // The edges, by child, in the order the child lists its dependencies.
@@ -249,6 +269,34 @@ fn render(
     }
     out.push_str("}\n");
     out
+}
+
+/// For each step, the end (exclusive) of the sub-job it is the entry of: past its last step,
+/// nested ones included; `index + 1` for a step that adds no sub-job.
+fn sub_job_ends(nodes: &[Node<'_>]) -> Vec<usize> {
+    let mut ends: Vec<usize> = (1..=nodes.len()).collect();
+    for (index, node) in nodes.iter().enumerate() {
+        let mut entry = node.sub_job;
+        // Each step widens every sub-job around it; an entry always comes before its steps.
+        while let Some(at) = entry.filter(|&at| at < index) {
+            ends[at] = ends[at].max(index + 1);
+            entry = nodes[at].sub_job;
+        }
+    }
+    ends
+}
+
+/// Opens the cluster of the sub-job whose entry is step `index`: labelled with its name.
+fn sub_job_start(out: &mut String, index: usize, node: &Node<'_>) {
+    let _ = write!(
+        out,
+        "  subgraph \"cluster_j{index}\" {{\n    graph [style=\"rounded\" color=\"#8d6e63\" \
+         fontcolor=\"#5d4037\" fontsize=11 labeljust=l label="
+    );
+    dot_quoted(out, &shorten(node.name, LABEL_CHARS));
+    out.push_str(" tooltip=\"sub-job ");
+    dot_escape_into(out, node.name);
+    out.push_str("\"]\n");
 }
 
 /// `true` if `step` is a map drawn as a cluster of its items: it has some, and at most

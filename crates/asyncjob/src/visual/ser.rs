@@ -114,6 +114,11 @@ impl Serialize for StepSnapshot {
         s.serialize_field("state", &self.state)?;
         s.serialize_field("data_dependencies", &self.data_dependencies)?;
         s.serialize_field("ordering_dependencies", &self.ordering_dependencies)?;
+        if self.sub_job.is_some() {
+            s.serialize_field("sub_job", &self.sub_job)?;
+        } else {
+            s.skip_field("sub_job")?;
+        }
         s.serialize_field("attempts", &self.attempts)?;
         s.serialize_field("retried", &self.retried)?;
         s.serialize_field("retried_omitted", &self.retried_omitted)?;
