@@ -89,7 +89,9 @@ async fn main() -> Result<(), BoxError> {
     println!("\n{:<18} {:<10} sub-job of", "step", "state");
     let snapshot = instance.snapshot();
     for step in &snapshot.steps {
-        let parent = step.sub_job.map_or("-", |entry| &*snapshot.steps[entry].name);
+        let parent = step
+            .sub_job
+            .map_or("-", |entry| &*snapshot.steps[entry].name);
         println!("{:<18} {:<10} {parent}", step.name, step.state.to_string());
     }
 
@@ -101,7 +103,10 @@ async fn main() -> Result<(), BoxError> {
     let dot = dir.join("sub_jobs.dot");
     std::fs::write(&dot, instance.to_dot())?;
     let gantt = dir.join("sub_jobs-gantt.md");
-    std::fs::write(&gantt, format!("```mermaid\n{}```\n", instance.to_mermaid_gantt()))?;
+    std::fs::write(
+        &gantt,
+        format!("```mermaid\n{}```\n", instance.to_mermaid_gantt()),
+    )?;
     println!("\nwrote {} and {}", dot.display(), gantt.display());
     Ok(())
 }

@@ -288,6 +288,44 @@ macro_rules! __suite_maps {
                 events_of(h, &instance, &result);
                 drop(instance);
             }
+
+            /// A map with a fallback that fails (an item failed) ends `Recovered` with the
+            /// fallback's output, made from an error naming the failed item; its dependents
+            /// run, the job succeeds, the items keep their states; a map that succeeds does not
+            /// call it.
+            fn a_map_with_a_fallback_recovers_from_a_failed_item(h) {
+                let mut job = JobBuilder::<u32>::$new("prices");
+                let shops = build(job.step("shops").run(|n: u32| async move { Res::Ok((0..n).collect::<Vec<u32>>()) }));
+                let prices = build(
+                    job.step("price")
+                        .map(&shops)
+                        .fallback(|error: &asyncjob::JobError| {
+                            vec![error.root_cause().step().map_or(0, str::len) as u32]
+                        })
+                        .run(|_, shop: u32| async move {
+                            if shop == 2 { Err(format!("shop {shop} is down")) } else { Ok(shop * 10) }
+                        }),
+                );
+                let total = build(
+                    job.step("total")
+                        .after(&prices)
+                        .run(|_, prices: Vec<u32>| async move { Res::Ok(prices.iter().sum::<u32>()) }),
+                );
+                let job = job.seal();
+                let instance = h.start(&job, 4, JobOptions::new());
+                h.block_on(instance.wait()).expect("the map recovered");
+                let map = instance.step(&prices).expect("a step");
+                assert_eq!(map.state, StepState::Recovered, "on {}", h.name());
+                assert_eq!(map.error.expect("what it recovered from").root_cause().step(), Some("price[2]"));
+                assert_eq!(map.items[2].state, StepState::Failed);
+                assert_eq!(h.block_on(instance.output_of(&prices)).expect("recovered"), vec![8]);
+                assert_eq!(h.block_on(instance.output_of(&total)).expect("ran"), 8);
+
+                let instance = h.start(&job, 2, JobOptions::new());
+                h.block_on(instance.wait()).expect("every item succeeds");
+                assert_eq!(instance.step(&prices).expect("a step").state, StepState::Succeeded);
+                assert_eq!(h.block_on(instance.output_of(&prices)).expect("ran"), vec![0, 10]);
+            }
         }
     };
 }

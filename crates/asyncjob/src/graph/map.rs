@@ -15,7 +15,7 @@ use crate::mode::{Local, Mode, Sendable};
 use crate::retry::RetryPolicy;
 
 use super::builder::{NoParents, StepBuilder, StepOptions, Types};
-use super::extras::{Always, Condition, NoFallback, When};
+use super::extras::{Always, Condition, Fallback, FallbackWith, NoFallback, When};
 use super::handle::StepHandle;
 use super::parents::{After, Dependencies};
 
@@ -105,6 +105,7 @@ impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents, Always, NoFallback> {
             needs: Vec::new(),
             gather: FailOnItem,
             condition: Always,
+            fallback: NoFallback,
         }
     }
 }
@@ -117,7 +118,16 @@ impl<'a, I, M: Mode> StepBuilder<'a, I, M, NoParents, Always, NoFallback> {
 /// `Result`).
 ///
 /// `W` is the map's [condition](Self::when), if it has one ([`Always`] if not).
-pub struct MapBuilder<'a, I, M: Mode, C, K = ByPosition, G = FailOnItem, W = Always> {
+pub struct MapBuilder<
+    'a,
+    I,
+    M: Mode,
+    C,
+    K = ByPosition,
+    G = FailOnItem,
+    W = Always,
+    Fb = NoFallback,
+> {
     pub(crate) step: StepBuilder<'a, I, M, After<StepHandle<C>>>,
     pub(crate) key: K,
     pub(crate) limit: Option<usize>,
@@ -125,6 +135,7 @@ pub struct MapBuilder<'a, I, M: Mode, C, K = ByPosition, G = FailOnItem, W = Alw
     pub(crate) needs: Vec<Limit>,
     pub(crate) gather: G,
     pub(crate) condition: W,
+    pub(crate) fallback: Fb,
 }
 
 /// How a map step makes its output from its items' outcomes: [`FailOnItem`] or
@@ -172,7 +183,7 @@ impl Gather for CollectFailures {
     }
 }
 
-impl<I, M: Mode, C, K, G, W> fmt::Debug for MapBuilder<'_, I, M, C, K, G, W> {
+impl<I, M: Mode, C, K, G, W, Fb> fmt::Debug for MapBuilder<'_, I, M, C, K, G, W, Fb> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MapBuilder")
             .field("step", &self.step)
@@ -181,10 +192,10 @@ impl<I, M: Mode, C, K, G, W> fmt::Debug for MapBuilder<'_, I, M, C, K, G, W> {
     }
 }
 
-impl<'a, I, M: Mode, C, G, W> MapBuilder<'a, I, M, C, ByPosition, G, W> {
+impl<'a, I, M: Mode, C, G, W, Fb> MapBuilder<'a, I, M, C, ByPosition, G, W, Fb> {
     /// Names each item by a key made from it (`hash[src/main.rs]`) rather than by its position
     /// (`hash[0]`). Keys need not be unique; positions are.
-    pub fn key<Kf, S>(self, key: Kf) -> MapBuilder<'a, I, M, C, KeyWith<Kf>, G, W>
+    pub fn key<Kf, S>(self, key: Kf) -> MapBuilder<'a, I, M, C, KeyWith<Kf>, G, W, Fb>
     where
         C: IntoIterator,
         Kf: Fn(&C::Item) -> S + Send + Sync + 'static,
@@ -197,11 +208,12 @@ impl<'a, I, M: Mode, C, G, W> MapBuilder<'a, I, M, C, ByPosition, G, W> {
             needs: self.needs,
             gather: self.gather,
             condition: self.condition,
+            fallback: self.fallback,
         }
     }
 }
 
-impl<'a, I, M: Mode, C, K, G> MapBuilder<'a, I, M, C, K, G, Always> {
+impl<'a, I, M: Mode, C, K, G, Fb> MapBuilder<'a, I, M, C, K, G, Always, Fb> {
     /// Makes the map conditional: once its parent has succeeded, `condition` is asked, with the
     /// job input and the parent's output (the items), and if it returns `false` the map is
     /// [omitted](crate::StepState::Omitted) — no item runs, the job does not fail — as a
@@ -222,7 +234,7 @@ impl<'a, I, M: Mode, C, K, G> MapBuilder<'a, I, M, C, K, G, Always> {
     /// assert_eq!((map.state, map.items.len()), (StepState::Omitted, 0));
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// ```
-    pub fn when<Wf>(self, condition: Wf) -> MapBuilder<'a, I, M, C, K, G, When<Wf>>
+    pub fn when<Wf>(self, condition: Wf) -> MapBuilder<'a, I, M, C, K, G, When<Wf>, Fb>
     where
         Wf: Fn(&I, &C) -> bool + Send + Sync + 'static,
     {
@@ -233,11 +245,12 @@ impl<'a, I, M: Mode, C, K, G> MapBuilder<'a, I, M, C, K, G, Always> {
             needs: self.needs,
             gather: self.gather,
             condition: When(condition),
+            fallback: self.fallback,
         }
     }
 }
 
-impl<'a, I, M: Mode, C, K, W> MapBuilder<'a, I, M, C, K, FailOnItem, W> {
+impl<'a, I, M: Mode, C, K, W, Fb> MapBuilder<'a, I, M, C, K, FailOnItem, W, Fb> {
     /// Makes the map's output every item's outcome, in item order — `Ok(output)` or the item's
     /// `Err(error)` (failed after its retries, named `map[key]`) — instead of failing the map when
     /// an item fails: the map succeeds once every item has ended, and its dependents decide what
@@ -261,7 +274,7 @@ impl<'a, I, M: Mode, C, K, W> MapBuilder<'a, I, M, C, K, FailOnItem, W> {
     /// assert_eq!(run.step(&pings).unwrap().items[1].state, StepState::Failed);
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// ```
-    pub fn collect_failures(self) -> MapBuilder<'a, I, M, C, K, CollectFailures, W> {
+    pub fn collect_failures(self) -> MapBuilder<'a, I, M, C, K, CollectFailures, W, Fb> {
         MapBuilder {
             step: self.step,
             key: self.key,
@@ -269,11 +282,53 @@ impl<'a, I, M: Mode, C, K, W> MapBuilder<'a, I, M, C, K, FailOnItem, W> {
             needs: self.needs,
             gather: CollectFailures,
             condition: self.condition,
+            fallback: self.fallback,
         }
     }
 }
 
-impl<'a, I, M: Mode, C, K, G, W> MapBuilder<'a, I, M, C, K, G, W> {
+impl<'a, I, M: Mode, C, K, G, W> MapBuilder<'a, I, M, C, K, G, W, NoFallback> {
+    /// Gives the map a fallback, as [`StepBuilder::fallback`] does a step: when the map fails
+    /// (an item failed after its retries), `fallback` makes the map's whole output from the
+    /// error (which names the failed item as its root cause), and the map ends
+    /// [`Recovered`](crate::StepState::Recovered). Its items keep their own states. A map
+    /// cancelled does not fall back; a panicking fallback fails the map.
+    ///
+    /// ```
+    /// # use asyncjob::{FuturesExecutor, JobBuilder, StepState};
+    /// let mut job = JobBuilder::<()>::new("prices");
+    /// let shops = job.step("shops").try_run(|_| async { Ok(vec!["a", "b"]) })?;
+    /// let prices = job.step("price").map(&shops)
+    ///     .fallback(|_error| Vec::new()) // no prices rather than no job
+    ///     .try_run(|_, shop: &str| async move {
+    ///         if shop == "b" { Err("b is down".into()) } else { Ok(10u32) }
+    ///     })?;
+    /// let job = job.seal().with_result(&prices)?;
+    /// # let pool = FuturesExecutor::new(futures::executor::ThreadPool::new().unwrap());
+    /// let run = job.on(pool).start(());
+    /// assert!(futures::executor::block_on(run.result())?.is_empty());
+    /// let map = run.step(&prices).unwrap();
+    /// assert_eq!(map.state, StepState::Recovered);
+    /// assert_eq!(map.items[1].state, StepState::Failed);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fallback<Gf, T>(self, fallback: Gf) -> MapBuilder<'a, I, M, C, K, G, W, FallbackWith<Gf>>
+    where
+        Gf: Fn(&JobError) -> T + Send + Sync + 'static,
+    {
+        MapBuilder {
+            step: self.step,
+            key: self.key,
+            limit: self.limit,
+            needs: self.needs,
+            gather: self.gather,
+            condition: self.condition,
+            fallback: FallbackWith(fallback),
+        }
+    }
+}
+
+impl<'a, I, M: Mode, C, K, G, W, Fb> MapBuilder<'a, I, M, C, K, G, W, Fb> {
     /// Runs at most `limit` items at once (at least one); the others wait, in item order.
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit.max(1));
@@ -342,18 +397,20 @@ pub(crate) struct MapFn<F, K, W = Always> {
 }
 
 /// The map node of a definition: its parent and its function; `G` gathers its items' outcomes.
-pub(crate) struct MapNode<C, F, K, Fut, O, E, G = FailOnItem, W = Always> {
+pub(crate) struct MapNode<C, F, K, Fut, O, E, G = FailOnItem, W = Always, Fb = NoFallback> {
     pub(crate) parent: StepHandle<C>,
     pub(crate) map: Arc<MapFn<F, K, W>>,
+    /// Makes the map's output if the map fails.
+    pub(crate) fallback: Arc<Fb>,
     _types: Types<Fut, O, E>,
     _gather: PhantomData<fn() -> G>,
 }
 
-impl<C, F, K, Fut, O, E, G, W> MapNode<C, F, K, Fut, O, E, G, W> {
+impl<C, F, K, Fut, O, E, G, W, Fb> MapNode<C, F, K, Fut, O, E, G, W, Fb> {
     pub(crate) fn new(
         parent: StepHandle<C>,
         function: F,
-        (key, condition): (K, W),
+        (key, condition, fallback): (K, W, Fb),
         limit: Option<usize>,
         mut needs: Vec<Limit>,
         options: StepOptions,
@@ -372,13 +429,14 @@ impl<C, F, K, Fut, O, E, G, W> MapNode<C, F, K, Fut, O, E, G, W> {
                 limits: needs.into(),
                 priority: options.priority,
             }),
+            fallback: Arc::new(fallback),
             _types: PhantomData,
             _gather: PhantomData,
         }
     }
 }
 
-impl<'a, I, C, K, G: Gather, W: Condition<I, C>> MapBuilder<'a, I, Sendable, C, K, G, W>
+impl<'a, I, C, K, G: Gather, W: Condition<I, C>, Fb> MapBuilder<'a, I, Sendable, C, K, G, W, Fb>
 where
     I: Clone + Send + Sync + 'static,
     C: IntoIterator + Clone + Send + Sync + 'static,
@@ -400,17 +458,18 @@ where
         O: Clone + Send + Sync + 'static,
         E: Into<BoxError> + 'static,
         G::Output<O>: Send + Sync,
+        Fb: Fallback<G::Output<O>>,
     {
         self.step.check_item_limits(&self.needs)?;
-        let (key, condition) = (self.key, self.condition);
+        let (key, condition, fallback) = (self.key, self.condition, self.fallback);
         let (limit, needs) = (self.limit, self.needs);
         self.step.finish_step::<G::Output<O>, C>(
             true,
             move |After(parent), options, Always, NoFallback| {
-                Box::new(MapNode::<C, F, K, Fut, O, E, G, W>::new(
+                Box::new(MapNode::<C, F, K, Fut, O, E, G, W, Fb>::new(
                     parent,
                     function,
-                    (key, condition),
+                    (key, condition, fallback),
                     limit,
                     needs,
                     options,
@@ -420,7 +479,7 @@ where
     }
 }
 
-impl<'a, I, C, K, G: Gather, W: Condition<I, C>> MapBuilder<'a, I, Local, C, K, G, W>
+impl<'a, I, C, K, G: Gather, W: Condition<I, C>, Fb> MapBuilder<'a, I, Local, C, K, G, W, Fb>
 where
     I: Clone + 'static,
     C: IntoIterator + Clone + 'static,
@@ -439,17 +498,18 @@ where
         Fut: Future<Output = Result<O, E>> + 'static,
         O: Clone + 'static,
         E: Into<BoxError> + 'static,
+        Fb: Fallback<G::Output<O>>,
     {
         self.step.check_item_limits(&self.needs)?;
-        let (key, condition) = (self.key, self.condition);
+        let (key, condition, fallback) = (self.key, self.condition, self.fallback);
         let (limit, needs) = (self.limit, self.needs);
         self.step.finish_step::<G::Output<O>, C>(
             true,
             move |After(parent), options, Always, NoFallback| {
-                Box::new(MapNode::<C, F, K, Fut, O, E, G, W>::new(
+                Box::new(MapNode::<C, F, K, Fut, O, E, G, W, Fb>::new(
                     parent,
                     function,
-                    (key, condition),
+                    (key, condition, fallback),
                     limit,
                     needs,
                     options,

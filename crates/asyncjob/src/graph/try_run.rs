@@ -125,7 +125,7 @@ where
     }
 }
 
-impl<I, C, K, G: Gather, W: Condition<I, C>> MapBuilder<'_, I, Sendable, C, K, G, W>
+impl<I, C, K, G: Gather, W: Condition<I, C>, Fb> MapBuilder<'_, I, Sendable, C, K, G, W, Fb>
 where
     I: Clone + Send + Sync + 'static,
     C: IntoIterator + Clone + Send + Sync + 'static,
@@ -147,12 +147,13 @@ where
         Fut: Future<Output = Result<O, BoxError>> + Send + 'static,
         O: Clone + Send + Sync + 'static,
         G::Output<O>: Send + Sync,
+        Fb: Fallback<G::Output<O>>,
     {
         self.run(function)
     }
 }
 
-impl<I, C, K, G: Gather, W: Condition<I, C>> MapBuilder<'_, I, Local, C, K, G, W>
+impl<I, C, K, G: Gather, W: Condition<I, C>, Fb> MapBuilder<'_, I, Local, C, K, G, W, Fb>
 where
     I: Clone + 'static,
     C: IntoIterator + Clone + 'static,
@@ -173,6 +174,7 @@ where
         F: Fn(I, C::Item) -> Fut + 'static,
         Fut: Future<Output = Result<O, BoxError>> + 'static,
         O: Clone + 'static,
+        Fb: Fallback<G::Output<O>>,
     {
         self.run(function)
     }

@@ -12,7 +12,7 @@ use crate::cell::{OutputCell, StepCell, StepResult};
 use crate::env::RunEnv;
 use crate::error::{BoxError, JobError};
 use crate::graph::definition::StepDef;
-use crate::graph::extras::Condition;
+use crate::graph::extras::{Condition, Fallback};
 use crate::graph::map::{Gather, ItemKey, MapFn, MapNode};
 use crate::graph::parents::Parents;
 use crate::mode::private::{InputRef, Sealed, StepInput};
@@ -44,16 +44,17 @@ impl Drop for EndUnfinished<'_> {
 }
 
 /// The future of a map step.
-async fn map_body<M, C, I, F, Fut, O, E, K, G, W>(
+async fn map_body<M, C, I, F, Fut, O, E, K, G, W, Fb>(
     captured: OutputRef<M, C>,
     input: StepInput<M, I>,
-    map: Arc<MapFn<F, K, W>>,
+    (map, fallback): (Arc<MapFn<F, K, W>>, Arc<Fb>),
     env: Arc<RunEnv>,
     index: usize,
 ) -> StepResult<G::Output<O>>
 where
     G: Gather,
     W: Condition<I, C>,
+    Fb: Fallback<G::Output<O>>,
     O: Clone + 'static,
     M: Mode,
     C: IntoIterator + Clone + 'static,
@@ -117,7 +118,28 @@ where
             None => return internal("an item of a map ended without an outcome"),
         }
     }
-    G::gather(outcomes).map_err(|error| JobError::item_failed(job, &step, &error))
+    let error = match G::gather(outcomes) {
+        Ok(output) => return Ok(output),
+        Err(error) => JobError::item_failed(job, &step, &error),
+    };
+    if !Fb::PRESENT {
+        return Err(error);
+    }
+    match std::panic::catch_unwind(AssertUnwindSafe(|| fallback.recover(&error))) {
+        Ok(Some(output)) => {
+            if context::recovered(error) {
+                Ok(output)
+            } else {
+                internal("a map's fallback ran outside its run")
+            }
+        }
+        Ok(None) => Err(error),
+        Err(panic) => {
+            let message = format!("its fallback panicked: {}", crate::panic::describe(&*panic));
+            crate::panic::drop_quietly(panic);
+            Err(JobError::panicked(job, &step, message).after_attempts(1))
+        }
+    }
 }
 
 /// What the items of one run of a map share.
@@ -269,10 +291,12 @@ where
 /// The `StepDef` of a map node in one mode.
 macro_rules! map_def {
     ($mode:ty, send: $send:literal, functions: [$($fn_bounds:tt)*], where $($bounds:tt)*) => {
-        impl<I, C, F, K, Fut, O, E, G, W> StepDef<I, $mode> for MapNode<C, F, K, Fut, O, E, G, W>
+        impl<I, C, F, K, Fut, O, E, G, W, Fb> StepDef<I, $mode>
+            for MapNode<C, F, K, Fut, O, E, G, W, Fb>
         where
             G: Gather,
             W: Condition<I, C>,
+            Fb: Fallback<G::Output<O>>,
             F: Fn(I, C::Item) -> Fut + $($fn_bounds)* 'static,
             E: Into<BoxError> + 'static,
             K: ItemKey<C::Item>,
@@ -287,9 +311,11 @@ macro_rules! map_def {
                 env: &Arc<RunEnv>,
             ) -> Option<Arc<<$mode as Sealed>::Cell>> {
                 let captured = Parents::<$mode>::capture(&self.parent, cells.get(base..)?)?;
-                let (input, map, env) = (input.to_owned(), self.map.clone(), env.clone());
-                let body =
-                    map_body::<$mode, C, I, F, Fut, O, E, K, G, W>(captured, input, map, env, index);
+                let (input, env) = (input.to_owned(), env.clone());
+                let map = (self.map.clone(), self.fallback.clone());
+                let body = map_body::<$mode, C, I, F, Fut, O, E, K, G, W, Fb>(
+                    captured, input, map, env, index,
+                );
                 Some(StepCell::<_, G::Output<O>, $send>::new(body))
             }
         }
