@@ -91,6 +91,11 @@ impl JobSnapshot {
     /// `compound=true` on the graph). With more items, the map stays one node, with a double
     /// outline, and its tooltip names the first 8 items that failed or were cancelled. A graph
     /// without maps is drawn as before: no cluster, no `compound`.
+    ///
+    /// The steps of a [sub-job](crate::StepBuilder::job) are drawn inside a cluster
+    /// (`cluster_j<entry>`, labelled with the name of the step that added it) together with
+    /// that entry step; nested sub-jobs nest. The definition's graph
+    /// ([`JobDefinition::to_dot`]) has the same clusters.
     pub fn to_dot(&self) -> String {
         self.render_dot(None)
     }
