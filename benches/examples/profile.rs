@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Arguments: shape (`chain`, `fanout`, `lattice`), runtime (`local`, `tokio-ct`, `tokio-mt2`,
-//! `smol`), implementation (`asyncjob`, `a-floor`, `b-shared`, `c-spawn`), steps, runs.
+//! `smol`), implementation (`asyncjob`, `a-floor`, `b-shared`, `c-spawn`), steps, runs; or
+//! `map <runtime> asyncjob <items> <runs>` for a map step's items.
 
 use std::sync::Arc;
 
@@ -40,6 +41,9 @@ fn number(what: &str, value: Option<&String>) -> usize {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("map") {
+        return map(&args);
+    }
     let shape = parse("shape", args.get(1), &Shape::ALL, Shape::name);
     let kind = parse("runtime", args.get(2), &RuntimeKind::ALL, RuntimeKind::name);
     let implementation = parse(
@@ -63,4 +67,25 @@ fn main() {
         "{shape} {kind} {}: {per_step:.0} ns/step",
         implementation.name()
     );
+}
+
+/// `map <runtime> asyncjob <items> <runs>`: a map step over `items` items (the `map-{runtime}`
+/// bench group's job), for comparing an item's cost with a step's.
+fn map(args: &[String]) {
+    let kind = parse("runtime", args.get(2), &RuntimeKind::ALL, RuntimeKind::name);
+    if args.get(3).map(String::as_str) != Some("asyncjob") {
+        eprintln!("implementation: a map runs on asyncjob only");
+        std::process::exit(2)
+    }
+    let items = number("items", args.get(4));
+    let runs = number("runs", args.get(5));
+    let (job, _) = asyncjob_benches::limits::map(items).expect("a well-formed job");
+    let runner = Runner::new(kind);
+    let start = std::time::Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(runner.asyncjob(&job));
+    }
+    #[allow(clippy::cast_precision_loss)] // small counts
+    let per_item = start.elapsed().as_nanos() as f64 / (runs * items) as f64;
+    println!("map {kind} asyncjob: {per_item:.0} ns/item");
 }

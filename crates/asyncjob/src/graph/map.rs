@@ -29,9 +29,10 @@ mod private {
     note = "a key is `|item: &T| -> String`, over the items of the map's parent"
 )]
 pub trait ItemKey<T>: private::Sealed + Send + Sync + 'static {
-    /// The key of the item at `position`.
+    /// The key of the item at `position`; `None` for its position (made into text only when
+    /// a snapshot, an event or an error names the item).
     #[doc(hidden)]
-    fn key(&self, position: usize, item: &T) -> Arc<str>;
+    fn key(&self, position: usize, item: &T) -> Option<Arc<str>>;
 }
 
 /// Items are named by their position (`hash[0]`, `hash[1]`, …).
@@ -46,8 +47,8 @@ impl private::Sealed for ByPosition {}
 impl<G> private::Sealed for KeyWith<G> {}
 
 impl<T> ItemKey<T> for ByPosition {
-    fn key(&self, position: usize, _: &T) -> Arc<str> {
-        position.to_string().into()
+    fn key(&self, _: usize, _: &T) -> Option<Arc<str>> {
+        None
     }
 }
 
@@ -56,8 +57,8 @@ where
     G: Fn(&T) -> S + Send + Sync + 'static,
     S: Into<Arc<str>>,
 {
-    fn key(&self, _: usize, item: &T) -> Arc<str> {
-        (self.0)(item).into()
+    fn key(&self, _: usize, item: &T) -> Option<Arc<str>> {
+        Some((self.0)(item).into())
     }
 }
 

@@ -46,13 +46,16 @@ pub struct ItemSnapshot {
 pub(crate) struct ItemTable {
     /// The map step's index.
     pub(crate) index: usize,
+    /// The map step's name.
+    step: Arc<str>,
     items: Mutex<Vec<Item>>,
 }
 
 #[derive(Debug)]
 struct Item {
-    key: Arc<str>,
-    name: Arc<str>,
+    /// The key the map gave the item; `None`: its position. Its name (`map[key]`) is made
+    /// when something names the item, not for every item of every run.
+    key: Option<Arc<str>>,
     state: StepState,
     attempts: u32,
     start: Option<Duration>,
@@ -67,11 +70,10 @@ struct Item {
 
 impl ItemTable {
     /// The table of map step `index` named `step`, with one `Waiting` item per key.
-    pub(crate) fn new(index: usize, step: &str, keys: Vec<Arc<str>>) -> Self {
+    pub(crate) fn new(index: usize, step: &Arc<str>, keys: Vec<Option<Arc<str>>>) -> Self {
         let items = keys
             .into_iter()
             .map(|key| Item {
-                name: format!("{step}[{key}]").into(),
                 key,
                 state: StepState::Waiting,
                 attempts: 0,
@@ -85,8 +87,19 @@ impl ItemTable {
             .collect();
         ItemTable {
             index,
+            step: step.clone(),
             items: Mutex::new(items),
         }
+    }
+
+    /// The key and the name of an item at `position` whose key is `key`.
+    fn label(&self, position: usize, key: Option<&Arc<str>>) -> (Arc<str>, Arc<str>) {
+        let key: Arc<str> = match key {
+            Some(key) => key.clone(),
+            None => position.to_string().into(),
+        };
+        let name = format!("{}[{key}]", self.step).into();
+        (key, name)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Item>> {
@@ -95,15 +108,17 @@ impl ItemTable {
 
     /// The name of item `position` (`map[key]`).
     pub(crate) fn name(&self, position: usize) -> Arc<str> {
-        self.lock()
-            .get(position)
-            .map(|item| item.name.clone())
-            .unwrap_or_default()
+        self.key_and_name(position).1
+    }
+
+    /// The key and the name of item `position`.
+    pub(crate) fn key_and_name(&self, position: usize) -> (Arc<str>, Arc<str>) {
+        let key = self.lock().get(position).and_then(|item| item.key.clone());
+        self.label(position, key.as_ref())
     }
 
     /// Moves item `position` into `state` at `at` (with `error`, for a final state other than
-    /// `Succeeded`; `attempt`, for `Running`); returns the item's key and the transition's
-    /// number, or `None` if the item had ended (nothing is recorded then).
+    /// `Succeeded`; `attempt`, for `Running`); returns the transition's number, or `None` if the item had ended (nothing is recorded then).
     pub(crate) fn set(
         &self,
         position: usize,
@@ -111,7 +126,7 @@ impl ItemTable {
         attempt: u32,
         error: Option<JobError>,
         at: Duration,
-    ) -> Option<(Arc<str>, Arc<str>, u32)> {
+    ) -> Option<u32> {
         let mut items = self.lock();
         let item = items.get_mut(position)?;
         if item.state.is_finished() {
@@ -142,7 +157,7 @@ impl ItemTable {
             _ => {}
         }
         item.seq = item.seq.saturating_add(1);
-        Some((item.key.clone(), item.name.clone(), item.seq))
+        Some(item.seq)
     }
 
     /// The positions of the items that have not ended.
@@ -160,19 +175,22 @@ impl ItemTable {
         self.lock()
             .iter()
             .enumerate()
-            .map(|(position, item)| ItemSnapshot {
-                position,
-                key: item.key.clone(),
-                name: item.name.clone(),
-                state: item.state,
-                permit_wait: item.permit_waited
-                    + item
-                        .permit_since
-                        .map_or(Duration::ZERO, |since| now.saturating_sub(since)),
-                attempts: item.attempts,
-                start_offset: item.start,
-                end_offset: item.end,
-                error: item.error.clone(),
+            .map(|(position, item)| {
+                let (key, name) = self.label(position, item.key.as_ref());
+                ItemSnapshot {
+                    position,
+                    key,
+                    name,
+                    state: item.state,
+                    permit_wait: item.permit_waited
+                        + item
+                            .permit_since
+                            .map_or(Duration::ZERO, |since| now.saturating_sub(since)),
+                    attempts: item.attempts,
+                    start_offset: item.start,
+                    end_offset: item.end,
+                    error: item.error.clone(),
+                }
             })
             .collect()
     }

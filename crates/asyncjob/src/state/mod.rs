@@ -291,11 +291,11 @@ impl Machine {
             _ => (0, None),
         };
         let mut recording = self.record();
-        let Some((key, name, seq)) = table.set(position, state, attempt, error, at.duration())
-        else {
+        let Some(seq) = table.set(position, state, attempt, error, at.duration()) else {
             return;
         };
         if let Some(recording) = recording.as_mut() {
+            let (key, name) = table.key_and_name(position);
             let item = EventItem {
                 position,
                 key,

@@ -22,7 +22,7 @@ use crate::state::items::ItemTable;
 
 use crate::limit::AcquireAll;
 
-use crate::intercept::Scoped;
+use crate::intercept::{Scoped, Scopes};
 use crate::topology::Topology;
 
 use super::{Failure, attempt, context, scopes_of, take_permits, yield_now};
@@ -202,7 +202,9 @@ where
     E: Into<BoxError>,
 {
     let (table, job) = (run.table, &run.topology.name);
-    let name = table.name(position);
+    // The item's name, made only if something names it (an error, an interceptor).
+    let name = || table.name(position);
+    let unscoped = run.topology.interceptors.is_empty() && map.interceptors.is_empty();
     let mut number: u32 = 1;
     loop {
         // The item's permits, for this attempt: given back when it ends.
@@ -217,7 +219,7 @@ where
             match taken.await {
                 Ok(permits) => permits,
                 Err(limit) => {
-                    let error = JobError::no_permits(job, &name, &limit)
+                    let error = JobError::no_permits(job, &name(), &limit)
                         .after_attempts(number.saturating_sub(1));
                     let kind = EventKind::Failed {
                         error: error.clone(),
@@ -229,7 +231,11 @@ where
         };
         context::item(table, position, EventKind::Running { attempt: number });
         // (The permits are given back after the item's end is recorded.)
-        let scopes = scopes_of(run.topology, &map.interceptors, &name, number);
+        let scopes = if unscoped {
+            Scopes::none()
+        } else {
+            scopes_of(run.topology, &map.interceptors, &name(), number)
+        };
         let attempted =
             scopes.run(|| attempt(&map.function, (), input.clone(), item.clone(), map.timeout));
         let attempted = Scoped {
@@ -252,14 +258,14 @@ where
                 .and_then(|policy| policy.retry_after(&failure.as_attempt(), number)),
         };
         let Some(delay) = delay else {
-            let error = failure.into_error_of(job, &name, number);
+            let error = failure.into_error_of(job, &name(), number);
             let kind = EventKind::Failed {
                 error: error.clone(),
             };
             context::item(table, position, kind);
             return (position, Err(error));
         };
-        let error = failure.into_attempt_error_of(job, &name, number);
+        let error = failure.into_attempt_error_of(job, &name(), number);
         let kind = EventKind::Retrying {
             attempt: number,
             error,
@@ -275,7 +281,7 @@ where
                 Some(sleep) => sleep.await,
                 None => {
                     let failure = Failure::Internal("a step's timer is missing");
-                    let error = failure.into_error_of(job, &name, number);
+                    let error = failure.into_error_of(job, &name(), number);
                     let kind = EventKind::Failed {
                         error: error.clone(),
                     };
