@@ -83,7 +83,7 @@ fn map(args: &[String]) {
     let runner = Runner::new(kind);
     let start = std::time::Instant::now();
     for _ in 0..runs {
-        std::hint::black_box(runner.asyncjob(&job));
+        runner.asyncjob(std::hint::black_box(&job));
     }
     #[allow(clippy::cast_precision_loss)] // small counts
     let per_item = start.elapsed().as_nanos() as f64 / (runs * items) as f64;
