@@ -210,6 +210,26 @@ pub(crate) struct Machine {
     maps: Maps,
 }
 
+/// One transition of a run that records events: `change` makes it and `record` appends its
+/// event (given what `change` returned), both under the log's lock, which is released on return
+/// (waking the streams and giving the observers the new event).
+///
+/// The hot transitions (queue, start, finish) branch on the log themselves and call this only
+/// when there is one: out of line and cold, so that an unwatched transition pays one branch and
+/// not the guard's frame, drop glue and the closures' captures.
+#[cold]
+#[inline(never)]
+fn recorded<T>(
+    log: &EventLog,
+    change: impl FnOnce() -> T,
+    record: impl FnOnce(&mut Recording<'_>, &T),
+) -> T {
+    let mut recording = log.record();
+    let value = change();
+    record(&mut recording, &value);
+    value
+}
+
 impl Machine {
     pub(crate) fn new(topology: Arc<Topology>, log: Option<Arc<EventLog>>) -> Self {
         let slots = topology
@@ -307,22 +327,34 @@ impl Machine {
 
     /// `Waiting → Queued`: see [`StepSlot::queue`].
     pub(crate) fn queue(&self, index: usize, at: Stamp) -> bool {
-        let mut recording = self.record();
-        let queued = self.slots[index].queue(at);
-        if let (true, Some(recording)) = (queued, recording.as_mut()) {
-            recording.step(index, at.duration(), EventKind::Queued);
-        }
-        queued
+        let Some(log) = self.log.as_deref() else {
+            return self.slots[index].queue(at);
+        };
+        recorded(
+            log,
+            move || self.slots[index].queue(at),
+            move |recording, &queued| {
+                if queued {
+                    recording.step(index, at.duration(), EventKind::Queued);
+                }
+            },
+        )
     }
 
     /// `Queued → Running`: see [`StepSlot::start`].
     pub(crate) fn start(&self, index: usize, at: Stamp) -> bool {
-        let mut recording = self.record();
-        let started = self.slots[index].start(at);
-        if let (true, Some(recording)) = (started, recording.as_mut()) {
-            recording.step(index, at.duration(), EventKind::Running { attempt: 1 });
-        }
-        started
+        let Some(log) = self.log.as_deref() else {
+            return self.slots[index].start(at);
+        };
+        recorded(
+            log,
+            move || self.slots[index].start(at),
+            move |recording, &started| {
+                if started {
+                    recording.step(index, at.duration(), EventKind::Running { attempt: 1 });
+                }
+            },
+        )
     }
 
     /// Step `index` waits for a permit of `limit` (driver only): `Queued | Backoff → Permit`
@@ -403,14 +435,18 @@ impl Machine {
         released: &mut Vec<usize>,
         settle: impl FnOnce(),
     ) -> Option<Ended> {
-        let ended = {
-            let mut recording = self.record();
-            let ended = self.slots[index].finish(outcome, at)?;
-            if let Some(recording) = recording.as_mut() {
-                recording.step(index, at.duration(), self.end_event(index, ended));
-            }
-            ended
-        };
+        let ended = match self.log.as_deref() {
+            None => self.slots[index].finish(outcome, at),
+            Some(log) => recorded(
+                log,
+                move || self.slots[index].finish(outcome, at),
+                move |recording, &ended| {
+                    if let Some(ended) = ended {
+                        recording.step(index, at.duration(), self.end_event(index, ended));
+                    }
+                },
+            ),
+        }?;
         settle();
         self.ended(index, ended, at, released);
         Some(ended)
