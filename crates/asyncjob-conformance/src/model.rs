@@ -52,6 +52,24 @@
 //!   cancellation, a step or an item may end `Cancelled` instead. No DAG step depends on a map
 //!   (their outputs are `u64`s); the spawn-fault variant draws no maps.
 //!
+//! # Sub-jobs
+//!
+//! One case in four (from the bits of the case's `mode` draw, so it replays and shrinks; never
+//! with spawn faults, and then without maps) runs its DAG as a sub-job (`SubJob`): sealed
+//! with its last step as the result, spliced into a parent definition after a root entry step
+//! (`job.step("sub").job(&dag, |input| input)`, index 0), and, half the time, followed by a
+//! parent step `then` after the result's handle. The model is the DAG's own: step `i` runs as
+//! `sub/s{i}` at index `i + 1` and must end exactly as it would alone (`dag_steps` gives the
+//! checks the snapshots shifted back, the edge to the entry dropped; every injection and tick
+//! is the same); the job's outcome is the same step's. `check_parent` checks the rest: the
+//! entry succeeded once (or was cut short), each root of the sub-job depends on it,
+//! `StepSnapshot::sub_job` is the entry's index for the sub-job's steps and `None` for the
+//! parent's, and `then` ends as a plain dependent of the result step (`Succeeded` with its
+//! output; else `Skipped`, `Omitted`, or `Cancelled`, also in sequential mode after a cancelled
+//! step). The parent instance cannot read the inner steps through the sub-job's handles: their
+//! outputs are those their functions made from what they received (the result step's is read
+//! through the parent's handle).
+//!
 //! # The model
 //!
 //! Which of two causes reaches a step first (two failed dependencies; a failure that skips it
@@ -152,7 +170,8 @@
 //! that stops making progress for 15 to 30 s is printed before the process aborts.
 //!
 //! A failing DAG is shrunk by a graph-aware proptest value tree: first without its injection
-//! (if it still fails, the injection was not needed), then in parallel mode, then to its
+//! (if it still fails, the injection was not needed), then run alone rather than as a
+//! sub-job, then in parallel mode, then to its
 //! shortest failing prefix (by bisection: a prefix of the DAG is the same graph cut short),
 //! then without each step it can do without (edges to it dropped, later steps renumbered), then
 //! with each step made simpler (plain, without ordering or data dependencies, without yields,
@@ -1213,6 +1232,8 @@ impl Strategy for Dags {
 enum Shrink {
     /// Trying the DAG without its injection.
     Plain,
+    /// Trying the DAG run alone, not as a sub-job.
+    Alone,
     /// Trying the DAG in parallel mode.
     Parallel,
     /// Bisecting the prefix length: prefixes shorter than `lo` pass.
@@ -1252,11 +1273,22 @@ impl DagTree {
             match self.shrink {
                 Shrink::Plain => {
                     if self.failing.inject == Inject::None {
-                        self.shrink = Shrink::Parallel;
+                        self.shrink = Shrink::Alone;
                         continue;
                     }
                     self.current = Dag {
                         inject: Inject::None,
+                        ..self.failing.clone()
+                    };
+                    return true;
+                }
+                Shrink::Alone => {
+                    if self.failing.sub.is_none() {
+                        self.shrink = Shrink::Parallel;
+                        continue;
+                    }
+                    self.current = Dag {
+                        sub: None,
                         ..self.failing.clone()
                     };
                     return true;
@@ -1320,8 +1352,9 @@ impl DagTree {
     /// After a candidate was tried: move on past the shrinking step that made it.
     fn advance(&mut self, failed: bool) {
         match self.shrink {
-            // With its injection or without, parallel mode is next.
-            Shrink::Plain => self.shrink = Shrink::Parallel,
+            // With its injection or without, the DAG alone is next, then parallel mode.
+            Shrink::Plain => self.shrink = Shrink::Alone,
+            Shrink::Alone => self.shrink = Shrink::Parallel,
             // Sequential or not, the prefixes are next.
             Shrink::Parallel => {
                 self.shrink = Shrink::Prefix {
