@@ -52,6 +52,24 @@
 //!   cancellation, a step or an item may end `Cancelled` instead. No DAG step depends on a map
 //!   (their outputs are `u64`s); the spawn-fault variant draws no maps.
 //!
+//! # Sub-jobs
+//!
+//! One case in four (from the bits of the case's `mode` draw, so it replays and shrinks; never
+//! with spawn faults, and then without maps) runs its DAG as a sub-job (`SubJob`): sealed
+//! with its last step as the result, spliced into a parent definition after a root entry step
+//! (`job.step("sub").job(&dag, |input| input)`, index 0), and, half the time, followed by a
+//! parent step `then` after the result's handle. The model is the DAG's own: step `i` runs as
+//! `sub/s{i}` at index `i + 1` and must end exactly as it would alone (`dag_steps` gives the
+//! checks the snapshots shifted back, the edge to the entry dropped; every injection and tick
+//! is the same); the job's outcome is the same step's. `check_parent` checks the rest: the
+//! entry succeeded once (or was cut short), each root of the sub-job depends on it,
+//! `StepSnapshot::sub_job` is the entry's index for the sub-job's steps and `None` for the
+//! parent's, and `then` ends as a plain dependent of the result step (`Succeeded` with its
+//! output; else `Skipped`, `Omitted`, or `Cancelled`, also in sequential mode after a cancelled
+//! step). The parent instance cannot read the inner steps through the sub-job's handles: their
+//! outputs are those their functions made from what they received (the result step's is read
+//! through the parent's handle).
+//!
 //! # The model
 //!
 //! Which of two causes reaches a step first (two failed dependencies; a failure that skips it
@@ -152,7 +170,8 @@
 //! that stops making progress for 15 to 30 s is printed before the process aborts.
 //!
 //! A failing DAG is shrunk by a graph-aware proptest value tree: first without its injection
-//! (if it still fails, the injection was not needed), then in parallel mode, then to its
+//! (if it still fails, the injection was not needed), then run alone rather than as a
+//! sub-job, then in parallel mode, then to its
 //! shortest failing prefix (by bisection: a prefix of the DAG is the same graph cut short),
 //! then without each step it can do without (edges to it dropped, later steps renumbered), then
 //! with each step made simpler (plain, without ordering or data dependencies, without yields,
@@ -423,6 +442,33 @@ struct Dag {
     max_running: Option<usize>,
     /// The map steps defined below the DAG's steps, each over a list made from one of them.
     maps: Vec<MapCase>,
+    /// Run as a sub-job of a parent definition, if set (see [`SubJob`]).
+    sub: Option<SubJob>,
+}
+
+/// How a case runs its DAG as a sub-job: the DAG (no maps) is sealed with its last step as
+/// the result, and a parent definition runs it after an entry step `sub`
+/// (`job.step("sub").job(&dag, |input| input)`: index 0, the DAG's step `i` at index `i + 1`,
+/// named `sub/s{i}`), and, if `then`, a final step `then` that takes the result plainly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SubJob {
+    then: bool,
+}
+
+/// The name of the sub-job's entry step in the parent definition.
+const SUB_ENTRY: &str = "sub";
+
+/// The name of the parent's final step, after the sub-job's result.
+const SUB_THEN: &str = "then";
+
+impl Dag {
+    /// The name of DAG step `i` in the job run: `s{i}`, or `sub/s{i}` in a sub-job.
+    fn name(&self, i: usize) -> String {
+        match self.sub {
+            Some(_) => format!("{SUB_ENTRY}/s{i}"),
+            None => format!("s{i}"),
+        }
+    }
 }
 
 /// A map step of a case, defined after the DAG's steps with two steps of its own: `m{j} list`
@@ -531,6 +577,7 @@ impl DagSpec {
             limits: Vec::new(),
             max_running: None,
             maps: Vec::new(),
+            sub: None,
         }
     }
 }
@@ -749,6 +796,19 @@ impl fmt::Display for Dag {
                 "  limits (permits): [{}]; max_running: {:?}",
                 limits.join(", "),
                 self.max_running
+            )?;
+        }
+        if let Some(sub) = self.sub {
+            writeln!(
+                f,
+                "  run as a sub-job: `{SUB_ENTRY}` (index 0) → these steps as `{SUB_ENTRY}/s<i>` \
+                 (index i + 1), result s{}{}",
+                self.steps.len().saturating_sub(1),
+                if sub.then {
+                    format!(" → `{SUB_THEN}` after it (index {})", self.steps.len() + 1)
+                } else {
+                    String::new()
+                }
             )?;
         }
         for (i, step) in self.steps.iter().enumerate() {
@@ -1142,8 +1202,17 @@ impl Strategy for Dags {
             .new_tree(runner)?
             .current();
         draw_limits(&mut dag, limits as u64);
-        // (A refused spawn is checked on the DAG's steps only: no maps then.)
-        if !self.spawn_faults {
+        // One case in four (never with spawn faults) runs the DAG as a sub-job, half of those
+        // with a final parent step after its result; drawn from the bits of `mode` above the
+        // six that choose sequential mode, so that existing cases keep their other draws.
+        if !self.spawn_faults && (mode / 6) % 4 == 0 {
+            dag.sub = Some(SubJob {
+                then: (mode / 24) % 2 == 0,
+            });
+        }
+        // (A refused spawn is checked on the DAG's steps only: no maps then; nor in a
+        // sub-job, whose maps' outputs the parent's instance cannot read.)
+        if !self.spawn_faults && dag.sub.is_none() {
             draw_maps(&mut dag, (limits >> 64) as u64);
         }
         dag.inject = inject(dag.steps.len(), self.spawn_faults, kind, pick);
@@ -1163,6 +1232,8 @@ impl Strategy for Dags {
 enum Shrink {
     /// Trying the DAG without its injection.
     Plain,
+    /// Trying the DAG run alone, not as a sub-job.
+    Alone,
     /// Trying the DAG in parallel mode.
     Parallel,
     /// Bisecting the prefix length: prefixes shorter than `lo` pass.
@@ -1202,11 +1273,22 @@ impl DagTree {
             match self.shrink {
                 Shrink::Plain => {
                     if self.failing.inject == Inject::None {
-                        self.shrink = Shrink::Parallel;
+                        self.shrink = Shrink::Alone;
                         continue;
                     }
                     self.current = Dag {
                         inject: Inject::None,
+                        ..self.failing.clone()
+                    };
+                    return true;
+                }
+                Shrink::Alone => {
+                    if self.failing.sub.is_none() {
+                        self.shrink = Shrink::Parallel;
+                        continue;
+                    }
+                    self.current = Dag {
+                        sub: None,
                         ..self.failing.clone()
                     };
                     return true;
@@ -1270,8 +1352,9 @@ impl DagTree {
     /// After a candidate was tried: move on past the shrinking step that made it.
     fn advance(&mut self, failed: bool) {
         match self.shrink {
-            // With its injection or without, parallel mode is next.
-            Shrink::Plain => self.shrink = Shrink::Parallel,
+            // With its injection or without, the DAG alone is next, then parallel mode.
+            Shrink::Plain => self.shrink = Shrink::Alone,
+            Shrink::Alone => self.shrink = Shrink::Parallel,
             // Sequential or not, the prefixes are next.
             Shrink::Parallel => {
                 self.shrink = Shrink::Prefix {
@@ -2373,12 +2456,18 @@ fn policies<'a, M: Mode, P, C, F>(
     b
 }
 
-/// A built job of mode `M`, and the handles of its steps in order.
+/// A built job of mode `M`, and the handles of its steps in order (of the sub-job's
+/// definition, for a case run as a sub-job: then the parent's handles of the result and of
+/// the final step follow).
 type Built<M> = (
     asyncjob::JobDefinition<Arc<Ctx>, M>,
     Vec<StepHandle<u64>>,
     Vec<MapHandles>,
+    Option<SubHandles>,
 );
+
+/// The parent's handles of a sub-job case: the sub-job's result step, the final step.
+type SubHandles = (StepHandle<u64>, Option<StepHandle<u64>>);
 
 /// The handles of a map's three steps: its list, the map, its sum.
 type MapHandles = (StepHandle<Vec<u64>>, StepHandle<Vec<u64>>, StepHandle<u64>);
@@ -2559,7 +2648,30 @@ macro_rules! define_build {
                     .map_err(|e| format!("m{j} sum could not be added: {e}"))?;
                 maps.push((list, mapped, sum));
             }
-            Ok((job.seal(), handles, maps))
+            let definition = job.seal();
+            let Some(sub) = dag.sub else {
+                return Ok((definition, handles, maps, None));
+            };
+            let last = handles.last().ok_or("a sub-job without steps")?;
+            let inner = definition
+                .with_result(last)
+                .map_err(|e| format!("the sub-job's result: {e}"))?;
+            let mut parent = JobBuilder::<Arc<Ctx>>::$new("parent");
+            let result = parent
+                .step(SUB_ENTRY)
+                .job(&inner, |ctx: Arc<Ctx>| ctx)
+                .map_err(|e| format!("the sub-job could not be added: {e}"))?;
+            let then = match sub.then {
+                false => None,
+                true => Some(
+                    parent
+                        .step(SUB_THEN)
+                        .after(&result)
+                        .run(|_: Arc<Ctx>, value: u64| async move { Ok::<_, String>(value) })
+                        .map_err(|e| format!("{SUB_THEN} could not be added: {e}"))?,
+                ),
+            };
+            Ok((parent.seal(), handles, maps, Some((result, then))))
         }
     };
 }
@@ -2670,6 +2782,148 @@ fn panic_payload_text(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(not a string)".to_owned())
 }
 
+/// The snapshots of the DAG's steps in a run of `dag`: all of them, or for a case run as a
+/// sub-job, those of the sub-job's steps, as they would be alone (index shifted back by one,
+/// their edge to the entry dropped; names and errors keep their `sub/` prefix).
+fn dag_steps(dag: &Dag, steps: &[StepSnapshot]) -> Vec<StepSnapshot> {
+    if dag.sub.is_none() {
+        return steps.to_vec();
+    }
+    let shift = |deps: &[usize]| -> Vec<usize> {
+        deps.iter().filter(|&&d| d != 0).map(|&d| d - 1).collect()
+    };
+    steps
+        .iter()
+        .skip(1)
+        .take(dag.steps.len())
+        .map(|step| {
+            let mut step = step.clone();
+            step.index = step.index.saturating_sub(1);
+            step.data_dependencies = shift(&step.data_dependencies);
+            step.ordering_dependencies = shift(&step.ordering_dependencies);
+            step
+        })
+        .collect()
+}
+
+/// [`stuck`], for the whole run: for a sub-job case, also the entry has ended and the final
+/// step has ended or waits (behind the result, or in sequential mode behind a hanging step).
+fn run_stuck(dag: &Dag, ctx: &Ctx, states: &[StepSnapshot]) -> bool {
+    let Some(sub) = dag.sub else {
+        return stuck(dag, ctx, states);
+    };
+    let n = dag.steps.len();
+    let state = |i: usize| states.get(i).map_or(StepState::Queued, |s| s.state);
+    let then_settled = !sub.then
+        || state(n + 1).is_finished()
+        || (state(n + 1) == StepState::Waiting && (!state(n).is_finished() || dag.sequential));
+    state(0).is_finished() && then_settled && stuck(dag, ctx, &dag_steps(dag, states))
+}
+
+/// The outputs of the DAG's steps in a sub-job case, whose parent instance cannot read them
+/// through the sub-job's handles: for each step that succeeded or recovered, the output its
+/// function made from what it received (or its fallback's), but for the result step, read
+/// through the parent's handle (`result`).
+fn sub_outputs(
+    dag: &Dag,
+    ctx: &Ctx,
+    steps: &[StepSnapshot],
+    result: Option<u64>,
+) -> Vec<Option<u64>> {
+    let last = dag.steps.len().saturating_sub(1);
+    (0..dag.steps.len())
+        .map(|i| match steps.get(i).map(|s| s.state) {
+            _ if i == last => result,
+            Some(StepState::Succeeded) => {
+                ctx.seen(i).by_function.as_ref().map(|got| output(i, got))
+            }
+            Some(StepState::Recovered) => Some(fallback_value(i)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks the parent's own steps in a sub-job case: the entry succeeded once (or, cut short,
+/// was cancelled), every step's `sub_job` (the entry's index for the sub-job's steps), each
+/// root of the sub-job depends on the entry, and the final step ended as a plain dependent of
+/// the result step, with its output.
+fn check_parent(
+    problems: &mut Vec<String>,
+    dag: &Dag,
+    steps: &[StepSnapshot],
+    then_output: Option<u64>,
+    result_output: Option<u64>,
+    weak: bool,
+) {
+    let Some(sub) = dag.sub else { return };
+    let n = dag.steps.len();
+    let expected = n + 1 + usize::from(sub.then);
+    if steps.len() != expected {
+        problems.push(format!(
+            "{} steps in the snapshot of the parent, the model: {expected}",
+            steps.len()
+        ));
+        return;
+    }
+    let entry = &steps[0];
+    let entry_ok = (entry.state == StepState::Succeeded && entry.attempts == 1)
+        || (weak && entry.state == StepState::Cancelled);
+    if &*entry.name != SUB_ENTRY || !entry_ok {
+        problems.push(format!(
+            "the entry: {:?} {} after {} attempts, the model: `{SUB_ENTRY}` Succeeded after 1",
+            entry.name, entry.state, entry.attempts
+        ));
+    }
+    for (i, step) in steps.iter().enumerate() {
+        let inner = (1..=n).contains(&i);
+        if step.sub_job != inner.then_some(0) {
+            problems.push(format!(
+                "{}: sub_job {:?}, the model: {:?}",
+                step.name,
+                step.sub_job,
+                inner.then_some(0)
+            ));
+        }
+        if inner && dag.steps[i - 1].deps().next().is_none() {
+            let on_entry =
+                step.data_dependencies.contains(&0) || step.ordering_dependencies.contains(&0);
+            if !on_entry {
+                problems.push(format!(
+                    "{}: a root of the sub-job, not after the entry",
+                    step.name
+                ));
+            }
+        }
+    }
+    if !sub.then {
+        return;
+    }
+    let (result, then) = (&steps[n], &steps[n + 1]);
+    // The result step's end decides (as for a DAG step, a failure or an omission ends it
+    // first); else, in sequential mode, a cancelled step before it.
+    let halted = dag.sequential && steps[..=n].iter().any(|s| s.state == StepState::Cancelled);
+    let state = match result.state {
+        StepState::Failed | StepState::Skipped => StepState::Skipped,
+        StepState::Omitted => StepState::Omitted,
+        _ if halted => StepState::Cancelled,
+        StepState::Succeeded | StepState::Recovered => StepState::Succeeded,
+        _ => StepState::Cancelled,
+    };
+    let cut = weak && then.state == StepState::Cancelled;
+    let output = if then.state == StepState::Succeeded {
+        result_output
+    } else {
+        None
+    };
+    if (!cut && then.state != state) || then_output != output || &*then.name != SUB_THEN {
+        problems.push(format!(
+            "{:?}: {} with output {then_output:?}, the model: `{SUB_THEN}` {state} (the result \
+             step {} {}) with output {output:?}",
+            then.name, then.state, result.name, result.state
+        ));
+    }
+}
+
 /// Runs one DAG on `h` and compares everything with the model; the problems found, if any.
 ///
 /// A case with nothing injected (or a spawn fault) must match the model exactly. A case whose
@@ -2691,7 +2945,7 @@ fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Ve
         .enumerate()
         .map(|(l, &permits)| Limit::new(format!("l{l}"), permits))
         .collect();
-    let (job, handles, map_handles) =
+    let (job, handles, map_handles, sub_handles) =
         match build::<S::Definitions>(dag, &Arc::downgrade(&ctx), &limits) {
             Ok(built) => built,
             Err(problem) => return vec![problem],
@@ -2803,7 +3057,7 @@ fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Ve
                     .steps
                     .iter()
                     .any(|log| log.hanging.load(Ordering::SeqCst))
-                    && stuck(dag, &ctx, &instance.steps()))
+                    && run_stuck(dag, &ctx, &instance.steps()))
         }));
         if ctx.cancel_requested.swap(false, Ordering::SeqCst) {
             ctx.record_cancel(instance.cancel());
@@ -2840,8 +3094,21 @@ fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Ve
     if instance.cancel() {
         problems.push("cancel() returned true after the job ended".to_owned());
     }
-    let snapshot = instance.snapshot();
-    let outputs: Vec<Option<u64>> = handles.iter().map(|h| instance.output(h)).collect();
+    let run_snapshot = instance.snapshot();
+    // The DAG's steps, as if run alone (see `dag_steps`); the parent's are checked apart.
+    let mut snapshot = run_snapshot.clone();
+    snapshot.steps = dag_steps(dag, &run_snapshot.steps);
+    let outputs: Vec<Option<u64>> = match &sub_handles {
+        None => handles.iter().map(|h| instance.output(h)).collect(),
+        Some((result, _)) => sub_outputs(dag, &ctx, &snapshot.steps, instance.output(result)),
+    };
+    let (result_output, then_output) = match &sub_handles {
+        Some((result, then)) => (
+            instance.output(result),
+            then.as_ref().and_then(|then| instance.output(then)),
+        ),
+        None => (None, None),
+    };
     let map_outputs: Vec<MapOutputs> = map_handles
         .iter()
         .map(|(list, map, sum)| MapOutputs {
@@ -2853,13 +3120,22 @@ fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Ve
     match instance.events() {
         Ok(events) => {
             let events: Vec<_> = futures::executor::block_on(futures::StreamExt::collect(events));
-            let edge = |step: usize, dep: usize| match dag.steps.get(step) {
-                Some(s) => s.edge_to(dep),
-                // The maps' steps take their one dependency plainly.
-                None => Some(Edge::Strict),
+            let edge = |step: usize, dep: usize| match dag.sub {
+                None => match dag.steps.get(step) {
+                    Some(s) => s.edge_to(dep),
+                    // The maps' steps take their one dependency plainly.
+                    None => Some(Edge::Strict),
+                },
+                // In a sub-job, DAG step `i` is at `i + 1`: after the entry (0) plainly, as
+                // the final step after the result.
+                Some(_) => match (step.checked_sub(1).and_then(|s| dag.steps.get(s)), dep) {
+                    (Some(_), 0) => Some(Edge::Strict),
+                    (Some(s), dep) => s.edge_to(dep - 1),
+                    (None, _) => Some(Edge::Strict),
+                },
             };
             problems.extend(
-                crate::suite::events::check_log_with(&events, &snapshot, &result, edge)
+                crate::suite::events::check_log_with(&events, &run_snapshot, &result, edge)
                     .into_iter()
                     .map(|problem| format!("event log: {problem}")),
             );
@@ -2872,7 +3148,7 @@ fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Ve
     let spawn_failed: Vec<usize> = (0..snapshot.steps.len())
         .filter(|&i| {
             snapshot.steps[i].error.as_ref().is_some_and(|e| {
-                e.kind() == JobErrorKind::SpawnFailed && e.step() == Some(&*format!("s{i}"))
+                e.kind() == JobErrorKind::SpawnFailed && e.step() == Some(&*dag.name(i))
             })
         })
         .collect();
@@ -2914,17 +3190,34 @@ fn run_case<S: Starts>(h: &S, dag: &Dag, faults: Option<&SpawnFaults<'_>>) -> Ve
         }
     }
 
+    // The whole run's steps count, the parent's too (which never fail): for a sub-job case,
+    // the entry, the DAG's, and the final step.
+    let run_counts: Vec<bool> = match dag.sub {
+        None => counts.clone(),
+        Some(sub) => std::iter::once(true)
+            .chain(counts.iter().copied())
+            .chain(sub.then.then_some(true))
+            .collect(),
+    };
+    check_parent(
+        &mut problems,
+        dag,
+        &run_snapshot.steps,
+        then_output,
+        result_output,
+        weak,
+    );
     let snapshot_ok = check_job(
         &mut problems,
-        &snapshot,
+        &run_snapshot,
         &result,
         JobCancels {
             own: own_cancel,
             injected: injected_cancel,
             deadline: matches!(inject, Inject::Deadline(_)),
         },
-        &counts,
-    );
+        &run_counts,
+    ) && snapshot.steps.len() == dag.steps.len() + 3 * dag.maps.len();
     if snapshot_ok {
         let expects = model(dag, &snapshot.steps, &outputs, refused);
         if !weak {
@@ -3168,7 +3461,7 @@ fn check_steps(problems: &mut Vec<String>, case: &Case<'_>, timer: &RecordingTim
     {
         let mut wrong = |what: String| problems.push(format!("s{i}: {what}"));
         let log = &ctx.steps[i];
-        let name = format!("s{i}");
+        let name = dag.name(i);
         // Cut short by the cancellation: it may have ended before the model's end.
         let cut = weak && snap.state == StepState::Cancelled;
         if !cut && expect.causes.is_empty() && snap.state != expect.state {
